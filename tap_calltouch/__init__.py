@@ -1,0 +1,1 @@
+"""tap-calltouch: a Singer tap for the Calltouch requests journal."""

@@ -1,0 +1,270 @@
+"""HTTP policy for the Calltouch API: one base stream owns URLs, auth, retries and body checks."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from http import HTTPStatus
+from typing import IO, TYPE_CHECKING, Any, cast
+
+import ijson
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.streams import RESTStream
+
+from tap_calltouch.redact import redact_registered
+from tap_calltouch.retry import exponential_waits
+from tap_calltouch.settings import DEFAULT_API_URL, account_zone, api_params
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterable, Iterator
+    from zoneinfo import ZoneInfo
+
+    from backoff.types import Details
+
+    from tap_calltouch.auth import RateLimitedTokenAuthenticator
+    from tap_calltouch.windows import Window
+
+REQUESTS_PATH = "/calls-service/RestAPI/requests/"
+SPOOL_BYTES = 4 * 1024 * 1024  # bodies above this wait on disk, not in memory
+_CHUNK = 256 * 1024
+_TRANSIENT_NETWORK_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class CalltouchAPIError(FatalAPIError):
+    """A failure a person has to act on; the message says what to check."""
+
+
+class BadBodyError(RetriableAPIError):
+    """A 200 whose body is not a JSON array: a truncated answer or a proxy's HTML page."""
+
+
+class TransientNetworkError(RetriableAPIError):
+    """A reset, refused connection or timeout; the message is redacted."""
+
+
+class CalltouchStream(RESTStream[Any]):
+    """Base stream for the requests journal: HTTP, auth, retries, and window fetching."""
+
+    path = REQUESTS_PATH
+    records_jsonpath = "$[*]"
+    #: How many windows may be in flight at once; they still come out in window order.
+    fetch_concurrency = 4
+    backoff_tries = 8
+
+    @property
+    @override
+    def url_base(self) -> str:
+        """The API host from settings, so tests and the demo point at the emulator."""
+        return str(self.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+
+    @property
+    @override
+    def authenticator(self) -> RateLimitedTokenAuthenticator:
+        """The tap's one authenticator, so all streams and threads share one limiter."""
+        return self._tap.authenticator  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    @override
+    def timeout(self) -> int:
+        """Seconds to wait for an answer before the call is retried."""
+        return int(self.config.get("request_timeout", 300))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The account's time zone."""
+        return account_zone(dict(self.config))
+
+    # Retries
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:
+        return exponential_waits()
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return self.backoff_tries
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        """Log the retry without arguments: they hold the prepared request."""
+        exc = details.get("exception")
+        self.logger.warning(
+            "Retrying after %s (attempt %d of %d), waiting %.1f s",
+            redact_registered(str(exc)) if exc else "an error",
+            details.get("tries", 0),
+            self.backoff_tries,
+            details.get("wait") or 0.0,
+        )
+
+    # Judging answers
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        """Fail at once on rejected credentials, retry 429/5xx, report other 4xx verbatim."""
+        status = response.status_code
+        if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
+            msg = (
+                f"Calltouch rejected the credentials (HTTP {status}): check the `api_token` "
+                f"and `site_id` settings. API said: {self._api_message(response)}"
+            )
+            raise CalltouchAPIError(msg)
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            msg = f"HTTP {status} {response.reason} from Calltouch"
+            raise RetriableAPIError(msg, response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            msg = f"Calltouch refused the call (HTTP {status}): {self._api_message(response)}"
+            raise CalltouchAPIError(msg)
+
+    @staticmethod
+    def _api_message(response: requests.Response) -> str:
+        """The API's own error text, shortened and with the token masked."""
+        try:
+            text = response.text
+        except (requests.RequestException, UnicodeDecodeError):  # pragma: no cover
+            text = ""
+        return redact_registered(text.strip()[:500]) or response.reason or "no message"
+
+    # Fetching
+
+    def _send(self, prepared: requests.PreparedRequest) -> IO[bytes]:
+        """One attempt: sign, send, judge the status, and spool a body that looks like an array."""
+        signed = self.authenticator(prepared)
+        try:
+            response = self.requests_session.send(signed, timeout=self.timeout, stream=True)
+            with response:
+                self.validate_response(response)
+                return _spool_array(response)
+        except _TRANSIENT_NETWORK_ERRORS as exc:
+            # requests puts the whole URL, token included, into its messages.
+            raise TransientNetworkError(redact_registered(str(exc))) from None
+
+    def fetch_window(self, window: Window, extra: dict[str, str] | None = None) -> IO[bytes]:
+        """The body for one window, retried as the SDK's backoff policy says."""
+        params = {**api_params(dict(self.config)), **window.params, **(extra or {})}
+        prepared = self.build_prepared_request(
+            method="GET", url=self.get_url(None), params=params, headers=self.http_headers
+        )
+        send = cast(
+            "Callable[[requests.PreparedRequest], IO[bytes]]",
+            self.request_decorator(self._send),  # type: ignore[arg-type]
+        )
+        try:
+            return send(prepared)
+        except RetriableAPIError as exc:
+            msg = f"Window {window} failed after {self.backoff_tries} attempts: {exc}"
+            raise CalltouchAPIError(redact_registered(msg)) from None
+        except FatalAPIError as exc:
+            msg = f"Window {window}: {exc}"
+            raise CalltouchAPIError(redact_registered(msg)) from None
+
+    def fetch_in_order(self, windows: Iterable[Window]) -> Iterator[tuple[Window, IO[bytes]]]:
+        """Fetch windows concurrently under the shared limiter, yielding them in window order."""
+        stop = threading.Event()
+        pending: deque[tuple[Window, Future[IO[bytes]]]] = deque()
+        upcoming = iter(windows)
+
+        def guarded(window: Window) -> IO[bytes]:
+            if stop.is_set():
+                msg = f"Window {window}: not fetched, the sync stopped"
+                raise CalltouchAPIError(msg)
+            return self.fetch_window(window)
+
+        pool = ThreadPoolExecutor(self.fetch_concurrency, thread_name_prefix="calltouch-fetch")
+
+        def submit_next() -> None:
+            window = next(upcoming, None)
+            if window is not None:
+                pending.append((window, pool.submit(guarded, window)))
+
+        try:
+            for _ in range(self.fetch_concurrency):
+                submit_next()
+            while pending:
+                window, future = pending.popleft()
+                body = future.result()
+                submit_next()
+                yield window, body
+        finally:
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            for _, future in pending:
+                _close_when_done(future)
+
+    def parse_body(self, body: IO[bytes], window: Window) -> Iterator[dict[str, Any]]:
+        """Stream the array's objects one by one, so memory stays flat however big the window."""
+        with body:
+            body.seek(0)
+            try:
+                yield from ijson.items(body, "item", use_float=True)
+            except ijson.JSONError as exc:
+                msg = f"Window {window}: the answer is not valid JSON ({exc}); no state was saved"
+                raise CalltouchAPIError(msg) from None
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        """Unused: this stream reads spooled bodies through `parse_body`."""
+        raise NotImplementedError
+
+    @override
+    def get_new_paginator(self) -> None:
+        """The API has no pagination: each window is one call."""
+        return
+
+
+def _spool_array(response: requests.Response) -> IO[bytes]:
+    """Copy the body to a spooled file and check it has the shape of a JSON array.
+
+    A truncated body or an HTML error page from a proxy comes with status 200; checking the
+    first and last bytes catches them here, inside the retry loop, at no parsing cost.
+    """
+    body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - caller closes
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            body.write(chunk)
+        _check_array_edges(body, response)
+    except BaseException:
+        body.close()
+        raise
+    return body
+
+
+def _check_array_edges(body: IO[bytes], response: requests.Response) -> None:
+    head, tail = _edges(body)
+    if head != b"[" or tail != b"]":
+        content_type = response.headers.get("Content-Type", "unknown type")
+        msg = f"HTTP 200 but the body is not a JSON array ({content_type}, starts {head!r})"
+        raise BadBodyError(msg, response)
+
+
+def _edges(body: IO[bytes]) -> tuple[bytes, bytes]:
+    """The first and last non-blank bytes of a file."""
+    size = body.tell()
+    body.seek(0)
+    head = body.read(64).lstrip()[:1]
+    body.seek(max(0, size - 64))
+    tail = body.read().rstrip()[-1:]
+    return head, tail
+
+
+def _close_when_done(future: Future[IO[bytes]]) -> None:
+    """Release the spooled body of a window fetched after the sync stopped."""
+
+    def close(done: Future[IO[bytes]]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            done.result().close()
+
+    future.add_done_callback(close)

@@ -1,0 +1,122 @@
+"""Settings: the checks JSON Schema cannot express, and the mapping to the API's query parameters.
+
+Pure functions of the config dict, so a wrong value is reported, naming the setting, before
+the first call, and the query a setting produces can be tested without a server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tap_calltouch.windows import parse_instant
+
+DEFAULT_API_URL = "https://api.calltouch.ru"
+DEFAULT_TIMEZONE = "Europe/Moscow"
+
+# Boolean settings and the API flag each one turns on.
+FLAGS = {
+    "with_map_visits": "withMapVisits",
+    "with_request_tags": "withRequestTags",
+    "with_yandex_direct": "withYandexDirect",
+    "with_google_adwords": "withGoogleAdwords",
+    "with_attrs": "withAttrs",
+    "with_widget_info": "withWidgetInfo",
+    "with_custom_fields": "withCustomFields",
+    "with_dcm": "withDcm",
+}
+
+# Text filters passed through under the API's own names.
+TEXT_FILTERS = {
+    "subject": "subject",
+    "keywords": "keywords",
+    "city": "city",
+    "source": "source",
+    "medium": "medium",
+    "manager": "manager",
+}
+
+FILTER_MODES = ("startwith", "contains", "exact")
+
+
+def account_zone(config: dict[str, Any]) -> ZoneInfo:
+    """The account's time zone, in which the API reads dates."""
+    return ZoneInfo(config.get("timezone") or DEFAULT_TIMEZONE)
+
+
+def problems(config: dict[str, Any]) -> list[str]:
+    """Every setting that is set but unusable, each message naming the setting."""
+    zone, errors = _zone_problems(config)
+    return [
+        *errors,
+        *_date_problems(config, zone),
+        *_url_problems(config),
+        *_filter_problems(config),
+    ]
+
+
+def _zone_problems(config: dict[str, Any]) -> tuple[ZoneInfo, list[str]]:
+    name = config.get("timezone") or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name), []
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        message = f"timezone: {name!r} is not an IANA time zone name (e.g. 'Europe/Moscow')"
+        return ZoneInfo("UTC"), [message]
+
+
+def _date_problems(config: dict[str, Any], zone: ZoneInfo) -> list[str]:
+    errors: list[str] = []
+    instants = {}
+    for key in ("start_date", "end_date"):
+        value = config.get(key)
+        if value is None:
+            continue
+        try:
+            instants[key] = parse_instant(str(value), zone)
+        except ValueError:
+            errors.append(f"{key}: {value!r} is not an ISO 8601 date or date-time")
+    if len(instants) == 2 and instants["start_date"] > instants["end_date"]:  # noqa: PLR2004
+        errors.append("end_date: must not be before start_date")
+    return errors
+
+
+def _url_problems(config: dict[str, Any]) -> list[str]:
+    url = str(config.get("api_url") or DEFAULT_API_URL)
+    parts = urlsplit(url)
+    if parts.scheme in {"http", "https"} and parts.netloc and not parts.query:
+        return []
+    return [f"api_url: {url!r} is not an http(s) base URL such as {DEFAULT_API_URL}"]
+
+
+def _filter_problems(config: dict[str, Any]) -> list[str]:
+    errors = [
+        f"{mode_key}: set only together with {value_key}"
+        for value_key, mode_key in (("phone", "phone_filter_mode"), ("email", "email_filter_mode"))
+        if config.get(mode_key) and not config.get(value_key)
+    ]
+    errors.extend(
+        f"{list_key}: give one id per list item, without commas"
+        for list_key in ("request_ids", "request_numbers")
+        if any("," in str(value) for value in config.get(list_key) or [])
+    )
+    return errors
+
+
+def api_params(config: dict[str, Any]) -> dict[str, str]:
+    """The query parameters every call of this config carries, besides dates and the token."""
+    params: dict[str, str] = {"siteId": str(config["site_id"])}
+    params.update({flag: "true" for setting, flag in FLAGS.items() if config.get(setting, True)})
+    params.update({name: str(config[key]) for key, name in TEXT_FILTERS.items() if config.get(key)})
+    if config.get("attribution") is not None:
+        params["attribution"] = str(config["attribution"])
+    if config.get("bind_to"):
+        params["bindTo"] = str(config["bind_to"])
+    for setting, prefix in (("phone", "ani"), ("email", "email")):
+        if config.get(setting):
+            params[f"{prefix}.value"] = str(config[setting])
+            params[f"{prefix}.filterMode"] = str(config.get(f"{setting}_filter_mode") or "exact")
+    for setting, name in (("request_ids", "requestId"), ("request_numbers", "requestNumber")):
+        if config.get(setting):
+            params[name] = ",".join(str(value) for value in config[setting])
+    return params

@@ -1,0 +1,172 @@
+"""Record shaping: turn the API's request objects into warehouse-friendly rows.
+
+The API mixes epoch milliseconds with local `dd/mm/yyyy hh:mm:ss` strings, sends ids and sums
+as integers or strings, and packs several tags into one comma-joined name. These pure functions
+settle each of those once, so every stream emits the same types. No SDK, no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+Record = dict[str, Any]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_LOCAL_FORMAT = "%d/%m/%Y %H:%M:%S"  # dateStr, sessionDate: the account's local time
+
+
+def epoch_ms_to_rfc3339(value: Any) -> str | None:  # noqa: ANN401 - the API's types drift
+    """Epoch milliseconds (int or numeric string) as an RFC 3339 UTC date-time."""
+    ms = as_int(value)
+    if not isinstance(ms, int):
+        return None
+    instant = _EPOCH + dt.timedelta(milliseconds=ms)
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def local_to_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
+    """A local `dd/mm/yyyy hh:mm:ss` string in the account's zone as an RFC 3339 UTC date-time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        local = dt.datetime.strptime(value, _LOCAL_FORMAT).replace(tzinfo=tz)
+    except ValueError:
+        return None
+    return local.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def as_int(value: Any) -> Any:  # noqa: ANN401
+    """An id as an integer when it is one, whether the API sent 145507 or "145507"."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+    return value
+
+
+def as_decimal_text(value: Any) -> str | None:  # noqa: ANN401
+    """A money amount as exact decimal text ("2800.0000"), whether it came as string or number."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return None
+    return str(value)
+
+
+def split_tag_names(names: Any) -> list[str]:  # noqa: ANN401
+    """Individual tags from `RequestTags[].names`, where one entry may hold "a,b"."""
+    if not isinstance(names, list):
+        names = [names] if isinstance(names, str) else []
+    return [tag for name in names if isinstance(name, str) for tag in _split(name)]
+
+
+def _split(joined: str) -> list[str]:
+    return [part.strip() for part in joined.split(",") if part.strip()]
+
+
+_ID_FIELDS = ("requestId", "siteId")
+_SESSION_ID_FIELDS = ("sessionId",)
+_ORDER_ID_FIELDS = ("orderId", "callId")
+_ORDER_SUM_FIELDS = ("sum", "realSum", "orderSum")
+
+
+def _shape_session(session: Any) -> Any:  # noqa: ANN401
+    if isinstance(session, dict):
+        for key in _SESSION_ID_FIELDS:
+            if key in session:
+                session[key] = as_int(session[key])
+    return session
+
+
+def _shape_order(order: Any) -> Any:  # noqa: ANN401
+    if not isinstance(order, dict):
+        return order
+    for key in _ORDER_ID_FIELDS:
+        if key in order:
+            order[key] = as_int(order[key])
+    for key in _ORDER_SUM_FIELDS:
+        if key in order:
+            order[key] = as_decimal_text(order[key])
+    if "dateCreated" in order:
+        order["dateCreated"] = epoch_ms_to_rfc3339(order["dateCreated"])
+    _shape_session(order.get("session"))
+    return order
+
+
+def shape_request(record: Record, tz: ZoneInfo) -> Record:
+    """Normalise one request object in place: times to RFC 3339 UTC, ids to int, sums to text."""
+    for key in _ID_FIELDS:
+        if key in record:
+            record[key] = as_int(record[key])
+    number = record.get("requestNumber")
+    if number is not None and not isinstance(number, str):
+        record["requestNumber"] = str(number)
+    record["date"] = epoch_ms_to_rfc3339(record.get("date"))
+    _shape_session(record.get("session"))
+    client = record.get("client")
+    if isinstance(client, dict) and "clientId" in client:
+        client["clientId"] = as_int(client["clientId"])
+    for order in _list(record.get("orders")):
+        _shape_order(order)
+    _shape_order(record.get("order"))
+    for comment in _list(record.get("comments")):
+        for key in ("commentId", "requestId", "partyId"):
+            if key in comment:
+                comment[key] = as_int(comment[key])
+    for visit in _list(record.get("mapVisits")):
+        _shape_session(visit)
+        visit["sessionDate"] = local_to_rfc3339(visit.get("sessionDate"), tz)
+    return record
+
+
+def _list(value: Any) -> list[Record]:  # noqa: ANN401
+    """The dict elements of an API array that may be absent, null or hold junk."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict)]
+
+
+# Child rows: one function per child stream, each reading an already shaped request.
+
+
+def order_rows(request: Record) -> list[Record]:
+    """One row per deal linked to the request."""
+    request_id = request.get("requestId")
+    return [{**order, "requestId": request_id} for order in _list(request.get("orders"))]
+
+
+def comment_rows(request: Record) -> list[Record]:
+    """One row per comment, keyed to the parent request whatever the comment says."""
+    request_id = request.get("requestId")
+    return [{**comment, "requestId": request_id} for comment in _list(request.get("comments"))]
+
+
+def map_visit_rows(request: Record) -> list[Record]:
+    """One row per visit in the visitor's history, once per session id."""
+    request_id = request.get("requestId")
+    rows: dict[Any, Record] = {}
+    for visit in _list(request.get("mapVisits")):
+        rows.setdefault(visit.get("sessionId"), {**visit, "requestId": request_id})
+    return list(rows.values())
+
+
+def request_tag_rows(request: Record) -> list[Record]:
+    """One row per tag after splitting comma-joined names; the first mention of a name wins."""
+    request_id = request.get("requestId")
+    rows: dict[str, Record] = {}
+    for entry in _list(request.get("RequestTags")):
+        for name in split_tag_names(entry.get("names")):
+            rows.setdefault(
+                name,
+                {
+                    "requestId": request_id,
+                    "name": name,
+                    "type": entry.get("type"),
+                    "category": entry.get("category"),
+                },
+            )
+    return list(rows.values())

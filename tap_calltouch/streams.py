@@ -1,0 +1,228 @@
+"""Streams: the requests journal, and the records nested in each request as child streams.
+
+Child rows are cut from the parent record already in hand (no extra HTTP call). The SDK's
+default would run a full child sync, with its own SCHEMA and STATE messages, for every parent
+record; instead each child writes its SCHEMA once and its rows as the parent's window streams by.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from singer_sdk import Stream
+
+from tap_calltouch import schemas, shaping
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.windows import Window, cut_windows, parse_instant, sync_days
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from singer_sdk.helpers.types import Context, Record
+    from singer_sdk.metrics import Counter
+
+DEFAULT_WINDOW_DAYS = 7
+DEFAULT_LOOKBACK_DAYS = 7
+
+
+class RequestsStream(CalltouchStream):
+    """Requests (leads), incremental on creation time, fetched in windows of calendar days."""
+
+    name = "requests"
+    primary_keys = ("requestId",)
+    replication_key = "date"
+    is_sorted = False  # the API returns each window's records in no particular order
+    schema = schemas.REQUEST.to_dict()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """Start with no window progress."""
+        super().__init__(*args, **kwargs)
+        self._newest_seen: str | None = None
+
+    def plan_windows(self) -> list[Window]:
+        """Windows from max(start_date, bookmark - lookback_days) through end_date."""
+        zone = self.zone
+        start = parse_instant(str(self.config["start_date"]), zone)
+        end_setting = self.config.get("end_date")
+        end = parse_instant(str(end_setting), zone) if end_setting else dt.datetime.now(zone)
+        first, last = sync_days(
+            start=start,
+            end=end,
+            tz=zone,
+            bookmark=self._bookmark(),
+            lookback_days=int(self.config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)),
+        )
+        return cut_windows(first, last, int(self.config.get("window_days", DEFAULT_WINDOW_DAYS)))
+
+    def _bookmark(self) -> dt.datetime | None:
+        value = self.stream_state.get("replication_key_value")
+        if not value or self.stream_state.get("replication_key") != self.replication_key:
+            return None
+        return parse_instant(str(value), dt.timezone.utc)  # type: ignore[arg-type]
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Each window's requests, shaped; child rows go out alongside, STATE after each window."""
+        windows = self.plan_windows()
+        zone = self.zone
+        children = [child for child in self.child_streams if child.selected]
+        self.logger.info(
+            "Syncing %d window(s) of up to %s day(s): %s",
+            len(windows),
+            self.config.get("window_days", DEFAULT_WINDOW_DAYS),
+            f"{windows[0].first_day}..{windows[-1].last_day}" if windows else "nothing to fetch",
+        )
+        total = 0
+        with ExitStack() as stack:
+            counters = [
+                (child, stack.enter_context(child.get_record_counter()))
+                for child in children
+                if isinstance(child, RequestChildStream)
+            ]
+            for child, _ in counters:
+                child.write_schema_once()
+            for number, (window, body) in enumerate(self.fetch_in_order(windows), start=1):
+                count = 0
+                for raw in self.parse_body(body, window):
+                    record = shaping.shape_request(raw, zone)
+                    for child, counter in counters:
+                        child.emit_rows(record, counter)
+                    count += 1
+                    yield record
+                    self._note_emitted(record)
+                total += count
+                self._checkpoint()
+                self.logger.info(
+                    "Window %d/%d %s: %d requests (%d so far); state saved",
+                    number,
+                    len(windows),
+                    window,
+                    count,
+                    total,
+                )
+
+    def _note_emitted(self, record: Record) -> None:
+        """Remember the newest creation time emitted; RFC 3339 UTC strings sort as times."""
+        value = record.get("date")
+        if value and (self._newest_seen is None or value > self._newest_seen):
+            self._newest_seen = value
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        """Per-record progress markers are not needed: the bookmark moves per window."""
+
+    def _checkpoint(self) -> None:
+        """Advance the bookmark to the newest record emitted so far and write STATE.
+
+        Called once a window is fully emitted: every record up to the bookmark has gone out,
+        so a crash after this point loses at most the window in progress.
+        """
+        state = self.stream_state
+        newest = self._newest_seen
+        current = self._bookmark()
+        if newest and (current is None or parse_instant(newest, dt.timezone.utc) > current):  # type: ignore[arg-type]
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = newest
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    @override
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        """No signpost: the bookmark is always a creation time that was emitted."""
+        return
+
+    @override
+    def generate_child_contexts(
+        self, record: Record, context: Context | None
+    ) -> Iterator[Context | None]:
+        """No per-record child syncs: `get_records` hands each child its rows directly."""
+        yield from ()
+
+
+class RequestChildStream(Stream):
+    """A stream of records nested in each request; rows come from the parent's records."""
+
+    parent_stream_type = RequestsStream
+    #: Cuts this stream's rows out of one shaped request (a function of `shaping`).
+    extract: ClassVar[staticmethod[[dict[str, Any]], list[dict[str, Any]]]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """Start with no SCHEMA sent."""
+        super().__init__(*args, **kwargs)
+        self._schema_sent = False
+
+    def write_schema_once(self) -> None:
+        """One SCHEMA message per run, however many parents pass by."""
+        if not self._schema_sent:
+            self._write_schema_message()
+            self._schema_sent = True
+
+    def emit_rows(self, request: dict[str, Any], counter: Counter) -> None:
+        """Write a RECORD for each row this stream finds in `request`."""
+        for row in self.extract(request):
+            self._write_record_message(row)
+            counter.increment()
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Nothing of its own: rows are written while the parent stream syncs."""
+        return []
+
+    @override
+    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
+        """No state of its own: the parent's bookmark covers its rows."""
+
+
+class OrdersStream(RequestChildStream):
+    """Deals linked to each request."""
+
+    name = "orders"
+    primary_keys = ("orderId",)
+    schema = schemas.ORDERS_SCHEMA
+    extract = staticmethod(shaping.order_rows)
+
+
+class CommentsStream(RequestChildStream):
+    """Comments left on each request."""
+
+    name = "comments"
+    primary_keys = ("commentId",)
+    schema = schemas.COMMENTS_SCHEMA
+    extract = staticmethod(shaping.comment_rows)
+
+
+class MapVisitsStream(RequestChildStream):
+    """The visit history of the visitor behind each request."""
+
+    name = "map_visits"
+    primary_keys = ("requestId", "sessionId")
+    schema = schemas.MAP_VISITS_SCHEMA
+    extract = staticmethod(shaping.map_visit_rows)
+
+
+class RequestTagsStream(RequestChildStream):
+    """Tags of each request, one row per tag after splitting comma-joined names."""
+
+    name = "request_tags"
+    primary_keys = ("requestId", "name")
+    schema = schemas.REQUEST_TAGS_SCHEMA
+    extract = staticmethod(shaping.request_tag_rows)
+
+
+STREAM_TYPES: list[type[Stream]] = [
+    RequestsStream,
+    OrdersStream,
+    CommentsStream,
+    MapVisitsStream,
+    RequestTagsStream,
+]

@@ -1,0 +1,191 @@
+"""The Calltouch tap: its settings and its streams."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from typing import Any
+
+from singer_sdk import Stream, Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_calltouch import settings, streams
+from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter
+from tap_calltouch.redact import register_secret
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+MODES = list(settings.FILTER_MODES)
+ID_LIST = th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
+
+
+def _flag(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
+    return th.Property(
+        name,
+        th.BooleanType,
+        default=True,
+        description=f"Ask the API for {what} (`{settings.FLAGS[name]}=true`).",
+    )
+
+
+def _text_filter(name: str, how: str) -> th.Property:  # type: ignore[type-arg]
+    return th.Property(name, th.StringType, description=f"Only requests whose {how}.")
+
+
+class TapCalltouch(Tap):
+    """Singer tap for the Calltouch requests journal (leads, deals, comments, visits, tags)."""
+
+    name = "tap-calltouch"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "api_token",
+            th.StringType(min_length=1),
+            required=True,
+            secret=True,
+            title="API token",
+            description="Calltouch API token (`clientApiId`): Integrations > API and Webhooks.",
+        ),
+        th.Property(
+            "site_id",
+            th.StringType(min_length=1, pattern=r"^\d+$"),
+            required=True,
+            title="Site ID",
+            description="Calltouch account (site) id (`siteId`), digits only.",
+        ),
+        th.Property(
+            "start_date",
+            th.StringType(min_length=1),
+            required=True,
+            description="Earliest request creation time to sync: ISO 8601 date or date-time; "
+            "a date or naive time is read in `timezone`.",
+        ),
+        th.Property(
+            "end_date",
+            th.StringType(min_length=1),
+            description="Latest creation day to sync (ISO 8601); default: now.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default=settings.DEFAULT_API_URL,
+            title="API base URL",
+            description="Base URL; the tap calls `{api_url}/calls-service/RestAPI/requests/`.",
+        ),
+        th.Property(
+            "timezone",
+            th.StringType,
+            default=settings.DEFAULT_TIMEZONE,
+            description="The account's IANA time zone, in which the API reads "
+            "`dateFrom`/`dateTo` and sends local times.",
+        ),
+        th.Property(
+            "window_days",
+            th.IntegerType(minimum=1, maximum=366),
+            default=streams.DEFAULT_WINDOW_DAYS,
+            description="Calendar days per API call. Larger windows spend fewer API points; "
+            "smaller ones keep each answer small.",
+        ),
+        th.Property(
+            "lookback_days",
+            th.IntegerType(minimum=0),
+            default=streams.DEFAULT_LOOKBACK_DAYS,
+            description="Days before the bookmark each incremental run re-reads, to catch "
+            "late deals, comments, tags, manager/status changes and ad data.",
+        ),
+        th.Property(
+            "requests_per_second",
+            th.NumberType(exclusive_minimum=0, maximum=5),
+            default=5,
+            description="Ceiling on calls per rolling second, retries included "
+            "(the API allows 5 per IP).",
+        ),
+        th.Property(
+            "request_timeout",
+            th.IntegerType(minimum=1, maximum=3600),
+            default=120,
+            description="Seconds to wait for an answer before the call is retried.",
+        ),
+        th.Property(
+            "attribution",
+            th.IntegerType,
+            allowed_values=[0, 1],
+            description="Attribution model: 0 last interaction, 1 last non-direct; "
+            "default: the account's setting.",
+        ),
+        th.Property(
+            "bind_to",
+            th.StringType,
+            allowed_values=["request", "session"],
+            description="Select requests by request creation date (`request`) or by "
+            "session date (`session`); default: request.",
+        ),
+        _text_filter("subject", "form name starts with this"),
+        _text_filter("keywords", "search keyword contains this"),
+        _text_filter("city", "city is exactly this (Sypex Geo naming)"),
+        _text_filter("source", "traffic source is exactly this"),
+        _text_filter("medium", "traffic medium is exactly this"),
+        _text_filter("manager", "manager's full name is exactly this"),
+        th.Property("phone", th.StringType, description="Only requests with this phone number."),
+        th.Property(
+            "phone_filter_mode",
+            th.StringType,
+            allowed_values=MODES,
+            description="How `phone` matches: startwith, contains or exact (default).",
+        ),
+        th.Property("email", th.StringType, description="Only requests with this e-mail."),
+        th.Property(
+            "email_filter_mode",
+            th.StringType,
+            allowed_values=MODES,
+            description="How `email` matches: startwith, contains or exact (default).",
+        ),
+        th.Property("request_ids", ID_LIST, description="Only these Calltouch request ids."),
+        th.Property(
+            "request_numbers", ID_LIST, description="Only these request numbers (your site's ids)."
+        ),
+        _flag("with_map_visits", "the visit history (`map_visits` stream)"),
+        _flag("with_request_tags", "tags (`request_tags` stream)"),
+        _flag("with_yandex_direct", "Yandex Direct campaign data"),
+        _flag("with_google_adwords", "Google Ads campaign data"),
+        _flag("with_attrs", "third-party session attributes"),
+        _flag("with_widget_info", "fields left in social and smart-request widgets"),
+        _flag("with_custom_fields", "custom fields"),
+        _flag("with_dcm", "DoubleClick Campaign Manager sends"),
+        additional_properties=False,
+    ).to_dict()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """Hide the token from every log line before anything can print it."""
+        super().__init__(*args, **kwargs)
+        if self.config.get("api_token"):
+            register_secret(str(self.config["api_token"]))
+
+    @override
+    def discover_streams(self) -> list[Stream]:
+        return [stream_type(tap=self) for stream_type in streams.STREAM_TYPES]
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Schema checks first, then what a schema cannot say (zones, dates, URL)."""
+        errors = super()._validate_config(raise_errors=raise_errors)
+        if not errors and self.config:
+            errors = settings.problems(dict(self.config))
+            if errors and raise_errors:
+                summary = "Config validation failed"
+                raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
+        return errors
+
+    @cached_property
+    def authenticator(self) -> RateLimitedTokenAuthenticator:
+        """One authenticator and limiter for every stream and fetch thread of this run."""
+        limiter = build_limiter(float(self.config.get("requests_per_second", 5)))
+        return RateLimitedTokenAuthenticator(token=str(self.config["api_token"]), limiter=limiter)
+
+
+if __name__ == "__main__":
+    TapCalltouch.cli()

@@ -1,0 +1,99 @@
+"""Date windows and time zones: which calendar days each API call asks for.
+
+The API reads `dateFrom`/`dateTo` as whole days in the account's time zone, so all range
+arithmetic happens on local calendar dates. Pure functions: no SDK, no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from zoneinfo import ZoneInfo
+
+API_DATE_FORMAT = "%m/%d/%Y"  # mm/dd/yyyy: the requests endpoint, unlike calls/deals (dd/mm)
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """An inclusive range of local calendar days, fetched with one API call."""
+
+    first_day: dt.date
+    last_day: dt.date
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The `dateFrom`/`dateTo` query parameters for this window."""
+        return {
+            "dateFrom": self.first_day.strftime(API_DATE_FORMAT),
+            "dateTo": self.last_day.strftime(API_DATE_FORMAT),
+        }
+
+    @property
+    def days(self) -> int:
+        """How many calendar days the window spans."""
+        return (self.last_day - self.first_day).days + 1
+
+    def utc_bounds(self, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+        """The UTC instants [start, end) that the window covers in the account's zone."""
+        start = dt.datetime.combine(self.first_day, dt.time(), tz)
+        end = dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time(), tz)
+        return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+
+    def __str__(self) -> str:
+        """ISO dates, as a person reads them in logs and errors."""
+        if self.first_day == self.last_day:
+            return self.first_day.isoformat()
+        return f"{self.first_day.isoformat()}..{self.last_day.isoformat()}"
+
+
+def cut_windows(first_day: dt.date, last_day: dt.date, window_days: int) -> list[Window]:
+    """Cut [first_day, last_day] into consecutive windows of at most `window_days` days."""
+    if window_days < 1:
+        msg = f"window_days must be at least 1, got {window_days}"
+        raise ValueError(msg)
+    return list(_iter_windows(first_day, last_day, window_days))
+
+
+def _iter_windows(first_day: dt.date, last_day: dt.date, window_days: int) -> Iterator[Window]:
+    step = dt.timedelta(days=window_days)
+    one_day = dt.timedelta(days=1)
+    start = first_day
+    while start <= last_day:
+        end = min(start + step - one_day, last_day)
+        yield Window(start, end)
+        start = end + one_day
+
+
+def parse_instant(value: str, tz: ZoneInfo) -> dt.datetime:
+    """Read an ISO 8601 date or date-time; a date or naive time is in the account's zone."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed
+
+
+def local_day(instant: dt.datetime, tz: ZoneInfo) -> dt.date:
+    """The calendar day an aware instant falls on in the account's zone."""
+    return instant.astimezone(tz).date()
+
+
+def sync_days(
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: ZoneInfo,
+    bookmark: dt.datetime | None = None,
+    lookback_days: int = 0,
+) -> tuple[dt.date, dt.date]:
+    """Local days to fetch: from max(start, bookmark - look-back) through end."""
+    begin = start
+    if bookmark is not None:
+        begin = max(start, bookmark - dt.timedelta(days=lookback_days))
+    return local_day(begin, tz), local_day(end, tz)
