@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from typing import TYPE_CHECKING
 
 from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
@@ -42,10 +43,12 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
         super().__init__(key="clientApiId", value=token, location="params")
         register_secret(token)
         self.limiter = limiter
-        self.calls = 0
+        self.calls = 0  # every call this run, retries included
+        self._count_lock = threading.Lock()
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Block until the limiter grants a slot, then sign the request."""
         self.limiter.try_acquire("calltouch", blocking=True)
-        self.calls += 1
+        with self._count_lock:
+            self.calls += 1
         return super().authenticate_request(request)

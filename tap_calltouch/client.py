@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from http import HTTPStatus
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any
 
+import backoff
 import ijson
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 
+from tap_calltouch.prefetch import OrderedPrefetcher
 from tap_calltouch.redact import redact_registered
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL, account_zone, api_params
@@ -56,14 +55,25 @@ class TransientNetworkError(RetriableAPIError):
     """A reset, refused connection or timeout; the message is redacted."""
 
 
+class AnswerTooLargeError(RetriableAPIError):
+    """504: the server could not build the answer in time, most often because it is too big."""
+
+
+class PointsExhaustedError(CalltouchAPIError):
+    """The project's daily API points are spent; calls fail until tomorrow."""
+
+
 class CalltouchStream(RESTStream[Any]):
     """Base stream for the requests journal: HTTP, auth, retries, and window fetching."""
 
     path = REQUESTS_PATH
     records_jsonpath = "$[*]"
     #: How many windows may be in flight at once; they still come out in window order.
-    fetch_concurrency = 4
+    #: With the API answering in ~1 s, 8 in flight keep the 5 calls/s limiter busy.
+    fetch_concurrency = 8
     backoff_tries = 8
+    #: The first window not started because `max_api_calls` was reached, if any.
+    held_back: Window | None = None
 
     @property
     @override
@@ -116,6 +126,16 @@ class CalltouchStream(RESTStream[Any]):
     def validate_response(self, response: requests.Response) -> None:
         """Fail at once on rejected credentials, retry 429/5xx, report other 4xx verbatim."""
         status = response.status_code
+        if status >= HTTPStatus.BAD_REQUEST and _mentions_points(response):
+            msg = (
+                f"Calltouch's daily API points are used up (HTTP {status}: "
+                f"{self._api_message(response)}). Stopped at once; the state holds the last "
+                "complete window, so the next run (after the daily reset) continues from there."
+            )
+            raise PointsExhaustedError(msg)
+        if status == HTTPStatus.GATEWAY_TIMEOUT:
+            msg = f"HTTP {status} {response.reason} from Calltouch"
+            raise AnswerTooLargeError(msg, response)
         if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
             msg = (
                 f"Calltouch rejected the credentials (HTTP {status}): check the `api_token` "
@@ -152,57 +172,70 @@ class CalltouchStream(RESTStream[Any]):
             # requests puts the whole URL, token included, into its messages.
             raise TransientNetworkError(redact_registered(str(exc))) from None
 
-    def fetch_window(self, window: Window, extra: dict[str, str] | None = None) -> IO[bytes]:
-        """The body for one window, retried as the SDK's backoff policy says."""
-        params = {**api_params(dict(self.config)), **window.params, **(extra or {})}
+    def _retrying(
+        self, send: Callable[[requests.PreparedRequest], IO[bytes]], *, can_split: bool
+    ) -> Callable[[requests.PreparedRequest], IO[bytes]]:
+        """The SDK's backoff hooks around `send`; a splittable window is not retried on 504."""
+        return backoff.on_exception(
+            self.backoff_wait_generator,
+            RetriableAPIError,
+            max_tries=self.backoff_max_tries,
+            giveup=lambda exc: can_split and isinstance(exc, AnswerTooLargeError),
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(send)
+
+    def fetch_window(self, window: Window) -> list[IO[bytes]]:
+        """Bodies covering one window: one, or several when the server cannot build it whole."""
+        pieces = window.split()
+        params = {**api_params(dict(self.config)), **window.params}
         prepared = self.build_prepared_request(
             method="GET", url=self.get_url(None), params=params, headers=self.http_headers
         )
-        send = cast(
-            "Callable[[requests.PreparedRequest], IO[bytes]]",
-            self.request_decorator(self._send),  # type: ignore[arg-type]
-        )
         try:
-            return send(prepared)
+            return [self._retrying(self._send, can_split=bool(pieces))(prepared)]
         except RetriableAPIError as exc:
-            msg = f"Window {window} failed after {self.backoff_tries} attempts: {exc}"
-            raise CalltouchAPIError(redact_registered(msg)) from None
+            if not (pieces and isinstance(exc, AnswerTooLargeError)):
+                msg = f"Window {window} failed after {self.backoff_tries} attempts: {exc}"
+                raise CalltouchAPIError(redact_registered(msg)) from None
+            self.logger.warning(
+                "Window %s is too large for one answer (HTTP 504); fetching it as %d parts",
+                window,
+                len(pieces),
+            )
         except FatalAPIError as exc:
             msg = f"Window {window}: {exc}"
-            raise CalltouchAPIError(redact_registered(msg)) from None
-
-    def fetch_in_order(self, windows: Iterable[Window]) -> Iterator[tuple[Window, IO[bytes]]]:
-        """Fetch windows concurrently under the shared limiter, yielding them in window order."""
-        stop = threading.Event()
-        pending: deque[tuple[Window, Future[IO[bytes]]]] = deque()
-        upcoming = iter(windows)
-
-        def guarded(window: Window) -> IO[bytes]:
-            if stop.is_set():
-                msg = f"Window {window}: not fetched, the sync stopped"
-                raise CalltouchAPIError(msg)
-            return self.fetch_window(window)
-
-        pool = ThreadPoolExecutor(self.fetch_concurrency, thread_name_prefix="calltouch-fetch")
-
-        def submit_next() -> None:
-            window = next(upcoming, None)
-            if window is not None:
-                pending.append((window, pool.submit(guarded, window)))
-
+            raise type(exc)(redact_registered(msg)) from None
+        bodies: list[IO[bytes]] = []
         try:
-            for _ in range(self.fetch_concurrency):
-                submit_next()
-            while pending:
-                window, future = pending.popleft()
-                body = future.result()
-                submit_next()
-                yield window, body
-        finally:
-            stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            for _, future in pending:
-                _close_when_done(future)
+            for piece in pieces:
+                bodies.extend(self.fetch_window(piece))
+        except BaseException:
+            for body in bodies:
+                body.close()
+            raise
+        return bodies
+
+    def fetch_in_order(self, windows: Iterable[Window]) -> Iterator[tuple[Window, list[IO[bytes]]]]:
+        """Fetch windows concurrently under the shared limiter, yielding them in window order.
+
+        With `max_api_calls` set, no new window starts once the calls made and in flight reach
+        it; `self.held_back` then names the first window left for the next run.
+        """
+        budget = self.config.get("max_api_calls")
+
+        def may_start(in_flight: int) -> bool:
+            return not budget or self.authenticator.calls + in_flight < budget
+
+        prefetcher: OrderedPrefetcher[Window, list[IO[bytes]]] = OrderedPrefetcher(
+            self.fetch_window,
+            concurrency=self.fetch_concurrency,
+            may_start=may_start,
+            release=_close_all,
+        )
+        yield from prefetcher.run(windows)
+        self.held_back = prefetcher.held_back
 
     def parse_body(self, body: IO[bytes], window: Window) -> Iterator[dict[str, Any]]:
         """Stream the array's objects one by one, so memory stays flat however big the window."""
@@ -223,6 +256,12 @@ class CalltouchStream(RESTStream[Any]):
     def get_new_paginator(self) -> None:
         """The API has no pagination: each window is one call."""
         return
+
+
+def _mentions_points(response: requests.Response) -> bool:
+    """Whether an error answer is about the daily points budget rather than the credentials."""
+    text = response.text.lower()
+    return "points" in text or "балл" in text
 
 
 def _spool_array(response: requests.Response) -> IO[bytes]:
@@ -260,11 +299,7 @@ def _edges(body: IO[bytes]) -> tuple[bytes, bytes]:
     return head, tail
 
 
-def _close_when_done(future: Future[IO[bytes]]) -> None:
-    """Release the spooled body of a window fetched after the sync stopped."""
-
-    def close(done: Future[IO[bytes]]) -> None:
-        if not done.cancelled() and done.exception() is None:
-            done.result().close()
-
-    future.add_done_callback(close)
+def _close_all(bodies: list[IO[bytes]]) -> None:
+    """Release the spooled bodies of a window fetched after the sync stopped."""
+    for body in bodies:
+        body.close()

@@ -89,15 +89,16 @@ class RequestsStream(CalltouchStream):
             ]
             for child, _ in counters:
                 child.write_schema_once()
-            for number, (window, body) in enumerate(self.fetch_in_order(windows), start=1):
+            for number, (window, bodies) in enumerate(self.fetch_in_order(windows), start=1):
                 count = 0
-                for raw in self.parse_body(body, window):
-                    record = shaping.shape_request(raw, zone)
-                    for child, counter in counters:
-                        child.emit_rows(record, counter)
-                    count += 1
-                    yield record
-                    self._note_emitted(record)
+                for body in bodies:
+                    for raw in self.parse_body(body, window):
+                        record = shaping.shape_request(raw, zone)
+                        for child, counter in counters:
+                            child.emit_rows(record, counter)
+                        count += 1
+                        yield record
+                        self._note_emitted(record)
                 total += count
                 self._checkpoint()
                 self.logger.info(
@@ -108,6 +109,23 @@ class RequestsStream(CalltouchStream):
                     count,
                     total,
                 )
+        self._log_summary(total, windows)
+
+    def _log_summary(self, total: int, windows: list[Window]) -> None:
+        """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
+        self.logger.info(
+            "Made %d API call(s) for %d window(s); %d requests emitted",
+            self.authenticator.calls,
+            len(windows),
+            total,
+        )
+        if self.held_back is not None:
+            self.logger.warning(
+                "max_api_calls (%s) reached: stopped before window %s; "
+                "the next run continues from the saved bookmark",
+                self.config.get("max_api_calls"),
+                self.held_back,
+            )
 
     def _note_emitted(self, record: Record) -> None:
         """Remember the newest creation time emitted; RFC 3339 UTC strings sort as times."""

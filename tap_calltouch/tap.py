@@ -111,6 +111,12 @@ class TapCalltouch(Tap):
             description="Seconds to wait for an answer before the call is retried.",
         ),
         th.Property(
+            "max_api_calls",
+            th.IntegerType(minimum=1),
+            description="Stop cleanly, state saved, once a run has made this many calls "
+            "(each spends API points); the next run continues. Default: no limit.",
+        ),
+        th.Property(
             "attribution",
             th.IntegerType,
             allowed_values=[0, 1],

@@ -15,22 +15,42 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
 API_DATE_FORMAT = "%m/%d/%Y"  # mm/dd/yyyy: the requests endpoint, unlike calls/deals (dd/mm)
+API_TIME_FORMAT = "%H:%M:%S"
+HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True, order=True)
 class Window:
-    """An inclusive range of local calendar days, fetched with one API call."""
+    """An inclusive range of local calendar days, fetched with one API call.
+
+    A single-day window may be narrowed to a whole-hour slice (`hour`), sent as
+    `timeFrom`/`timeTo`: the API compares at whole seconds, so hh:00:00..hh:59:59 slices
+    of one day meet without gaps or overlaps.
+    """
 
     first_day: dt.date
     last_day: dt.date
+    hour: int | None = None
 
     @property
     def params(self) -> dict[str, str]:
-        """The `dateFrom`/`dateTo` query parameters for this window."""
-        return {
+        """The `dateFrom`/`dateTo` (and `timeFrom`/`timeTo`) query parameters."""
+        params = {
             "dateFrom": self.first_day.strftime(API_DATE_FORMAT),
             "dateTo": self.last_day.strftime(API_DATE_FORMAT),
         }
+        if self.hour is not None:
+            params["timeFrom"] = dt.time(self.hour).strftime(API_TIME_FORMAT)
+            params["timeTo"] = dt.time(self.hour, 59, 59).strftime(API_TIME_FORMAT)
+        return params
+
+    def split(self) -> list[Window]:
+        """Smaller windows covering the same span: days, then hours of a day; [] at an hour."""
+        if self.days > 1:
+            return cut_windows(self.first_day, self.last_day, 1)
+        if self.hour is None:
+            return [Window(self.first_day, self.last_day, hour) for hour in range(HOURS_PER_DAY)]
+        return []
 
     @property
     def days(self) -> int:
@@ -39,12 +59,18 @@ class Window:
 
     def utc_bounds(self, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
         """The UTC instants [start, end) that the window covers in the account's zone."""
-        start = dt.datetime.combine(self.first_day, dt.time(), tz)
-        end = dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time(), tz)
+        if self.hour is None:
+            start = dt.datetime.combine(self.first_day, dt.time(), tz)
+            end = dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time(), tz)
+        else:
+            start = dt.datetime.combine(self.first_day, dt.time(self.hour), tz)
+            end = start + dt.timedelta(hours=1)
         return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
 
     def __str__(self) -> str:
         """ISO dates, as a person reads them in logs and errors."""
+        if self.hour is not None:
+            return f"{self.first_day.isoformat()} {self.hour:02d}:00-{self.hour:02d}:59"
         if self.first_day == self.last_day:
             return self.first_day.isoformat()
         return f"{self.first_day.isoformat()}..{self.last_day.isoformat()}"
