@@ -38,7 +38,7 @@ SESSION = th.ObjectType(
     th.Property("utmCampaign", TEXT),
     th.Property("guaClientId", TEXT, description="Google Analytics client id."),
     th.Property("yaClientId", TEXT, description="Yandex Metrica client id."),
-    th.Property("ctGlobalId", ANY_VALUE, description="Calltouch global visitor id."),
+    th.Property("ctGlobalId", TEXT, description="Calltouch global visitor id."),
     th.Property("additionalTags", th.ArrayType(ANY_VALUE)),
     th.Property(
         "attribution", th.IntegerType, description="0 last interaction, 1 last non-direct."
@@ -91,7 +91,7 @@ MAP_VISIT = th.ObjectType(
     th.Property("keyword", TEXT),
     th.Property("guaClientId", TEXT),
     th.Property("ctClientId", TEXT),
-    th.Property("ctGlobalId", ANY_VALUE),
+    th.Property("ctGlobalId", TEXT),
     th.Property("additionalTags", th.ArrayType(ANY_VALUE)),
 )
 

@@ -57,6 +57,13 @@ def as_decimal_text(value: Any) -> str | None:  # noqa: ANN401
     return str(value)
 
 
+def as_text(value: Any) -> str | None:  # noqa: ANN401
+    """An opaque visitor id (cookie value) as text, whether it came as number or string."""
+    if value is None or isinstance(value, bool):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
 def split_tag_names(names: Any) -> list[str]:  # noqa: ANN401
     """Individual tags from `RequestTags[].names`, where one entry may hold "a,b"."""
     if not isinstance(names, list):
@@ -70,6 +77,7 @@ def _split(joined: str) -> list[str]:
 
 _ID_FIELDS = ("requestId", "siteId")
 _SESSION_ID_FIELDS = ("sessionId",)
+_VISITOR_ID_FIELDS = ("ctClientId", "ctGlobalId")  # cookie values: long numbers or strings
 _ORDER_ID_FIELDS = ("orderId", "callId")
 _ORDER_SUM_FIELDS = ("sum", "realSum", "orderSum")
 
@@ -79,7 +87,14 @@ def _shape_session(session: Any) -> Any:  # noqa: ANN401
         for key in _SESSION_ID_FIELDS:
             if key in session:
                 session[key] = as_int(session[key])
+        _shape_visitor_ids(session)
     return session
+
+
+def _shape_visitor_ids(block: Record) -> None:
+    for key in _VISITOR_ID_FIELDS:
+        if key in block:
+            block[key] = as_text(block[key])
 
 
 def _shape_order(order: Any) -> Any:  # noqa: ANN401
@@ -102,6 +117,7 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
     for key in _ID_FIELDS:
         if key in record:
             record[key] = as_int(record[key])
+    _shape_visitor_ids(record)
     number = record.get("requestNumber")
     if number is not None and not isinstance(number, str):
         record["requestNumber"] = str(number)

@@ -1,0 +1,92 @@
+"""Shared fixtures: an emulated Calltouch account and a way to run the tap against it."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import io
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tap_calltouch.tap import TapCalltouch
+from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
+from tests.emulator.server import Emulator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# A token shaped like the real ones: long, with "/" and "+" that must be URL-encoded.
+TOKEN = "pY7/tEsT+tOkEn/Qw9zXc8vBn5mLk3jHg2fDs1aPo0iUy"  # noqa: S105 - a made-up test token
+FIRST_DAY = dt.date(2026, 10, 1)
+DAYS = 10
+PER_DAY = 30
+
+
+@dataclass
+class SyncResult:
+    """What one tap run wrote to stdout, sorted by message type and stream."""
+
+    messages: list[dict[str, Any]]
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    schemas: Counter[str] = field(default_factory=Counter)
+    states: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Index the messages."""
+        for message in self.messages:
+            if message["type"] == "RECORD":
+                self.records[message["stream"]].append(message["record"])
+            elif message["type"] == "SCHEMA":
+                self.schemas[message["stream"]] += 1
+            elif message["type"] == "STATE":
+                self.states.append(message["value"])
+
+    @property
+    def final_state(self) -> dict[str, Any]:
+        """The last STATE message, as Meltano would store it."""
+        return self.states[-1]
+
+
+def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> SyncResult:
+    """Run a whole sync in this process and collect its Singer messages."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        TapCalltouch(config=config, state=state).sync_all()
+    return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])
+
+
+@pytest.fixture(scope="session")
+def base_dataset() -> list[dict[str, Any]]:
+    """Ten days of requests; tests get their own copy to change."""
+    return generate_dataset(seed=7, start=FIRST_DAY, days=DAYS, per_day=PER_DAY)
+
+
+@pytest.fixture
+def dataset(base_dataset: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This test's own copy of the dataset."""
+    return copy.deepcopy(base_dataset)
+
+
+@pytest.fixture
+def emulator(dataset: list[dict[str, Any]]) -> Iterator[Emulator]:
+    """A running emulator serving `dataset`."""
+    with Emulator(dataset=dataset, token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def config(emulator: Emulator) -> dict[str, Any]:
+    """Tap settings for the whole emulated range, in 3-day windows."""
+    return {
+        "api_token": TOKEN,
+        "site_id": str(DEFAULT_SITE_ID),
+        "start_date": FIRST_DAY.isoformat(),
+        "end_date": (FIRST_DAY + dt.timedelta(days=DAYS - 1)).isoformat(),
+        "api_url": emulator.url,
+        "window_days": 3,
+    }

@@ -1,0 +1,555 @@
+"""A local emulator of Calltouch's requests-journal API, read top to bottom like its document.
+
+`GET /calls-service/RestAPI/requests/` answers a bare JSON array of request records, unsorted.
+A call is judged as the real service would: the gateway first (unknown path, rate limit, the
+faults a test injected), then access (token and site, daily points), then the parameters
+(400 naming the bad one), then the filters, and each record is shaped by the `with*` flags.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import random
+import re
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from typing_extensions import Self, override
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from tests.emulator.dataset import DEFAULT_SITE_ID, DEFAULT_TZ, SESSION_TIME, Record
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from types import TracebackType
+
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from werkzeug.datastructures import MultiDict
+    from werkzeug.serving import BaseWSGIServer
+
+    Predicate = Callable[[Record], bool]
+
+API_PATH = "/calls-service/RestAPI/requests/"
+PATHS = frozenset({API_PATH, API_PATH.rstrip("/")})  # clients call it with and without the slash
+CLIENT_API_ID = "clientApiId"  # the token parameter
+JSON = "application/json;charset=UTF-8"
+HTML = "text/html; charset=utf-8"
+
+# Dates are mm/dd/yyyy (the calls API has dd/mm/yyyy), times hh:mm:ss, in the account's zone.
+DATE = re.compile(r"\d{2}/\d{2}/\d{4}")
+TIME = re.compile(r"\d{2}:\d{2}:\d{2}")
+DAY_START, DAY_END = dt.time(0, 0, 0), dt.time(23, 59, 59)
+
+# bindTo chooses which time the date range applies to.
+BIND_TO = {"request": "date", "session": SESSION_TIME}
+
+# ani.filterMode and email.filterMode; exact is the default.
+FILTER_MODES: dict[str, Callable[[str, str], bool]] = {
+    "startwith": str.startswith,
+    "contains": str.__contains__,
+    "exact": str.__eq__,
+}
+
+# Flags that add their key to each record only when "true". withDcm, withAttrs: null or data.
+KEY_FLAGS = {
+    "withMapVisits": "mapVisits",
+    "withRequestTags": "RequestTags",
+    "withYandexDirect": "yandexDirect",
+    "withGoogleAdwords": "googleAdWords",
+    "withWidgetInfo": "widgetInfo",
+    "withCustomFields": "customFields",
+}
+
+FAULTS = frozenset({"status", "reset", "slow", "truncated", "html", "object"})
+ANSWERING_FAULTS = frozenset({"status", "reset", "html", "object"})  # answer instead of the API
+CHUNK_BYTES = 256 * 1024
+
+HELP_PAGE = (
+    '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">'
+    "<title>Справочный центр Calltouch</title></head><body><h1>Страница не найдена</h1>"
+    "<p>Воспользуйтесь поиском по справочному центру Calltouch.</p></body></html>"
+)
+MAINTENANCE_PAGE = (
+    '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8"><title>Calltouch</title></head>'
+    "<body><h1>Ведутся технические работы</h1><p>Сервис скоро вернётся.</p></body></html>"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One call as the emulator saw it: `params` without the token; `status` 0: dropped."""
+
+    time: float  # time.monotonic() at arrival
+    path: str
+    params: dict[str, str]
+    status: int
+
+
+class BadRequestError(Exception):
+    """A parameter the API rejects with 400; the message names it."""
+
+
+class Emulator:
+    """Serves a dataset on 127.0.0.1 as the Calltouch requests API does, with limits and faults."""
+
+    def __init__(  # noqa: PLR0913 - every knob is a documented behaviour of the API
+        self,
+        *,
+        dataset: list[Record],
+        token: str,
+        site_id: int = DEFAULT_SITE_ID,
+        tz: str = DEFAULT_TZ,
+        rate_limit: int | None = 5,
+        retry_after: float | None = None,
+        latency: float = 0.0,
+        points_budget: int | None = None,
+        max_response_records: int | None = None,
+        shuffle_seed: int = 0,
+    ) -> None:
+        """Keep the dataset by reference, so a test can change it between two runs."""
+        self.dataset = dataset
+        self.token = token
+        self.site_id = site_id
+        self.zone = ZoneInfo(tz)
+        self.rate_limit = rate_limit
+        self.retry_after = retry_after
+        self.latency = latency
+        self.points_budget = points_budget
+        self.max_response_records = max_response_records
+        self.shuffle_seed = shuffle_seed
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._recent: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+        self._faults: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self._points_spent = 0
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- running -------------------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 (a free port by default) from a daemon thread; return the base URL."""
+        server = make_server(
+            "127.0.0.1", port, self._wsgi, threaded=True, request_handler=_QuietHandler
+        )
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server, e.g. http://127.0.0.1:41234."""
+        if self._server is None:
+            msg = "the emulator is not started"
+            raise RuntimeError(msg)
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        """Start on entry, so `with Emulator(...) as emulator:` serves inside the block."""
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop on exit, even when the block failed."""
+        self.stop()
+
+    # --- faults and the call log, for tests ------------------------------------------------------
+
+    def inject(self, kind: str, times: int = 1, **opts: Any) -> None:
+        """Make the next `times` calls misbehave, to test the client's handling of that failure.
+
+        Kinds: `status` (status=503, retry_after=None), `reset` (close without an answer),
+        `slow` (delay=1.0 seconds, then answer normally), `truncated` (the answer's body cut in
+        half), `html` (200 with an HTML page), `object` (200 with a JSON object, or body=...).
+        """
+        if kind not in FAULTS:
+            msg = f"unknown fault {kind!r}; use one of {sorted(FAULTS)}"
+            raise ValueError(msg)
+        with self._lock:
+            self._faults.extend([(kind, opts)] * times)
+
+    def count(self, status: int | None = None) -> int:
+        """How many calls arrived, or how many were answered with this status."""
+        with self._lock:
+            return sum(1 for call in self.calls if status is None or call.status == status)
+
+    def peak_rate(self, window: float = 1.0) -> int:
+        """The most calls that arrived within any `window` seconds, to check a client's throttle."""
+        with self._lock:
+            times = sorted(call.time for call in self.calls)
+        peak, first = 0, 0
+        for last, arrived in enumerate(times):
+            while arrived - times[first] >= window:
+                first += 1
+            peak = max(peak, last - first + 1)
+        return peak
+
+    def reset_log(self) -> None:
+        """Forget the calls seen so far (faults, rate windows and points are kept)."""
+        with self._lock:
+            self.calls.clear()
+
+    # --- one call ------------------------------------------------------------------------------
+
+    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer, log and delay one call; a `reset` fault closes the socket instead."""
+        request = Request(environ)
+        arrived = time.monotonic()
+        response = self._respond(request, arrived)
+        params = {key: value for key, value in request.args.items() if key != CLIENT_API_ID}
+        with self._lock:
+            self.calls.append(
+                Call(arrived, request.path, params, 0 if response is None else response.status_code)
+            )
+        if response is None:
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            raise ConnectionResetError  # werkzeug takes it as a dropped connection: sends nothing
+        time.sleep(self.latency)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request, arrived: float) -> Response | None:
+        """Judge the call as the gateway, then the API would; None means drop the connection."""
+        if request.path not in PATHS:
+            return Response(HELP_PAGE, 404, content_type=HTML)
+        if not self._admit(request.remote_addr or "-", arrived):
+            return _json_error(429, "TOO_MANY_REQUESTS", "Too many requests", self.retry_after)
+        kind, opts = self._next_fault()
+        if kind in ANSWERING_FAULTS:
+            return _injected(kind, opts)
+        if kind == "slow":
+            time.sleep(opts.get("delay", 1.0))
+        response = self._api(request)
+        if kind == "truncated":
+            body = response.get_data()
+            response.set_data(body[: len(body) // 2])
+        return response
+
+    def _api(self, request: Request) -> Response:
+        """The API proper: access, parameters, then the records as a streamed array."""
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        args = request.args
+        try:
+            keep = _filters(args, self.zone)
+            shape = _Shape.from_args(args)
+        except BadRequestError as error:
+            return _json_error(400, "BAD_REQUEST", str(error))
+        records = [record for record in self.dataset if all(test(record) for test in keep)]
+        if self.max_response_records is not None and len(records) > self.max_response_records:
+            return _gateway_page(504)  # the real service cannot build such an answer in time
+        if not self._spend_point():
+            return _points_error()
+        random.Random(self.shuffle_seed).shuffle(records)  # the API does not sort
+        return Response(_json_array(records, shape), 200, content_type=JSON)
+
+    def _refusal(self, request: Request) -> Response | None:
+        """Refuse a call that is not a GET, bears a wrong token or site, or has no points left."""
+        if request.method != "GET":
+            return _json_error(405, "METHOD_NOT_ALLOWED", "Only GET is supported")
+        args = request.args
+        if args.get(CLIENT_API_ID) != self.token or args.get("siteId") != str(self.site_id):
+            return _json_error(403, "ACCESS_DENIED", "Invalid clientApiId or siteId")
+        if not self._has_points():
+            return _points_error()
+        return None
+
+    # --- limits --------------------------------------------------------------------------------
+
+    def _admit(self, client: str, now: float) -> bool:
+        """Let a call through unless `rate_limit` calls of this client passed in the last second."""
+        if self.rate_limit is None:
+            return True
+        with self._lock:
+            recent = self._recent[client]
+            while recent and now - recent[0] >= 1.0:
+                recent.popleft()
+            if len(recent) >= self.rate_limit:
+                return False
+            recent.append(now)
+            return True
+
+    def _next_fault(self) -> tuple[str | None, dict[str, Any]]:
+        """Take the next injected fault, if any."""
+        with self._lock:
+            return self._faults.popleft() if self._faults else (None, {})
+
+    def _has_points(self) -> bool:
+        """Whether the daily budget still allows a successful call."""
+        with self._lock:
+            return self.points_budget is None or self._points_spent < self.points_budget
+
+    def _spend_point(self) -> bool:
+        """Charge one successful call against the budget; False when it is already spent."""
+        with self._lock:
+            if self.points_budget is not None and self._points_spent >= self.points_budget:
+                return False
+            self._points_spent += 1
+            return True
+
+
+# --- parameters --------------------------------------------------------------------------------
+
+
+def _filters(args: MultiDict[str, str], zone: ZoneInfo) -> list[Predicate]:
+    """Turn the query into record tests, raising BadRequestError where the API answers 400."""
+    ids = {_integer(value, "requestId") for value in _split(args.get("requestId"))}
+    numbers = set(_split(args.get("requestNumber")))
+    time_key = BIND_TO.get(args.get("bindTo", "request"))
+    if time_key is None:
+        msg = "Parameter 'bindTo' must be 'request' or 'session'"
+        raise BadRequestError(msg)
+    keep: list[Predicate] = []
+    if ids:
+        keep.append(lambda r: r["requestId"] in ids)
+    if numbers:
+        keep.append(lambda r: str(r["requestNumber"]) in numbers)
+    window = _window(args, zone, required=not (ids or numbers))
+    if window is not None:
+        low, high = window
+        keep.append(lambda r: low <= r[time_key] <= high)
+    return keep + _content_filters(args)
+
+
+def _content_filters(args: MultiDict[str, str]) -> list[Predicate]:
+    """The filters on what a request holds: form, keyword, traffic, manager, phone, e-mail."""
+    keep: list[Predicate] = []
+    if subject := args.get("subject"):
+        keep.append(lambda r: r["subject"].startswith(subject))
+    if keywords := args.get("keywords"):
+        keep.append(lambda r: r["session"] is not None and keywords in r["session"]["keywords"])
+    keep.extend(
+        _session_equals(name, value)
+        for name in ("city", "source", "medium")
+        if (value := args.get(name))
+    )
+    if manager := args.get("manager"):
+        keep.append(lambda r: r["manager"] == manager)
+    if phone := _text_match(args, "ani"):
+        keep.append(lambda r: any(phone(p["phoneNumber"]) for p in r["client"]["phones"]))
+    if email := _text_match(args, "email"):
+        keep.append(
+            lambda r: any(
+                email(c["contactValue"])
+                for c in r["client"]["contacts"]
+                if c["contactType"] == "EMAIL"
+            )
+        )
+    return keep
+
+
+def _session_equals(key: str, value: str) -> Predicate:
+    """An exact-match filter on a session field; requests without a session never match."""
+    return lambda r: r["session"] is not None and r["session"][key] == value
+
+
+def _window(args: MultiDict[str, str], zone: ZoneInfo, *, required: bool) -> tuple[int, int] | None:
+    """[dateFrom timeFrom, dateTo timeTo] in epoch ms, inclusive, read in the account's zone."""
+    if not required and "dateFrom" not in args and "dateTo" not in args:
+        return None
+    first, last = _date(args, "dateFrom"), _date(args, "dateTo")
+    if first > last:
+        msg = "Parameter 'dateFrom' must not be after 'dateTo'"
+        raise BadRequestError(msg)
+    low = dt.datetime.combine(first, _time(args, "timeFrom", DAY_START), zone)
+    high = dt.datetime.combine(last, _time(args, "timeTo", DAY_END), zone)
+    return int(low.timestamp()) * 1000, int(high.timestamp()) * 1000 + 999
+
+
+def _date(args: MultiDict[str, str], name: str) -> dt.date:
+    """Read a required mm/dd/yyyy date strictly: 2026-10-01 or 13/01/2026 are 400s."""
+    value = args.get(name, "")
+    try:
+        if DATE.fullmatch(value):
+            return dt.datetime.strptime(value, "%m/%d/%Y").date()  # noqa: DTZ007 - a date, no time
+    except ValueError:
+        pass
+    msg = f"Parameter '{name}' is required, in format mm/dd/yyyy"
+    raise BadRequestError(msg)
+
+
+def _time(args: MultiDict[str, str], name: str, default: dt.time) -> dt.time:
+    """Read an optional hh:mm:ss time."""
+    value = args.get(name)
+    if value is None:
+        return default
+    try:
+        if TIME.fullmatch(value):
+            return dt.time.fromisoformat(value)
+    except ValueError:
+        pass
+    msg = f"Parameter '{name}' must be in format hh:mm:ss"
+    raise BadRequestError(msg)
+
+
+def _text_match(args: MultiDict[str, str], prefix: str) -> Callable[[str], bool] | None:
+    """The test for `ani` or `email`: `<prefix>.value` under `<prefix>.filterMode`."""
+    mode = args.get(f"{prefix}.filterMode", "exact")
+    if mode not in FILTER_MODES:
+        msg = f"Parameter '{prefix}.filterMode' must be one of {', '.join(FILTER_MODES)}"
+        raise BadRequestError(msg)
+    wanted = args.get(f"{prefix}.value")
+    if not wanted:
+        return None
+    matches = FILTER_MODES[mode]
+    return lambda value: matches(value, wanted)
+
+
+def _split(value: str | None) -> list[str]:
+    """A comma-separated list parameter."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _integer(value: str, name: str) -> int:
+    """An integer parameter, or a 400 naming it."""
+    if not value.isdigit():
+        msg = f"Parameter '{name}' must be a comma-separated list of integers"
+        raise BadRequestError(msg)
+    return int(value)
+
+
+# --- the answer --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What the `with*` flags and `attribution` do to each record."""
+
+    hidden: frozenset[str]  # keys whose flag is not "true": absent from the record
+    dcm: bool  # else dcm is null
+    attrs: bool  # else session.attrs is null
+    attribution: int | None  # echoed into session.attribution; None keeps the account's setting
+
+    @classmethod
+    def from_args(cls, args: MultiDict[str, str]) -> _Shape:
+        """Read the flags (only the exact string "true" turns one on) and check `attribution`."""
+        attribution = args.get("attribution")
+        if attribution not in {None, "0", "1"}:
+            msg = "Parameter 'attribution' must be 0 or 1"
+            raise BadRequestError(msg)
+        return cls(
+            hidden=frozenset(key for flag, key in KEY_FLAGS.items() if args.get(flag) != "true"),
+            dcm=args.get("withDcm") == "true",
+            attrs=args.get("withAttrs") == "true",
+            attribution=None if attribution is None else int(attribution),
+        )
+
+    def __call__(self, record: Record) -> Record:
+        """A shaped copy of a stored record; private `_` keys never leave the emulator."""
+        shaped = {k: v for k, v in record.items() if k not in self.hidden and not k.startswith("_")}
+        shaped["session"] = self.session(record["session"])
+        shaped["orders"] = [
+            {**order, "session": self.session(order["session"])} for order in record["orders"]
+        ]
+        shaped["order"] = shaped["orders"][0] if shaped["orders"] else None
+        if not self.dcm:
+            shaped["dcm"] = None
+        return shaped
+
+    def session(self, session: Record | None) -> Record | None:
+        """A session with attrs and attribution as asked."""
+        if session is None:
+            return None
+        return {
+            **session,
+            "attrs": session["attrs"] if self.attrs else None,
+            "attribution": session["attribution"] if self.attribution is None else self.attribution,
+        }
+
+
+def _json_array(records: list[Record], shape: _Shape) -> Iterator[bytes]:
+    """Stream `[record,record,...]` in chunks, so a 30 MB answer is never one bytes object."""
+    chunk = bytearray(b"[")
+    for index, record in enumerate(records):
+        if index:
+            chunk += b","
+        chunk += orjson.dumps(shape(record))
+        if len(chunk) >= CHUNK_BYTES:
+            yield bytes(chunk)
+            chunk.clear()
+    chunk += b"]"
+    yield bytes(chunk)
+
+
+def _injected(kind: str, opts: dict[str, Any]) -> Response | None:
+    """What an injected fault answers instead of the API; None drops the connection (`reset`)."""
+    if kind == "status":
+        return _gateway_page(opts.get("status", 503), opts.get("retry_after"))
+    if kind == "html":
+        return Response(MAINTENANCE_PAGE, 200, content_type=HTML)
+    if kind == "object":
+        body = opts.get("body", {"status": "ERROR", "message": "Внутренняя ошибка сервера"})
+        return Response(orjson.dumps(body), 200, content_type=JSON)
+    return None
+
+
+def _json_error(
+    status: int, error: str, message: str, retry_after: float | None = None
+) -> Response:
+    """A short JSON error body, as the API sends for 400, 403 and 429."""
+    body = orjson.dumps({"error": error, "message": message})
+    return _retry_after(Response(body, status, content_type=JSON), retry_after)
+
+
+def _points_error() -> Response:
+    """The daily points budget is spent: 403, told apart from a bad token only by its body."""
+    return _json_error(403, "POINTS_LIMIT_EXCEEDED", "Daily API points limit exceeded")
+
+
+def _gateway_page(status: int, retry_after: float | None = None) -> Response:
+    """An nginx-style HTML error page, as a gateway answers when the service behind it fails."""
+    title = f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}"
+    page = (
+        f"<html><head><title>{title}</title></head><body>"
+        f"<center><h1>{title}</h1></center><hr><center>nginx</center></body></html>"
+    )
+    return _retry_after(Response(page, status, content_type=HTML), retry_after)
+
+
+def _retry_after(response: Response, seconds: float | None) -> Response:
+    """Add `Retry-After` when the emulator is told to send one (the real API's habit is unknown)."""
+    if seconds is not None:
+        response.headers["Retry-After"] = f"{seconds:g}"
+    return response
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Werkzeug logs each request line, token included: skip those, and redact what else it logs."""
+
+    @override
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Say nothing per request: the query holds the token."""
+
+    @override
+    def log(self, type: str, message: str, *args: Any) -> None:
+        """Log errors with any token in them masked."""
+        text = message % args if args else message
+        super().log(type, "%s", re.sub(rf"({CLIENT_API_ID}=)[^&\s]*", r"\1***", text))
