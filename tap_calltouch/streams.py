@@ -12,10 +12,10 @@ import sys
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream
-
 from tap_calltouch import schemas, shaping
 from tap_calltouch.client import CalltouchStream
+from tap_calltouch.output import LeanRecordStream
+from tap_calltouch.projection import compile_plan, project
 from tap_calltouch.windows import Window, cut_windows, parse_instant, sync_days
 
 if sys.version_info >= (3, 12):
@@ -26,6 +26,7 @@ else:
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from singer_sdk import Stream
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.metrics import Counter
 
@@ -73,6 +74,7 @@ class RequestsStream(CalltouchStream):
         """Each window's requests, shaped; child rows go out alongside, STATE after each window."""
         windows = self.plan_windows()
         zone = self.zone
+        plan = compile_plan(self.schema)
         children = [child for child in self.child_streams if child.selected]
         self.logger.info(
             "Syncing %d window(s) of up to %s day(s): %s",
@@ -93,7 +95,7 @@ class RequestsStream(CalltouchStream):
                 count = 0
                 for body in bodies:
                     for raw in self.parse_body(body, window):
-                        record = shaping.shape_request(raw, zone)
+                        record = project(shaping.shape_request(raw, zone), plan)
                         for child, counter in counters:
                             child.emit_rows(record, counter)
                         count += 1
@@ -167,7 +169,7 @@ class RequestsStream(CalltouchStream):
         yield from ()
 
 
-class RequestChildStream(Stream):
+class RequestChildStream(LeanRecordStream):
     """A stream of records nested in each request; rows come from the parent's records."""
 
     parent_stream_type = RequestsStream

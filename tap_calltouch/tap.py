@@ -12,6 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_calltouch import settings, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter
+from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import register_secret
 
 if sys.version_info >= (3, 12):
@@ -40,6 +41,7 @@ class TapCalltouch(Tap):
     """Singer tap for the Calltouch requests journal (leads, deals, comments, visits, tags)."""
 
     name = "tap-calltouch"
+    message_writer_class = FastSingerWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(

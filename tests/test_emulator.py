@@ -470,6 +470,49 @@ def test_truncated_html_and_object_faults(emulator: Emulator) -> None:
         emulator.inject("timeout")
 
 
+def test_hang_fault_answers_nothing_until_released(dataset: list[Record]) -> None:
+    with Emulator(dataset=dataset, token=TOKEN, rate_limit=None) as emulator:
+        emulator.inject("hang", seconds=0.5)
+        began = time.monotonic()
+        with pytest.raises(requests.Timeout):
+            get(emulator, one_day(START), timeout=0.2)
+        assert time.monotonic() - began < 0.5
+        assert get(emulator, one_day(START)).status_code == 200
+        emulator.inject("hang")  # held until the emulator stops
+        with pytest.raises(requests.Timeout):
+            get(emulator, one_day(START), timeout=0.2)
+    assert [call.status for call in emulator.calls] == [0, 200, 0]
+
+
+def test_faults_can_wait_for_a_matching_call(emulator: Emulator) -> None:
+    later = START + dt.timedelta(days=1)
+    emulator.inject("status", times=2, status=502, match={"dateFrom": mdy(later)})
+    assert get(emulator, one_day(START)).status_code == 200
+    assert get(emulator, one_day(later)).status_code == 502
+    assert get(emulator, one_day(START)).status_code == 200
+    assert get(emulator, one_day(later)).status_code == 502
+    assert get(emulator, one_day(later)).status_code == 200
+
+
+def test_truncated_fault_can_end_like_an_array(emulator: Emulator) -> None:
+    whole = get(emulator, one_day(START)).content
+    emulator.inject("truncated", after="]")
+    cut = get(emulator, one_day(START)).content
+    assert cut.endswith(b"]")
+    assert whole.startswith(cut)
+    assert len(cut) <= len(whole) // 2
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(cut)
+
+
+def test_a_wrong_token_can_be_a_401(dataset: list[Record]) -> None:
+    with Emulator(dataset=dataset, token=TOKEN, rate_limit=None, denied_status=401) as emulator:
+        answer = get(emulator, {**one_day(START), "clientApiId": "wrong"})
+        assert answer.status_code == 401
+        assert answer.json()["error"] == "ACCESS_DENIED"
+        assert get(emulator, one_day(START)).status_code == 200
+
+
 # --- the call log, logging and the command line --------------------------------------------------
 
 

@@ -115,3 +115,17 @@ def test_comment_text_is_kept_verbatim() -> None:
     record = {"requestId": 1, "comments": [{"commentId": "9", "comment": "Перезвонить\n"}]}
     rows = shaping.comment_rows(shaping.shape_request(record, MOSCOW))
     assert rows == [{"commentId": 9, "comment": "Перезвонить\n", "requestId": 1}]
+
+
+def test_visitor_ids_become_text_everywhere() -> None:
+    record = {
+        "requestId": 1,
+        "ctClientId": 1059551105168854976,
+        "session": {"sessionId": "7", "ctGlobalId": 42},
+        "mapVisits": [{"sessionId": 7, "ctClientId": 5, "ctGlobalId": None}],
+    }
+    shaped = shaping.shape_request(record, MOSCOW)
+    assert shaped["ctClientId"] == "1059551105168854976"
+    assert shaped["session"] == {"sessionId": 7, "ctGlobalId": "42"}
+    assert shaped["mapVisits"][0]["ctClientId"] == "5"
+    assert shaped["mapVisits"][0]["ctGlobalId"] is None

@@ -1,0 +1,82 @@
+"""How records leave the tap: lean RECORD messages and a fast Singer writer.
+
+The SDK's default per-record path walks the schema twice (selection mask, type conformance)
+and serialises with simplejson, flushing stdout after every message. Records here are already
+shaped to their schemas, so the walk is kept only for what a catalog deselects, and messages
+are serialised with orjson and flushed at SCHEMA and STATE rather than at every RECORD.
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from singer_sdk import Stream
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.io_base import SingerWriter
+from singer_sdk.singerlib import RecordMessage
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from singer_sdk.singerlib.encoding.simple import Message
+
+
+def _fallback(value: Any) -> Any:  # noqa: ANN401 - orjson asks for anything it cannot encode
+    """Encode what orjson does not know natively (decimals from user state or stream maps)."""
+    if isinstance(value, Decimal):
+        return float(value) if value % 1 else int(value)
+    return str(value)
+
+
+class FastSingerWriter(SingerWriter):
+    """Singer messages as orjson lines; stdout is flushed at each non-RECORD message."""
+
+    @override
+    def serialize_message(self, message: Message) -> str:
+        return orjson.dumps(message.to_dict(), default=_fallback).decode()
+
+    @override
+    def write_message(self, message: Message) -> None:
+        sys.stdout.write(self.serialize_message(message) + "\n")
+        if not isinstance(message, RecordMessage):
+            sys.stdout.flush()
+
+
+class LeanRecordStream(Stream):
+    """A stream whose records are shaped to its schema before they reach the SDK."""
+
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    @cached_property
+    def _deselects_anything(self) -> bool:
+        """Whether the catalog deselects any property (then the mask walk is needed)."""
+        return not all(self.mask.values())
+
+    @override
+    def _generate_record_messages(
+        self, record: dict[str, Any]
+    ) -> Generator[RecordMessage, None, None]:
+        """RECORD messages for each stream map, without re-walking an all-selected schema."""
+        if self._deselects_anything:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        extracted = utc_now()
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=extracted,
+                )
