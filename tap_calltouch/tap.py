@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import (
+    CapabilitiesEnum,
+    PluginCapabilities,
+    TapCapabilities,
+)
 
 from tap_calltouch import settings, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter
@@ -42,6 +47,17 @@ class TapCalltouch(Tap):
 
     name = "tap-calltouch"
     message_writer_class = FastSingerWriter
+    #: The SDK's defaults less BATCH and ACTIVATE_VERSION: child rows are written as RECORD
+    #: messages while the parent syncs, which neither batch files nor table versions cover.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     config_jsonschema = th.PropertiesList(
         th.Property(
