@@ -18,28 +18,33 @@ ANY_VALUE = th.CustomType(
     {"type": ["string", "number", "integer", "boolean", "object", "array", "null"]}
 )
 
-SESSION = th.ObjectType(
+# Where a visit came from: shared by the attributed session and each visit of the history.
+VISIT_ORIGIN = (
     th.Property("sessionId", ID, description="Calltouch session id."),
-    th.Property("keywords", TEXT, description="Search keyword of the visit."),
-    th.Property("city", TEXT, description="Visitor's city (Sypex Geo naming)."),
-    th.Property("ip", TEXT, description="Visitor's IP, e.g. 95.163.114.76/32."),
-    th.Property("browser", TEXT, description="User agent."),
-    th.Property("device", TEXT),
-    th.Property("os", TEXT),
-    th.Property("browserName", TEXT),
     th.Property("source", TEXT, description="Traffic source."),
     th.Property("medium", TEXT, description="Traffic medium."),
-    th.Property("ref", TEXT, description="Referrer."),
-    th.Property("url", TEXT, description="Landing URL."),
-    th.Property("utmSource", TEXT, description="'<не указано>' means not set."),
+    th.Property("utmSource", TEXT, description="utm_source; '<не указано>' means not set."),
     th.Property("utmMedium", TEXT),
     th.Property("utmTerm", TEXT),
     th.Property("utmContent", TEXT),
     th.Property("utmCampaign", TEXT),
+    th.Property("url", TEXT, description="Landing URL."),
+    th.Property("ref", TEXT, description="Referrer."),
+    th.Property("city", TEXT, description="Visitor's city (Sypex Geo naming)."),
+    th.Property("ip", TEXT, description="Visitor's IP, e.g. 95.163.114.76/32."),
     th.Property("guaClientId", TEXT, description="Google Analytics client id."),
-    th.Property("yaClientId", TEXT, description="Yandex Metrica client id."),
     th.Property("ctGlobalId", TEXT, description="Calltouch global visitor id."),
     th.Property("additionalTags", th.ArrayType(ANY_VALUE)),
+)
+
+SESSION = th.ObjectType(
+    *VISIT_ORIGIN,
+    th.Property("keywords", TEXT, description="Search keyword of the visit."),
+    th.Property("browser", TEXT, description="User agent."),
+    th.Property("device", TEXT),
+    th.Property("os", TEXT),
+    th.Property("browserName", TEXT),
+    th.Property("yaClientId", TEXT, description="Yandex Metrica client id."),
     th.Property(
         "attribution", th.IntegerType, description="0 last interaction, 1 last non-direct."
     ),
@@ -74,25 +79,11 @@ COMMENT = th.ObjectType(
 )
 
 MAP_VISIT = th.ObjectType(
-    th.Property("sessionId", ID),
+    *VISIT_ORIGIN,
     th.Property("sessionDate", WHEN, description="Visit time, UTC (sent in the account's zone)."),
-    th.Property("source", TEXT),
-    th.Property("medium", TEXT),
-    th.Property("utmSource", TEXT),
-    th.Property("utmMedium", TEXT),
-    th.Property("utmTerm", TEXT),
-    th.Property("utmContent", TEXT),
-    th.Property("utmCampaign", TEXT),
-    th.Property("url", TEXT),
-    th.Property("ref", TEXT),
-    th.Property("city", TEXT),
-    th.Property("ip", TEXT),
     th.Property("userAgent", TEXT),
-    th.Property("keyword", TEXT),
-    th.Property("guaClientId", TEXT),
-    th.Property("ctClientId", TEXT),
-    th.Property("ctGlobalId", TEXT),
-    th.Property("additionalTags", th.ArrayType(ANY_VALUE)),
+    th.Property("keyword", TEXT, description="Search keyword of the visit."),
+    th.Property("ctClientId", TEXT, description="Calltouch visitor id (the _ct cookie)."),
 )
 
 REQUEST_TAG = th.ObjectType(
