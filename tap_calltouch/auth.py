@@ -6,7 +6,7 @@ import math
 import threading
 from typing import TYPE_CHECKING
 
-from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
+from pyrate_limiter import InMemoryBucket, Limiter, Rate
 from singer_sdk.authenticators import APIKeyAuthenticator
 
 from tap_calltouch.redact import register_secret
@@ -14,21 +14,20 @@ from tap_calltouch.redact import register_secret
 if TYPE_CHECKING:
     import requests
 
-# Calltouch counts calls per IP in any rolling second; pyrate-limiter keeps a sliding window
-# and adds this margin to each wait so that network jitter cannot squeeze a sixth call in.
-LIMITER_BUFFER_MS = 50
+# Calltouch counts the calls that *arrive* in any rolling second. A call can leave a little
+# after its slot (a new TCP connection, the GIL held by a parse), so bursts of five could land
+# as six in one second. Calls are spaced evenly instead, with this much headroom: five calls
+# then span 1.15 s, and arrivals would have to bunch by 150 ms to break the limit.
+SPACING_HEADROOM = 1.15
 
 
 def build_limiter(requests_per_second: float) -> Limiter:
-    """A sliding-window limiter: N calls per second, or evenly spaced calls for fractional N."""
+    """A limiter that spaces calls evenly, a little wider than `requests_per_second` needs."""
     if not 0 < requests_per_second <= 5:  # noqa: PLR2004 - the API's documented ceiling
         msg = f"requests_per_second must be in (0, 5], got {requests_per_second}"
         raise ValueError(msg)
-    if float(requests_per_second).is_integer():
-        rate = Rate(int(requests_per_second), Duration.SECOND)
-    else:
-        rate = Rate(1, math.ceil(1000 / requests_per_second))
-    return Limiter(InMemoryBucket([rate]), buffer_ms=LIMITER_BUFFER_MS)
+    interval_ms = math.ceil(1000 * SPACING_HEADROOM / requests_per_second)
+    return Limiter(InMemoryBucket([Rate(1, interval_ms)]), buffer_ms=0)
 
 
 class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
@@ -44,11 +43,13 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
         register_secret(token)
         self.limiter = limiter
         self.calls = 0  # every call this run, retries included
-        self._count_lock = threading.Lock()
+        # One waiter at a time: several threads sleeping in the limiter at once wake late
+        # and leave slots unused (measured: ~3.8 instead of ~4.3 calls/s with 8 threads).
+        self._turn = threading.Lock()
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Block until the limiter grants a slot, then sign the request."""
-        self.limiter.try_acquire("calltouch", blocking=True)
-        with self._count_lock:
+        with self._turn:
+            self.limiter.try_acquire("calltouch", blocking=True)
             self.calls += 1
         return super().authenticate_request(request)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 REQUESTS_PATH = "/calls-service/RestAPI/requests/"
 SPOOL_BYTES = 1024 * 1024  # bodies above this wait on disk (page cache), not in our heap
-WHOLE_PARSE_BYTES = 8 * 1024 * 1024  # bodies up to this are parsed in one go, larger streamed
+WHOLE_PARSE_BYTES = 4 * 1024 * 1024  # bodies up to this are parsed in one go, larger streamed
 _CHUNK = 256 * 1024
 _TRANSIENT_NETWORK_ERRORS = (
     requests.exceptions.ConnectionError,

@@ -44,13 +44,22 @@ class FastSingerWriter(SingerWriter):
 
     @override
     def serialize_message(self, message: Message) -> str:
-        return orjson.dumps(message.to_dict(), default=_fallback).decode()
+        return self._line(message).decode()
 
     @override
     def write_message(self, message: Message) -> None:
-        sys.stdout.write(self.serialize_message(message) + "\n")
+        stdout = sys.stdout
+        raw = getattr(stdout, "buffer", None)  # absent when a test swaps in a StringIO
+        if raw is None:
+            stdout.write(self.serialize_message(message))
+        else:
+            raw.write(self._line(message))
         if not isinstance(message, RecordMessage):
-            sys.stdout.flush()
+            (raw or stdout).flush()
+
+    @staticmethod
+    def _line(message: Message) -> bytes:
+        return orjson.dumps(message.to_dict(), default=_fallback, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class LeanRecordStream(Stream):

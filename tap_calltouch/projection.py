@@ -37,22 +37,38 @@ def compile_plan(schema: dict[str, Any]) -> Plan:
 
 def project(value: Any, plan: Plan) -> Any:  # noqa: ANN401 - any JSON value
     """Remove undeclared keys from `value` in place, following `plan`; returns `value`."""
-    if isinstance(value, list):
-        for item in value:
-            _project_object(item, plan)
-    else:
+    if isinstance(value, dict):
         _project_object(value, plan)
+    elif isinstance(value, list):
+        _project_items(value, plan)
     return value
 
 
-def _project_object(value: Any, plan: Plan) -> None:  # noqa: ANN401
+def _project_object(value: dict[str, Any], plan: Plan) -> None:
     keys = plan.keys
-    if keys is None or not isinstance(value, dict):
+    if keys is None:
         return
     if not keys.issuperset(value):  # the common case, no unknown key, allocates nothing
         for key in value.keys() - keys:
             del value[key]
     for key, child in plan.children.items():
         nested = value.get(key)
-        if nested is not None:
-            project(nested, child)
+        if isinstance(nested, dict):
+            _project_object(nested, child)
+        elif isinstance(nested, list):
+            _project_items(nested, child)
+
+
+def _project_items(items: list[Any], plan: Plan) -> None:
+    if plan.children:
+        for item in items:
+            if isinstance(item, dict):
+                _project_object(item, plan)
+        return
+    keys = plan.keys  # leaf objects (phones, tags, comments...): no call per item
+    if keys is None:
+        return
+    for item in items:
+        if isinstance(item, dict) and not keys.issuperset(item):
+            for key in item.keys() - keys:
+                del item[key]

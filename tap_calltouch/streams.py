@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.metrics import Counter
 
-DEFAULT_WINDOW_DAYS = 7
+DEFAULT_WINDOW_DAYS = 14
 DEFAULT_LOOKBACK_DAYS = 7
 
 
