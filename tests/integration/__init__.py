@@ -1,0 +1,1 @@
+"""End-to-end tests: Meltano runs the tap into real loaders (PostgreSQL, DuckDB)."""

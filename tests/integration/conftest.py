@@ -1,0 +1,267 @@
+"""Real services for the end-to-end tests: Meltano with its plugins, and a PostgreSQL server.
+
+Meltano goes into .venv-meltano (from scripts/meltano-requirements.txt, shared with
+./scripts/demo, reused while that file is unchanged). Each session copies meltano.yml into a
+temporary project, pointed at this checkout, and `meltano install`s the tap and two loaders
+there. PostgreSQL is a cluster of its own in a temporary folder on a free loopback port, run as
+the `postgres` user when the tests run as root, and stopped afterwards; when its binaries are
+missing and apt-get can install them (as root), this installs the `postgresql` package first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+MELTANO_VENV = ROOT / ".venv-meltano"
+REQUIREMENTS = ROOT / "scripts" / "meltano-requirements.txt"
+LOADERS = ("target-postgres", "target-duckdb")
+PG_PASSWORD = "it-Пароль/secret"  # noqa: S105 - a throwaway cluster's password; Cyrillic on purpose
+PG_DATABASE = "calltouch"
+
+# Seconds each slow step took, and rows per table after each run, printed at the end.
+TIMINGS: dict[str, float] = {}
+ROW_COUNTS: dict[str, dict[str, int]] = {}
+
+
+@contextlib.contextmanager
+def timed(step: str) -> Iterator[None]:
+    """Record how long a step took under `step`."""
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        TIMINGS[step] = time.monotonic() - began
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the timings of the Meltano and PostgreSQL steps, and the rows each run left."""
+    if TIMINGS:
+        terminalreporter.section("integration timings")
+        for step, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{seconds:7.1f} s  {step}")
+    if ROW_COUNTS:
+        terminalreporter.section("rows in the loaded tables")
+        for when, counts in ROW_COUNTS.items():
+            tables = ", ".join(f"{table} {rows}" for table, rows in counts.items())
+            terminalreporter.write_line(f"{when}: {tables}")
+
+
+# --- Meltano -----------------------------------------------------------------------------------
+
+
+def run_logged(command: list[str], log: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command with its output in `log`; fail the test with the log's tail if it fails."""
+    with log.open("w", encoding="utf-8") as sink:
+        done = subprocess.run(  # noqa: S603 - meltano, pip and venv with our own arguments
+            command, stdout=sink, stderr=subprocess.STDOUT, text=True, check=False, **kwargs
+        )
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
+        pytest.fail(f"{' '.join(command)} exited {done.returncode}; log {log}:\n{tail}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def meltano_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Meltano from PyPI in .venv-meltano, installed once and reused while current."""
+    meltano = MELTANO_VENV / "bin" / "meltano"
+    stamp = MELTANO_VENV / "requirements.txt"
+    if meltano.exists() and stamp.exists() and stamp.read_bytes() == REQUIREMENTS.read_bytes():
+        return meltano
+    logs = tmp_path_factory.mktemp("meltano-venv")
+    with timed("install Meltano into .venv-meltano (pip)"):
+        shutil.rmtree(MELTANO_VENV, ignore_errors=True)
+        run_logged([sys.executable, "-m", "venv", str(MELTANO_VENV)], logs / "venv.log")
+        python = str(MELTANO_VENV / "bin" / "python")
+        pip = [python, "-m", "pip", "install", "--progress-bar", "off"]
+        run_logged([*pip, "--upgrade", "pip"], logs / "pip.log")
+        run_logged([*pip, "-r", str(REQUIREMENTS)], logs / "requirements.log")
+        shutil.copyfile(REQUIREMENTS, stamp)
+    return meltano
+
+
+def meltano_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any tap, loader or Meltano settings, plus `extra`."""
+    prefixes = ("TAP_CALLTOUCH_", "TARGET_", "MELTANO_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env["MELTANO_CLI_DISABLE_VERSION_CHECK"] = "true"
+    env.update(extra)
+    return env
+
+
+@dataclasses.dataclass(frozen=True)
+class MeltanoProject:
+    """A temporary copy of this repository's Meltano project with its plugins installed."""
+
+    root: Path
+    meltano: Path
+
+    def run(self, args: list[str], log: Path, env: dict[str, str]) -> str:
+        """`meltano ARGS` in the project; returns the output, fails the test on an error."""
+        run_logged([str(self.meltano), *args], log, cwd=self.root, env=env, timeout=900)
+        return log.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def meltano_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
+    """meltano.yml in a temporary folder, the tap installed from this checkout, and the loaders."""
+    root = tmp_path_factory.mktemp("meltano-project")
+    text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
+    assert text.count("pip_url: -e .\n") == 1, "the tap's pip_url is no longer `-e .`"
+    (root / "meltano.yml").write_text(text.replace("pip_url: -e .\n", f"pip_url: -e {ROOT}\n"))
+    project = MeltanoProject(root, meltano_bin)
+    env = meltano_env()
+    with timed("meltano install tap-calltouch " + " ".join(LOADERS)):
+        project.run(
+            ["install", "--plugin-type", "extractor", "tap-calltouch"], root / "i1.log", env
+        )
+        project.run(["install", "--plugin-type", "loader", *LOADERS], root / "i2.log", env)
+    return project
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+
+def postgres_bin_dir() -> Path | None:
+    """The folder holding initdb and pg_ctl: on PATH, or Debian's newest /usr/lib/postgresql."""
+    on_path = shutil.which("pg_ctl")
+    if on_path and shutil.which("initdb"):
+        return Path(on_path).resolve().parent
+    found = list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not found:
+        return None
+    return max(found, key=lambda path: int(path.parts[-3].split(".")[0])).parent
+
+
+def install_postgres() -> None:
+    """`apt-get install -y postgresql`, as root, when the server's binaries are missing."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(
+            "PostgreSQL's initdb/pg_ctl are missing: install the server "
+            "(Debian: `apt-get install -y postgresql`) or run ./scripts/test as root"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    apt_get = shutil.which("apt-get") or "apt-get"
+    with timed("apt-get install postgresql"):
+        subprocess.run([apt_get, "update"], check=True, env=env, capture_output=True)  # noqa: S603
+        subprocess.run(  # noqa: S603
+            [apt_get, "install", "-y", "--no-install-recommends", "postgresql"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclasses.dataclass(frozen=True)
+class Postgres:
+    """A running throwaway server, and how a loader reaches it."""
+
+    port: int
+    user: str = "postgres"
+    password: str = PG_PASSWORD
+    database: str = PG_DATABASE
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """A connection to the test database."""
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.database,
+            autocommit=True,
+        )
+
+    def loader_env(self) -> dict[str, str]:
+        """target-postgres settings as Meltano environment variables."""
+        return {
+            "TARGET_POSTGRES_HOST": "127.0.0.1",
+            "TARGET_POSTGRES_PORT": str(self.port),
+            "TARGET_POSTGRES_USER": self.user,
+            "TARGET_POSTGRES_PASSWORD": self.password,
+            "TARGET_POSTGRES_DATABASE": self.database,
+        }
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL cluster of its own, in a temporary folder, on a free loopback port."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        install_postgres()
+        bin_dir = postgres_bin_dir()
+        assert bin_dir is not None, "apt-get installed postgresql, but no pg_ctl was found"
+    as_root = os.geteuid() == 0
+    user = "postgres" if as_root else None  # the server refuses to run as root
+    home = Path(tempfile.mkdtemp(prefix="tap-calltouch-pg-"))
+    data, log, pwfile = home / "data", home / "server.log", home / "password"
+    pwfile.write_text(PG_PASSWORD + "\n", encoding="utf-8")
+    if as_root:
+        shutil.chown(home, "postgres")
+        shutil.chown(pwfile, "postgres")
+    port = free_port()
+    server_options = (
+        f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={home} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    pg_ctl = str(bin_dir / "pg_ctl")
+
+    def as_server_user(*command: str, check: bool = True) -> None:
+        subprocess.run(command, cwd=home, user=user, check=check, capture_output=True)  # noqa: S603
+
+    with timed("initdb + start PostgreSQL"):
+        as_server_user(
+            *(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "scram-sha-256"),
+            *("--pwfile", str(pwfile), "-E", "UTF8", "--locale=C", "--no-sync"),
+        )
+        as_server_user(pg_ctl, "-D", str(data), "-l", str(log), "-o", server_options, "-w", "start")
+    server = Postgres(port)
+    # A run ended with SIGTERM (a CI timeout, `timeout pytest`) still stops the server below.
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=port,
+            user=server.user,
+            password=server.password,
+            dbname="postgres",
+            autocommit=True,
+        ) as admin:
+            admin.execute(f"CREATE DATABASE {PG_DATABASE} ENCODING 'UTF8'")
+        yield server
+    finally:
+        as_server_user(pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop", check=False)
+        shutil.rmtree(home, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    """Turn SIGTERM into KeyboardInterrupt, on which pytest still runs fixture teardowns."""
+    raise KeyboardInterrupt

@@ -1,0 +1,342 @@
+"""`meltano run tap-calltouch target-postgres` / `target-duckdb`, twice, against the emulator.
+
+Run 1 loads a month of an emulated account from scratch. Between the runs the account changes
+as a real one does: a lead inside the look-back gets a deal, a tag, a comment, a new status and
+manager; a lead outside the look-back gets a tag (which an incremental run must not see); four
+new leads arrive. Run 2 starts from Meltano's saved bookmark. After each run, SQL against the
+loaded database must show exactly the rows the emulator's dataset implies, worked out here from
+the dataset itself, each primary key once, the changed values, and text and nested JSON intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.conftest import TOKEN
+from tests.emulator.dataset import (
+    DEFAULT_SITE_ID,
+    add_order,
+    add_requests,
+    add_tag,
+    generate_dataset,
+)
+from tests.emulator.server import Emulator
+from tests.integration.conftest import ROW_COUNTS, meltano_env, timed
+from tests.integration.warehouses import (
+    STREAMS,
+    DuckDBWarehouse,
+    PostgresWarehouse,
+    Warehouse,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+    from pathlib import Path
+
+    from tests.integration.conftest import MeltanoProject, Postgres
+
+pytestmark = pytest.mark.integration
+
+Record = dict[str, Any]
+MOSCOW = ZoneInfo("Europe/Moscow")
+FIRST_DAY = dt.date(2025, 3, 3)
+DAYS = 28
+PER_DAY = 40
+LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+END_DAY = LAST_DAY + dt.timedelta(days=3)
+WINDOW_DAYS = 5
+LOOKBACK_DAYS = 7
+NEW_TAG = "Перезвонить"
+UNSEEN_TAG = "Вне окна"
+NEW_COMMENT = "Клиент перезвонил, ждёт замерщика\n"
+NEW_MANAGER = "Новикова Анна Петровна"
+NEW_SUM = "12345.6700"
+
+
+# --- the two loaders ---------------------------------------------------------------------------
+
+
+def test_meltano_into_postgres(
+    meltano_project: MeltanoProject, postgres: Postgres, tmp_path: Path
+) -> None:
+    @contextlib.contextmanager
+    def warehouse() -> Iterator[Warehouse]:
+        with postgres.connect() as connection:
+            yield PostgresWarehouse(connection)
+
+    run_twice(meltano_project, "target-postgres", postgres.loader_env(), warehouse, tmp_path)
+    with postgres.connect() as connection:
+        types = PostgresWarehouse(connection).column_types("requests")
+    assert (types["requestId"], types["date"]) == ("bigint", "timestamp without time zone")
+    assert (types["session"], types["orders"]) == ("jsonb", "ARRAY")  # orders: jsonb[]
+
+
+def test_meltano_into_duckdb(meltano_project: MeltanoProject, tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+
+    @contextlib.contextmanager
+    def warehouse() -> Iterator[Warehouse]:
+        opened = DuckDBWarehouse(path)
+        try:
+            yield opened
+        finally:
+            opened.close()  # target-duckdb needs the file to itself on the next run
+
+    run_twice(
+        meltano_project, "target-duckdb", {"TARGET_DUCKDB_PATH": str(path)}, warehouse, tmp_path
+    )
+
+
+# --- the scenario ------------------------------------------------------------------------------
+
+
+def run_twice(
+    project: MeltanoProject,
+    loader: str,
+    loader_env: dict[str, str],
+    warehouse: Callable[[], AbstractContextManager[Warehouse]],
+    tmp_path: Path,
+) -> None:
+    """Full run, change the account, incremental run; check the database after each."""
+    dataset = generate_dataset(seed=11, start=FIRST_DAY, days=DAYS, per_day=PER_DAY)
+    state_id = f"dev:tap-calltouch-to-{loader}"
+    with Emulator(dataset=dataset, token=TOKEN) as emulator:
+        env = meltano_env(**tap_env(emulator.url), **loader_env)
+        command = ["--environment=dev", "run", "tap-calltouch", loader]
+
+        with timed(f"{loader}: meltano run 1 (full)"):
+            log = project.run(command, tmp_path / "run1.log", env)
+        assert "Window 1/" in log, "the tap's progress lines should reach Meltano's log"
+        first_calls = [call for call in emulator.calls if call.status == 200]
+        assert min(date_from(call.params) for call in first_calls) == FIRST_DAY
+        bookmark = saved_bookmark(project, state_id, env, tmp_path / "state1.log")
+        assert bookmark == rfc3339(max(record["date"] for record in dataset))
+        with warehouse() as db:
+            assert db.tables() >= set(STREAMS)
+            check_rows(db, expected_keys(dataset), f"{loader} after run 1")
+            check_content(db, dataset)
+
+        changed, unseen = change_account(dataset)
+        emulator.reset_log()
+        with timed(f"{loader}: meltano run 2 (incremental)"):
+            project.run(command, tmp_path / "run2.log", env)
+        second_calls = [call for call in emulator.calls if call.status == 200]
+        reread_from = (parse_rfc3339(bookmark) - dt.timedelta(days=LOOKBACK_DAYS)).astimezone(
+            MOSCOW
+        )
+        assert min(date_from(call.params) for call in second_calls) == reread_from.date()
+        assert len(second_calls) < len(first_calls)
+        assert saved_bookmark(project, state_id, env, tmp_path / "state2.log") == rfc3339(
+            max(record["date"] for record in dataset)
+        )
+        with warehouse() as db:
+            expected = expected_keys(dataset)
+            expected["request_tags"].remove((unseen["requestId"], UNSEEN_TAG))
+            check_rows(db, expected, f"{loader} after run 2")
+            check_content(db, dataset)
+            check_changes(db, changed, unseen)
+
+
+def tap_env(url: str) -> dict[str, str]:
+    """The tap's settings for the emulated account, as Meltano environment variables."""
+    return {
+        "TAP_CALLTOUCH_API_URL": url,
+        "TAP_CALLTOUCH_API_TOKEN": TOKEN,
+        "TAP_CALLTOUCH_SITE_ID": str(DEFAULT_SITE_ID),
+        "TAP_CALLTOUCH_START_DATE": FIRST_DAY.isoformat(),
+        "TAP_CALLTOUCH_END_DATE": END_DAY.isoformat(),
+        "TAP_CALLTOUCH_TIMEZONE": "Europe/Moscow",
+        "TAP_CALLTOUCH_WINDOW_DAYS": str(WINDOW_DAYS),
+        "TAP_CALLTOUCH_LOOKBACK_DAYS": str(LOOKBACK_DAYS),
+    }
+
+
+def change_account(dataset: list[Record]) -> tuple[Record, Record]:
+    """What happens between two runs; returns the lead changed inside and outside the look-back.
+
+    Inside: three days before the newest lead, a lead without a deal gets one, a tag, a comment,
+    a status and a manager. Outside: the first day's first lead gets a tag. Four leads arrive.
+    """
+    changed = next(
+        record
+        for record in dataset
+        if local_day(record["date"]) == LAST_DAY - dt.timedelta(days=3)
+        and record["session"] is not None
+        and not record["orders"]
+    )
+    add_order(dataset, changed["requestId"], amount=NEW_SUM, status="PAID")
+    add_tag(dataset, changed["requestId"], NEW_TAG)
+    changed["status"] = "COMPLETED"
+    changed["manager"] = NEW_MANAGER
+    comment_id = 1 + max(c["commentId"] for record in dataset for c in record["comments"])
+    changed["comments"].append(
+        {
+            "commentId": comment_id,
+            "requestId": changed["requestId"],
+            "comment": NEW_COMMENT,
+            "partyId": 19688,
+            "partyName": "API",
+        }
+    )
+    unseen = next(record for record in dataset if local_day(record["date"]) == FIRST_DAY)
+    add_tag(dataset, unseen["requestId"], UNSEEN_TAG)
+    add_requests(dataset, 4, LAST_DAY + dt.timedelta(days=1), seed=5)
+    return changed, unseen
+
+
+# --- what the database must hold ---------------------------------------------------------------
+
+
+def expected_keys(dataset: list[Record]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each table's primary keys, from the emulator's records (comma-joined tags split)."""
+    keys: dict[str, list[tuple[Any, ...]]] = {stream: [] for stream in STREAMS}
+    for record in dataset:
+        rid = int(record["requestId"])
+        keys["requests"].append((rid,))
+        keys["orders"] += [(int(order["orderId"]),) for order in record["orders"]]
+        keys["comments"] += [(int(comment["commentId"]),) for comment in record["comments"]]
+        keys["map_visits"] += {(rid, int(visit["sessionId"])) for visit in record["mapVisits"]}
+        keys["request_tags"] += {
+            (rid, name.strip())
+            for tag in record["RequestTags"]
+            for names in tag["names"]
+            for name in names.split(",")
+            if name.strip()
+        }
+    return {stream: sorted(rows) for stream, rows in keys.items()}
+
+
+def check_rows(db: Warehouse, expected: dict[str, list[tuple[Any, ...]]], when: str) -> None:
+    """Every expected row once, and nothing else."""
+    ROW_COUNTS[when] = {}
+    for stream in STREAMS:
+        assert db.duplicates(stream) == [], f"{stream}: primary keys loaded twice"
+        loaded = sorted(db.keys(stream))
+        ROW_COUNTS[when][stream] = len(loaded)
+        assert len(loaded) == len(expected[stream]), stream
+        assert loaded == expected[stream], stream
+
+
+def check_content(db: Warehouse, dataset: list[Record]) -> None:
+    """Cyrillic text, a comment's final newline, times, and nested objects and arrays intact."""
+    rich = next(
+        record
+        for record in dataset
+        if record["session"] is not None
+        and record["session"]["attrs"]
+        and record["session"]["medium"] == "cpc"
+        and len(record["orders"]) == 2
+        and len(record["mapVisits"]) > 1
+    )
+    row = db.row("requests", requestId=rich["requestId"])
+    assert row["subject"] == rich["subject"]
+    assert row["datestr"] == rich["dateStr"]
+    assert row["date"] == utc(rich["date"])
+    assert row["client"]["fio"] == rich["client"]["fio"]
+    assert row["client"]["phones"] == rich["client"]["phones"]
+    session = row["session"]
+    assert session["utmTerm"] == rich["session"]["utmTerm"]  # a Cyrillic search phrase
+    assert session["attrs"] == rich["session"]["attrs"]
+    assert session["sessionId"] == rich["session"]["sessionId"]
+    assert session["ctGlobalId"] == str(rich["session"]["ctGlobalId"])
+    assert [order["orderId"] for order in row["orders"]] == [o["orderId"] for o in rich["orders"]]
+    assert [order["sum"] for order in row["orders"]] == [str(o["sum"]) for o in rich["orders"]]
+    assert row["orders"][1]["session"]["utmTerm"] == rich["session"]["utmTerm"]
+    visits = [visit["sessionId"] for visit in row["mapvisits"]]
+    assert visits == [visit["sessionId"] for visit in rich["mapVisits"]]
+
+    order = rich["orders"][0]
+    order_row = db.row("orders", orderId=order["orderId"])
+    assert order_row["requestid"] == rich["requestId"]
+    assert order_row["sum"] == str(order["sum"])
+    assert order_row["datecreated"] == utc(order["dateCreated"])
+    assert order_row["session"]["utmTerm"] == rich["session"]["utmTerm"]
+
+    commented = next(
+        (record, comment)
+        for record in dataset
+        for comment in record["comments"]
+        if comment["comment"].endswith("\n")
+    )
+    comment_row = db.row("comments", commentId=commented[1]["commentId"])
+    assert comment_row["comment"] == commented[1]["comment"]
+    assert comment_row["requestid"] == commented[0]["requestId"]
+    nested = db.row("requests", requestId=commented[0]["requestId"])["comments"]
+    assert commented[1]["comment"] in [comment["comment"] for comment in nested]
+
+    visit = rich["mapVisits"][0]
+    visit_row = db.row("map_visits", requestId=rich["requestId"], sessionId=visit["sessionId"])
+    assert visit_row["utmterm"] == visit["utmTerm"]
+    assert visit_row["sessiondate"] == local_to_utc(visit["sessionDate"])
+
+
+def check_changes(db: Warehouse, changed: Record, unseen: Record) -> None:
+    """The lead changed inside the look-back shows its new values; the one outside does not."""
+    row = db.row("requests", requestId=changed["requestId"])
+    assert row["status"] == "COMPLETED"
+    assert row["manager"] == NEW_MANAGER
+    new_order = changed["orders"][-1]
+    assert [order["orderId"] for order in row["orders"]] == [new_order["orderId"]]
+    assert row["order"]["orderId"] == new_order["orderId"]
+    assert NEW_TAG in [name for tag in row["requesttags"] for name in tag["names"]]
+    assert row["comments"][-1]["comment"] == NEW_COMMENT
+
+    order_row = db.row("orders", orderId=new_order["orderId"])
+    assert (order_row["sum"], order_row["status"]) == (NEW_SUM, "PAID")
+    assert order_row["requestid"] == changed["requestId"]
+    assert db.row("request_tags", requestId=changed["requestId"], name=NEW_TAG)["type"] == "MANUAL"
+    comment_id = changed["comments"][-1]["commentId"]
+    assert db.row("comments", commentId=comment_id)["comment"] == NEW_COMMENT
+
+    old = db.row("requests", requestId=unseen["requestId"])
+    assert UNSEEN_TAG not in [name for tag in old["requesttags"] for name in tag["names"]]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def saved_bookmark(project: MeltanoProject, state_id: str, env: dict[str, str], log: Path) -> str:
+    """The requests bookmark Meltano keeps in its system database for `state_id`."""
+    output = project.run(["--log-level=warning", "state", "get", state_id], log, env)
+    state = json.loads(output[output.index("{") :])
+    value: str = state["singer_state"]["bookmarks"]["requests"]["replication_key_value"]
+    return value
+
+
+def date_from(params: dict[str, str]) -> dt.date:
+    """A call's `dateFrom` (mm/dd/yyyy)."""
+    return dt.datetime.strptime(params["dateFrom"], "%m/%d/%Y").date()  # noqa: DTZ007
+
+
+def local_day(epoch_ms: int) -> dt.date:
+    """The account's (Moscow) calendar day of an epoch-ms time."""
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, MOSCOW).date()
+
+
+def utc(epoch_ms: int) -> dt.datetime:
+    """An epoch-ms time as the naive UTC timestamp both loaders store."""
+    return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=epoch_ms)  # noqa: DTZ001
+
+
+def local_to_utc(text: str) -> dt.datetime:
+    """A local `dd/mm/yyyy hh:mm:ss` (Moscow) as a naive UTC timestamp."""
+    local = dt.datetime.strptime(text, "%d/%m/%Y %H:%M:%S").replace(tzinfo=MOSCOW)
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def rfc3339(epoch_ms: int) -> str:
+    """An epoch-ms time as the tap writes bookmarks: RFC 3339, milliseconds, Z."""
+    instant = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=epoch_ms)
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> dt.datetime:
+    """The inverse of `rfc3339`."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,167 @@
+"""meltano.yml and the Meltano Hub definition declare exactly the settings the tap has.
+
+The truth is `tap-calltouch --about --format=json`: a setting added to, renamed in or removed
+from the tap, or one whose type or secrecy changes, fails here until both files follow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tap_calltouch.streams import STREAM_TYPES
+
+ROOT = Path(__file__).resolve().parent.parent
+MELTANO_YML = ROOT / "meltano.yml"
+HUB_FILE = ROOT / "plugins" / "extractors" / "tap-calltouch" / "tap-calltouch.yml"
+ISSUE_CAPABILITIES = {"catalog", "discover", "state", "about", "stream-maps"}
+JSON_TYPE_TO_KIND = {
+    "string": "string",
+    "integer": "integer",
+    "number": "decimal",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+}
+PYPI_PACKAGES = {
+    "target-duckdb": "target-duckdb",
+    "target-postgres": "meltanolabs-target-postgres",
+    "target-jsonl": "target-jsonl",
+    "target-bigquery": "z3-target-bigquery",
+}
+SENSITIVE_LOADER_SETTINGS = {"password", "token", "sqlalchemy_url", "credentials_json"}
+
+
+@cache
+def about() -> dict[str, Any]:
+    """The tap's own description of itself, as Meltano and the hub read it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_calltouch.tap", "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded: dict[str, Any] = json.loads(done.stdout)
+    return loaded
+
+
+def tap_settings() -> dict[str, dict[str, Any]]:
+    properties: dict[str, dict[str, Any]] = about()["settings"]["properties"]
+    return properties
+
+
+def expected_kind(name: str, prop: dict[str, Any]) -> str:
+    """The Meltano kind a setting of this JSON type should be declared with."""
+    types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+    (json_type,) = [t for t in types if t != "null"]
+    if json_type == "string" and name.endswith("_date"):
+        return "date_iso8601"
+    if json_type == "string" and "enum" in prop:
+        return "options"
+    return JSON_TYPE_TO_KIND[json_type]
+
+
+def meltano_extractor() -> dict[str, Any]:
+    project = yaml.safe_load(MELTANO_YML.read_text(encoding="utf-8"))
+    (extractor,) = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-calltouch"]
+    loaded: dict[str, Any] = extractor
+    return loaded
+
+
+def hub_definition() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(HUB_FILE.read_text(encoding="utf-8"))
+    return loaded
+
+
+DEFINITIONS = {"meltano.yml": meltano_extractor, "hub definition": hub_definition}
+
+
+@pytest.fixture(params=sorted(DEFINITIONS))
+def definition(request: pytest.FixtureRequest) -> dict[str, Any]:
+    loaded: dict[str, Any] = DEFINITIONS[request.param]()
+    return loaded
+
+
+def test_every_tap_setting_is_declared_once_and_nothing_else(definition: dict[str, Any]) -> None:
+    names = [setting["name"] for setting in definition["settings"]]
+    assert len(names) == len(set(names)), "a setting is declared twice"
+    assert set(names) == set(tap_settings())
+
+
+def test_each_setting_has_the_tap_s_kind_label_description_and_secrecy(
+    definition: dict[str, Any],
+) -> None:
+    properties = tap_settings()
+    for setting in definition["settings"]:
+        name = setting["name"]
+        prop = properties[name]
+        assert setting.get("kind") == expected_kind(name, prop), name
+        assert str(setting.get("label", "")).strip(), f"{name}: no label"
+        assert str(setting.get("description", "")).strip(), f"{name}: no description"
+        assert bool(setting.get("sensitive")) == bool(prop.get("secret")), name
+        if setting["kind"] == "options":
+            values = [option["value"] for option in setting["options"]]
+            assert values == [v for v in prop["enum"] if v is not None], name
+        # Defaults belong to the tap: a `value` here would override the tap's own default.
+        assert "value" not in setting, f"{name}: declares a default; leave it to the tap"
+
+
+def test_required_settings_are_the_group_validation(definition: dict[str, Any]) -> None:
+    assert definition["settings_group_validation"] == [about()["settings"]["required"]]
+
+
+def test_capabilities_are_the_tap_s_own(definition: dict[str, Any]) -> None:
+    declared = set(definition["capabilities"])
+    assert declared >= ISSUE_CAPABILITIES
+    assert declared <= set(about()["capabilities"])
+
+
+def test_every_stream_is_selected(definition: dict[str, Any]) -> None:
+    names = [vars(stream_type)["name"] for stream_type in STREAM_TYPES]
+    assert definition["select"] == [f"{name}.*" for name in names]
+
+
+def test_meltano_yml_installs_the_local_package() -> None:
+    extractor = meltano_extractor()
+    assert extractor["namespace"] == "tap_calltouch"
+    assert extractor["pip_url"] == "-e ."
+    assert extractor["executable"] == about()["name"]
+
+
+def test_hub_definition_installs_the_published_package() -> None:
+    hub = hub_definition()
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert hub["name"] == hub["executable"] == about()["name"]
+    assert hub["variant"] == HUB_FILE.stem
+    assert hub["namespace"] == "tap_calltouch"
+    assert hub["pip_url"] == "tap-calltouch"
+    assert f'name = "{hub["pip_url"]}"' in pyproject
+    assert f'Repository = "{hub["repo"]}"' in pyproject
+
+
+def test_loaders_install_from_pypi_with_inline_settings() -> None:
+    project = yaml.safe_load(MELTANO_YML.read_text(encoding="utf-8"))
+    loaders = {loader["name"]: loader for loader in project["plugins"]["loaders"]}
+    assert set(loaders) == set(PYPI_PACKAGES)
+    for name, loader in loaders.items():
+        assert re.split(r"[=~<>! ]", loader["pip_url"])[0] == PYPI_PACKAGES[name]
+        assert loader["namespace"] == name.replace("-", "_")
+        for setting in loader["settings"]:
+            for key in ("kind", "label", "description"):
+                assert setting.get(key), f"{name}.{setting['name']}: no {key}"
+            secret = setting["name"] in SENSITIVE_LOADER_SETTINGS
+            assert bool(setting.get("sensitive")) == secret, f"{name}.{setting['name']}"
+    assert loaders["target-postgres"]["config"]["load_method"] == "upsert"
+    jobs = {job["name"]: job["tasks"] for job in project["jobs"]}
+    assert jobs["calltouch-to-duckdb"] == ["tap-calltouch target-duckdb"]
+    assert jobs["calltouch-to-postgres"] == ["tap-calltouch target-postgres"]
+    assert any(schedule["interval"] == "@daily" for schedule in project["schedules"])
+    assert project["send_anonymous_usage_stats"] is False
