@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import sys
-import tempfile
+import threading
 from http import HTTPStatus
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import backoff
-import ijson
-import orjson
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 
+from tap_calltouch.answers import (
+    Answer,
+    MalformedStreamError,
+    read_answer,
+    records_of,
+    release,
+)
 from tap_calltouch.output import LeanRecordStream
-from tap_calltouch.prefetch import OrderedPrefetcher
+from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
 from tap_calltouch.redact import redact_registered
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL, account_zone, api_params
@@ -35,9 +40,6 @@ if TYPE_CHECKING:
     from tap_calltouch.windows import Window
 
 REQUESTS_PATH = "/calls-service/RestAPI/requests/"
-SPOOL_BYTES = 1024 * 1024  # bodies above this wait on disk (page cache), not in our heap
-WHOLE_PARSE_BYTES = 4 * 1024 * 1024  # bodies up to this are parsed in one go, larger streamed
-_CHUNK = 256 * 1024
 _TRANSIENT_NETWORK_ERRORS = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
@@ -48,10 +50,6 @@ _TRANSIENT_NETWORK_ERRORS = (
 
 class CalltouchAPIError(FatalAPIError):
     """A failure a person has to act on; the message says what to check."""
-
-
-class BadBodyError(RetriableAPIError):
-    """A 200 whose body is not a JSON array: a truncated answer or a proxy's HTML page."""
 
 
 class TransientNetworkError(RetriableAPIError):
@@ -77,6 +75,13 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     backoff_tries = 8
     #: The first window not started because `max_api_calls` was reached, if any.
     held_back: Window | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """Set up the per-sync fetch bookkeeping shared with the fetch threads."""
+        super().__init__(*args, **kwargs)
+        self._stopping = threading.Event()  # set when the sync stops: no more calls
+        self._windows_called: set[Window] = set()  # windows that made their first call
+        self._current_window = threading.local()  # the window a fetch thread works on
 
     @property
     @override
@@ -163,103 +168,129 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     # Fetching
 
-    def _send(self, prepared: requests.PreparedRequest) -> IO[bytes]:
-        """One attempt: sign, send, judge the status, and spool a body that looks like an array."""
+    def _check_running(self) -> None:
+        """Refuse to call once the sync has stopped (a fatal error, the consumer gone)."""
+        if self._stopping.is_set():
+            raise StoppedError
+
+    def _send(self, prepared: requests.PreparedRequest) -> Answer:
+        """One attempt: wait for the limiter, sign, send, judge the status, read the body."""
+        self._check_running()
         signed = self.authenticator(prepared)
+        self._check_running()  # the limiter may have kept us waiting past a fatal error
+        self._windows_called.add(self._current_window.value)
         try:
             response = self.requests_session.send(signed, timeout=self.timeout, stream=True)
             with response:
                 self.validate_response(response)
-                return _spool_array(response)
+                return read_answer(response)
         except _TRANSIENT_NETWORK_ERRORS as exc:
-            # requests puts the whole URL, token included, into its messages.
-            raise TransientNetworkError(redact_registered(str(exc))) from None
+            # requests puts the whole URL, token included, into its messages; the redacted
+            # error is raised outside this block so the original is not chained to it.
+            message = redact_registered(str(exc))
+        raise TransientNetworkError(message)
 
     def _retrying(
-        self, send: Callable[[requests.PreparedRequest], IO[bytes]], *, can_split: bool
-    ) -> Callable[[requests.PreparedRequest], IO[bytes]]:
-        """The SDK's backoff hooks around `send`; a splittable window is not retried on 504."""
+        self, send: Callable[[requests.PreparedRequest], Answer], *, can_split: bool
+    ) -> Callable[[requests.PreparedRequest], Answer]:
+        """The SDK's backoff hooks around `send`.
+
+        A splittable window is not retried on 504, and nothing is retried once the sync
+        has stopped.
+        """
         return backoff.on_exception(
             self.backoff_wait_generator,
             RetriableAPIError,
             max_tries=self.backoff_max_tries,
-            giveup=lambda exc: can_split and isinstance(exc, AnswerTooLargeError),
+            giveup=lambda exc: (
+                self._stopping.is_set() or (can_split and isinstance(exc, AnswerTooLargeError))
+            ),
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
             logger=None,
         )(send)
 
-    def fetch_window(self, window: Window) -> list[IO[bytes]]:
-        """Bodies covering one window: one, or several when the server cannot build it whole."""
-        pieces = window.split()
+    def fetch_window(self, window: Window) -> list[Answer]:
+        """Answers covering one window: one, or several when the server cannot build it whole."""
+        self._current_window.value = window
+        return self._fetch(window)
+
+    def _fetch(self, window: Window) -> list[Answer]:
+        pieces = window.split(self.zone)
         params = {**api_params(dict(self.config)), **window.params}
         # Prepared unsigned: `_send` signs each attempt, so each one waits for the limiter once.
         headers = {"User-Agent": self.user_agent, **self.http_headers}
-        prepared = requests.Request(
-            "GET", self.get_url(None), params=params, headers=headers
-        ).prepare()
+        prepared = requests.Request("GET", self.get_url(None), params=params, headers=headers)
+        error: Exception
         try:
-            return [self._retrying(self._send, can_split=bool(pieces))(prepared)]
+            return [self._retrying(self._send, can_split=bool(pieces))(prepared.prepare())]
+        except AnswerTooLargeError as exc:
+            error = exc
         except RetriableAPIError as exc:
-            if not (pieces and isinstance(exc, AnswerTooLargeError)):
-                msg = f"Window {window} failed after {self.backoff_tries} attempts: {exc}"
-                raise CalltouchAPIError(redact_registered(msg)) from None
-            self.logger.warning(
-                "Window %s is too large for one answer (HTTP 504); fetching it as %d parts",
-                window,
-                len(pieces),
-            )
+            error = CalltouchAPIError(self._failure_message(window, exc))
         except FatalAPIError as exc:
-            msg = f"Window {window}: {exc}"
-            raise type(exc)(redact_registered(msg)) from None
-        bodies: list[IO[bytes]] = []
+            error = type(exc)(redact_registered(f"Window {window}: {exc}"))
+        if not (pieces and isinstance(error, AnswerTooLargeError)):
+            if isinstance(error, AnswerTooLargeError):
+                error = CalltouchAPIError(self._failure_message(window, error))
+            raise error  # raised here, not in the handler, so no response rides along
+        self.logger.warning(
+            "Window %s is too large for one answer (HTTP 504); fetching it as %d parts",
+            window,
+            len(pieces),
+        )
+        answers: list[Answer] = []
         try:
             for piece in pieces:
-                bodies.extend(self.fetch_window(piece))
+                answers.extend(self._fetch(piece))
         except BaseException:
-            for body in bodies:
-                body.close()
+            release(answers)
             raise
-        return bodies
+        return answers
 
-    def fetch_in_order(self, windows: Iterable[Window]) -> Iterator[tuple[Window, list[IO[bytes]]]]:
+    def _failure_message(self, window: Window, exc: Exception) -> str:
+        msg = f"Window {window} failed after {self.backoff_tries} attempts: {exc}"
+        if isinstance(exc, TransientNetworkError):
+            msg += f" (check the `api_url` setting, {self.url_base}, and the network)"
+        return redact_registered(msg)
+
+    def fetch_in_order(self, windows: Iterable[Window]) -> Iterator[tuple[Window, list[Answer]]]:
         """Fetch windows concurrently under the shared limiter, yielding them in window order.
 
-        With `max_api_calls` set, no new window starts once the calls made and in flight reach
-        it; `self.held_back` then names the first window left for the next run.
+        With `max_api_calls` set, no new window starts once the calls made, plus one for each
+        window started that has not called yet, reach it; `self.held_back` then names the first
+        window left for the next run. When the consumer stops (or fails), calls stop too.
         """
         budget = self.config.get("max_api_calls")
+        self._stopping.clear()
+        self._windows_called.clear()
 
-        def may_start(in_flight: int) -> bool:
-            return not budget or self.authenticator.calls + in_flight < budget
+        def may_start(in_flight: list[Window]) -> bool:
+            pending_first_calls = sum(w not in self._windows_called for w in in_flight)
+            return not budget or self.authenticator.calls + pending_first_calls < budget
 
-        prefetcher: OrderedPrefetcher[Window, list[IO[bytes]]] = OrderedPrefetcher(
+        prefetcher: OrderedPrefetcher[Window, list[Answer]] = OrderedPrefetcher(
             self.fetch_window,
             concurrency=self.fetch_concurrency,
             may_start=may_start,
-            release=_close_all,
+            release=release,
         )
-        yield from prefetcher.run(windows)
+        try:
+            yield from prefetcher.run(windows)
+        finally:
+            self._stopping.set()
         self.held_back = prefetcher.held_back
 
-    def parse_body(self, body: IO[bytes], window: Window) -> Iterator[dict[str, Any]]:
-        """The array's objects: parsed whole when small, streamed when large.
-
-        orjson parses a small body several times faster than a streaming parser, and its
-        objects fit easily in memory; a large body is streamed object by object with ijson,
-        so memory stays flat however big a window's answer is.
-        """
-        with body:
-            size = body.tell()
-            body.seek(0)
-            try:
-                if size <= WHOLE_PARSE_BYTES:
-                    yield from orjson.loads(body.read())
-                else:
-                    yield from ijson.items(body, "item", use_float=True)
-            except (orjson.JSONDecodeError, ijson.JSONError) as exc:
-                msg = f"Window {window}: the answer is not valid JSON ({exc}); no state was saved"
-                raise CalltouchAPIError(msg) from None
+    def parse_answer(self, answer: Answer, window: Window) -> Iterator[dict[str, Any]]:
+        """The records of one answer; a large body that breaks mid-stream ends the sync clearly."""
+        try:
+            yield from records_of(answer)
+        except MalformedStreamError as exc:
+            msg = (
+                f"Window {window}: the answer broke off mid-stream ({exc}); state holds the "
+                "previous window, so the next run fetches this one again"
+            )
+            raise CalltouchAPIError(msg) from None
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
@@ -276,44 +307,3 @@ def _mentions_points(response: requests.Response) -> bool:
     """Whether an error answer is about the daily points budget rather than the credentials."""
     text = response.text.lower()
     return "points" in text or "балл" in text
-
-
-def _spool_array(response: requests.Response) -> IO[bytes]:
-    """Copy the body to a spooled file and check it has the shape of a JSON array.
-
-    A truncated body or an HTML error page from a proxy comes with status 200; checking the
-    first and last bytes catches them here, inside the retry loop, at no parsing cost.
-    """
-    body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - caller closes
-    try:
-        for chunk in response.iter_content(_CHUNK):
-            body.write(chunk)
-        _check_array_edges(body, response)
-    except BaseException:
-        body.close()
-        raise
-    return body
-
-
-def _check_array_edges(body: IO[bytes], response: requests.Response) -> None:
-    head, tail = _edges(body)
-    if head != b"[" or tail != b"]":
-        content_type = response.headers.get("Content-Type", "unknown type")
-        msg = f"HTTP 200 but the body is not a JSON array ({content_type}, starts {head!r})"
-        raise BadBodyError(msg, response)
-
-
-def _edges(body: IO[bytes]) -> tuple[bytes, bytes]:
-    """The first and last non-blank bytes of a file."""
-    size = body.tell()
-    body.seek(0)
-    head = body.read(64).lstrip()[:1]
-    body.seek(max(0, size - 64))
-    tail = body.read().rstrip()[-1:]
-    return head, tail
-
-
-def _close_all(bodies: list[IO[bytes]]) -> None:
-    """Release the spooled bodies of a window fetched after the sync stopped."""
-    for body in bodies:
-        body.close()

@@ -25,9 +25,11 @@ class StoppedError(RuntimeError):
 class OrderedPrefetcher(Generic[Item, Result]):
     """Runs `job` over items with at most `concurrency` in flight, yielding results in order.
 
-    `may_start(in_flight)` is asked before each new job, so a caller can hold back work (an
-    API-call budget); `held_back` then names the first item that was not started. `release`
-    is called on results that were fetched but never handed out, e.g. to close files.
+    The first job runs alone: when it fails for a reason that dooms every job (a rejected
+    token), no other job has started. `may_start(in_flight)` is asked before each new job,
+    with the items started and not yet handed out, so a caller can hold back work (an API-call
+    budget); `held_back` then names the first item that was not started. `release` is called
+    on results that were fetched but never handed out, e.g. to close files.
     """
 
     def __init__(
@@ -35,7 +37,7 @@ class OrderedPrefetcher(Generic[Item, Result]):
         job: Callable[[Item], Result],
         *,
         concurrency: int,
-        may_start: Callable[[int], bool] = lambda _: True,
+        may_start: Callable[[list[Item]], bool] = lambda _: True,
         release: Callable[[Result], None] = lambda _: None,
     ) -> None:
         """Remember the job and the limits; nothing runs until iteration."""
@@ -58,23 +60,22 @@ class OrderedPrefetcher(Generic[Item, Result]):
 
         pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="calltouch-fetch")
 
-        def top_up() -> None:
-            while self.held_back is None and len(pending) < self._concurrency:
-                in_flight = sum(not future.done() for _, future in pending)
+        def top_up(limit: int) -> None:
+            while self.held_back is None and len(pending) < limit:
                 item = next(upcoming, None)
                 if item is None:
                     return
-                if not self._may_start(in_flight):
+                if not self._may_start([started for started, _ in pending]):
                     self.held_back = item
                     return
                 pending.append((item, pool.submit(guarded, item)))
 
         try:
-            top_up()
+            top_up(1)
             while pending:
                 item, future = pending.popleft()
                 result = future.result()
-                top_up()
+                top_up(self._concurrency)
                 yield item, result
         finally:
             stop.set()

@@ -53,6 +53,7 @@ def problems(config: dict[str, Any]) -> list[str]:
         *_date_problems(config, zone),
         *_url_problems(config),
         *_filter_problems(config),
+        *_sdk_problems(config),
     ]
 
 
@@ -81,6 +82,14 @@ def _date_problems(config: dict[str, Any], zone: ZoneInfo) -> list[str]:
     return errors
 
 
+def _sdk_problems(config: dict[str, Any]) -> list[str]:
+    """The SDK's own settings that its schema lets through but that would crash a sync."""
+    length = config.get("flattening_max_key_length")
+    if isinstance(length, int) and length < 1:
+        return ["flattening_max_key_length: must be at least 1"]
+    return []
+
+
 def _url_problems(config: dict[str, Any]) -> list[str]:
     url = str(config.get("api_url") or DEFAULT_API_URL)
     parts = urlsplit(url)
@@ -100,6 +109,9 @@ def _filter_problems(config: dict[str, Any]) -> list[str]:
         for list_key in ("request_ids", "request_numbers")
         if any("," in str(value) for value in config.get(list_key) or [])
     )
+    ids = [str(value) for value in config.get("request_ids") or []]
+    if any("," not in value and not value.isdigit() for value in ids):
+        errors.append("request_ids: Calltouch request ids are whole numbers")
     return errors
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tap_calltouch import schemas, shaping
@@ -24,11 +24,13 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from singer_sdk import Stream
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.metrics import Counter
+
+    from tap_calltouch.answers import Answer
 
 DEFAULT_WINDOW_DAYS = 14
 DEFAULT_LOOKBACK_DAYS = 7
@@ -73,45 +75,64 @@ class RequestsStream(CalltouchStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Each window's requests, shaped; child rows go out alongside, STATE after each window."""
         windows = self.plan_windows()
-        zone = self.zone
-        plan = compile_plan(self.schema)
-        children = [child for child in self.child_streams if child.selected]
         self.logger.info(
             "Syncing %d window(s) of up to %s day(s): %s",
             len(windows),
             self.config.get("window_days", DEFAULT_WINDOW_DAYS),
             f"{windows[0].first_day}..{windows[-1].last_day}" if windows else "nothing to fetch",
         )
-        total = 0
-        with ExitStack() as stack:
-            counters = [
-                (child, stack.enter_context(child.get_record_counter()))
-                for child in children
-                if isinstance(child, RequestChildStream)
-            ]
-            for child, _ in counters:
-                child.write_schema_once()
-            for number, (window, bodies) in enumerate(self.fetch_in_order(windows), start=1):
-                count = 0
-                for body in bodies:
-                    for raw in self.parse_body(body, window):
-                        record = project(shaping.shape_request(raw, zone), plan)
-                        for child, counter in counters:
-                            child.emit_rows(record, counter)
+        emitted = 0
+        try:
+            with self._child_writers() as write_children:
+                for number, (window, answers) in enumerate(self.fetch_in_order(windows), 1):
+                    count = 0
+                    for record in self._shaped_records(window, answers):
+                        write_children(record)
                         count += 1
                         yield record
                         self._note_emitted(record)
-                total += count
-                self._checkpoint()
-                self.logger.info(
-                    "Window %d/%d %s: %d requests (%d so far); state saved",
-                    number,
-                    len(windows),
-                    window,
-                    count,
-                    total,
-                )
-        self._log_summary(total, windows)
+                    emitted += count
+                    self._checkpoint()
+                    self.logger.info(
+                        "Window %d/%d %s: %d requests (%d so far); state saved",
+                        number,
+                        len(windows),
+                        window,
+                        count,
+                        emitted,
+                    )
+        finally:
+            self._log_summary(emitted, windows)
+
+    def _shaped_records(self, window: Window, answers: list[Answer]) -> Iterator[Record]:
+        """A window's records, normalised and without the fields the schema does not declare."""
+        zone = self.zone
+        plan = compile_plan(self.schema)
+        for answer in answers:
+            for raw in self.parse_answer(answer, window):
+                yield project(shaping.shape_request(raw, zone), plan)
+
+    @contextmanager
+    def _child_writers(self) -> Iterator[Callable[[Record], None]]:
+        """A function that writes each selected child stream's rows of one request.
+
+        Each child's SCHEMA goes out once, here, and its record counter reports at the end.
+        """
+        children = [
+            c for c in self.child_streams if c.selected and isinstance(c, RequestChildStream)
+        ]
+        with ExitStack() as stack:
+            counters = [
+                (child, stack.enter_context(child.get_record_counter())) for child in children
+            ]
+            for child in children:
+                child.write_schema_once()
+
+            def write(record: Record) -> None:
+                for child, counter in counters:
+                    child.emit_rows(record, counter)
+
+            yield write
 
     def _log_summary(self, total: int, windows: list[Window]) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""

@@ -23,14 +23,15 @@ HOURS_PER_DAY = 24
 class Window:
     """An inclusive range of local calendar days, fetched with one API call.
 
-    A single-day window may be narrowed to a whole-hour slice (`hour`), sent as
-    `timeFrom`/`timeTo`: the API compares at whole seconds, so hh:00:00..hh:59:59 slices
-    of one day meet without gaps or overlaps.
+    A single-day window may be narrowed to whole hours `hour`..`last_hour` (one hour when
+    `last_hour` is None), sent as `timeFrom`/`timeTo`: the API compares at whole seconds, so
+    hh:00:00..hh:59:59 slices of one day meet without gaps or overlaps.
     """
 
     first_day: dt.date
     last_day: dt.date
     hour: int | None = None
+    last_hour: int | None = None
 
     @property
     def params(self) -> dict[str, str]:
@@ -41,16 +42,34 @@ class Window:
         }
         if self.hour is not None:
             params["timeFrom"] = dt.time(self.hour).strftime(API_TIME_FORMAT)
-            params["timeTo"] = dt.time(self.hour, 59, 59).strftime(API_TIME_FORMAT)
+            params["timeTo"] = dt.time(self._until_hour, 59, 59).strftime(API_TIME_FORMAT)
         return params
 
-    def split(self) -> list[Window]:
-        """Smaller windows covering the same span: days, then hours of a day; [] at an hour."""
+    @property
+    def _until_hour(self) -> int:
+        if self.last_hour is not None:
+            return self.last_hour
+        return self.hour or 0
+
+    def split(self, tz: ZoneInfo) -> list[Window]:
+        """Smaller windows covering the same span: days, then hours of a day; [] below that.
+
+        On a day the clocks change, an hour whose last second is skipped or repeated runs on
+        into the next one, so that every slice is an unambiguous stretch of local time.
+        """
         if self.days > 1:
             return cut_windows(self.first_day, self.last_day, 1)
-        if self.hour is None:
-            return [Window(self.first_day, self.last_day, hour) for hour in range(HOURS_PER_DAY)]
-        return []
+        if self.hour is not None:
+            return []
+        slices: list[Window] = []
+        start = 0
+        for hour in range(HOURS_PER_DAY):
+            if hour < HOURS_PER_DAY - 1 and not _unambiguous(self.first_day, hour, tz):
+                continue
+            last = hour if hour != start else None
+            slices.append(Window(self.first_day, self.last_day, start, last))
+            start = hour + 1
+        return slices
 
     @property
     def days(self) -> int:
@@ -64,16 +83,23 @@ class Window:
             end = dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time(), tz)
         else:
             start = dt.datetime.combine(self.first_day, dt.time(self.hour), tz)
-            end = start + dt.timedelta(hours=1)
+            end = dt.datetime.combine(self.first_day, dt.time(self._until_hour, 59, 59), tz)
+            end += dt.timedelta(seconds=1)
         return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
 
     def __str__(self) -> str:
         """ISO dates, as a person reads them in logs and errors."""
         if self.hour is not None:
-            return f"{self.first_day.isoformat()} {self.hour:02d}:00-{self.hour:02d}:59"
+            return f"{self.first_day.isoformat()} {self.hour:02d}:00-{self._until_hour:02d}:59"
         if self.first_day == self.last_day:
             return self.first_day.isoformat()
         return f"{self.first_day.isoformat()}..{self.last_day.isoformat()}"
+
+
+def _unambiguous(day: dt.date, hour: int, tz: ZoneInfo) -> bool:
+    """Whether hh:59:59 of that day happens exactly once in the zone (not skipped, not repeated)."""
+    local = dt.datetime.combine(day, dt.time(hour, 59, 59), tz)
+    return local.replace(fold=0).utcoffset() == local.replace(fold=1).utcoffset()
 
 
 def cut_windows(first_day: dt.date, last_day: dt.date, window_days: int) -> list[Window]:

@@ -68,8 +68,9 @@ KEY_FLAGS = {
     "withCustomFields": "customFields",
 }
 
-FAULTS = frozenset({"status", "reset", "slow", "truncated", "html", "object"})
-ANSWERING_FAULTS = frozenset({"status", "reset", "html", "object"})  # answer instead of the API
+FAULTS = frozenset({"status", "reset", "hang", "slow", "truncated", "html", "object"})
+ANSWERING_FAULTS = frozenset({"status", "reset", "hang", "html", "object"})  # instead of the API
+HOLD = "emulator.hold"  # environ key: seconds a `hang` fault keeps the caller waiting (None: ever)
 CHUNK_BYTES = 256 * 1024
 
 HELP_PAGE = (
@@ -113,6 +114,7 @@ class Emulator:
         points_budget: int | None = None,
         max_response_records: int | None = None,
         shuffle_seed: int = 0,
+        denied_status: int = 403,
     ) -> None:
         """Keep the dataset by reference, so a test can change it between two runs."""
         self.dataset = dataset
@@ -125,6 +127,7 @@ class Emulator:
         self.points_budget = points_budget
         self.max_response_records = max_response_records
         self.shuffle_seed = shuffle_seed
+        self.denied_status = denied_status  # a wrong token or site: 403, sometimes 401
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._recent: dict[str, collections.deque[float]] = collections.defaultdict(
@@ -133,12 +136,14 @@ class Emulator:
         self._faults: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self._points_spent = 0
         self._server: BaseWSGIServer | None = None
+        self._stopping = threading.Event()  # releases the callers a `hang` fault holds
         self._thread: threading.Thread | None = None
 
     # --- running -------------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> str:
         """Serve on 127.0.0.1 (a free port by default) from a daemon thread; return the base URL."""
+        self._stopping.clear()
         server = make_server(
             "127.0.0.1", port, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
@@ -158,7 +163,8 @@ class Emulator:
         return f"http://127.0.0.1:{self._server.server_port}"
 
     def stop(self) -> None:
-        """Stop serving and free the port."""
+        """Stop serving and free the port; calls held by a `hang` fault are dropped."""
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -187,8 +193,14 @@ class Emulator:
         """Make the next `times` calls misbehave, to test the client's handling of that failure.
 
         Kinds: `status` (status=503, retry_after=None), `reset` (close without an answer),
-        `slow` (delay=1.0 seconds, then answer normally), `truncated` (the answer's body cut in
-        half), `html` (200 with an HTML page), `object` (200 with a JSON object, or body=...).
+        `hang` (keep the connection open without a word for seconds=None, i.e. until the
+        emulator stops, then close it), `slow` (delay=1.0 seconds, then answer normally),
+        `truncated` (the answer's body cut in half; after="]" cuts just after the last "]" of
+        the first half, so the body still ends like an array), `html` (200 with an HTML page),
+        `object` (200 with a JSON object, or body=...).
+
+        Every kind takes match={param: value}: the fault then waits for the first call whose
+        query has these values (e.g. one window's `dateFrom`), and other calls pass it by.
         """
         if kind not in FAULTS:
             msg = f"unknown fault {kind!r}; use one of {sorted(FAULTS)}"
@@ -230,6 +242,8 @@ class Emulator:
                 Call(arrived, request.path, params, 0 if response is None else response.status_code)
             )
         if response is None:
+            if HOLD in environ:  # `hang`: the call is logged, the caller waits for nothing
+                self._stopping.wait(environ[HOLD])
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             raise ConnectionResetError  # werkzeug takes it as a dropped connection: sends nothing
         time.sleep(self.latency)
@@ -241,7 +255,9 @@ class Emulator:
             return Response(HELP_PAGE, 404, content_type=HTML)
         if not self._admit(request.remote_addr or "-", arrived):
             return _json_error(429, "TOO_MANY_REQUESTS", "Too many requests", self.retry_after)
-        kind, opts = self._next_fault()
+        kind, opts = self._next_fault(request.args)
+        if kind == "hang":
+            request.environ[HOLD] = opts.get("seconds")
         if kind in ANSWERING_FAULTS:
             return _injected(kind, opts)
         if kind == "slow":
@@ -249,7 +265,10 @@ class Emulator:
         response = self._api(request)
         if kind == "truncated":
             body = response.get_data()
-            response.set_data(body[: len(body) // 2])
+            cut = len(body) // 2
+            if after := opts.get("after"):
+                cut = body.rfind(after.encode(), 0, cut) + len(after)
+            response.set_data(body[:cut])
         return response
 
     def _api(self, request: Request) -> Response:
@@ -277,7 +296,7 @@ class Emulator:
             return _json_error(405, "METHOD_NOT_ALLOWED", "Only GET is supported")
         args = request.args
         if args.get(CLIENT_API_ID) != self.token or args.get("siteId") != str(self.site_id):
-            return _json_error(403, "ACCESS_DENIED", "Invalid clientApiId or siteId")
+            return _json_error(self.denied_status, "ACCESS_DENIED", "Invalid clientApiId or siteId")
         if not self._has_points():
             return _points_error()
         return None
@@ -297,10 +316,15 @@ class Emulator:
             recent.append(now)
             return True
 
-    def _next_fault(self) -> tuple[str | None, dict[str, Any]]:
-        """Take the next injected fault, if any."""
+    def _next_fault(self, args: MultiDict[str, str]) -> tuple[str | None, dict[str, Any]]:
+        """Take the first injected fault that applies to a call with these parameters, if any."""
         with self._lock:
-            return self._faults.popleft() if self._faults else (None, {})
+            for index, (kind, opts) in enumerate(self._faults):
+                wanted = opts.get("match") or {}
+                if all(args.get(key) == str(value) for key, value in wanted.items()):
+                    del self._faults[index]
+                    return kind, opts
+            return None, {}
 
     def _has_points(self) -> bool:
         """Whether the daily budget still allows a successful call."""

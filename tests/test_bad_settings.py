@@ -1,0 +1,153 @@
+"""Bad settings: every setting the tap lists in `--about`, given wrong types and values, stops
+the run before its first call with an error naming the setting.
+
+Here in process; `test_process.py` runs the same table through the command line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_calltouch.tap import TapCalltouch
+from tests.conftest import TOKEN
+from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
+from tests.emulator.server import Emulator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TAP = Path(sys.executable).with_name("tap-calltouch")
+FLAGS = (
+    "with_map_visits",
+    "with_request_tags",
+    "with_yandex_direct",
+    "with_google_adwords",
+    "with_attrs",
+    "with_widget_info",
+    "with_custom_fields",
+    "with_dcm",
+)
+TEXT_FILTERS = ("subject", "keywords", "city", "source", "medium", "manager", "phone", "email")
+FLATTENING = {"flattening_enabled": True, "flattening_max_depth": 2}
+
+# Setting -> wrong values, each with any other settings it needs to be judged (e.g. a filter
+# mode without its filter). The first value of each setting also runs through the CLI.
+BAD_SETTINGS: dict[str, list[tuple[Any, dict[str, Any]]]] = {
+    "api_token": [("", {}), (12345, {}), (None, {}), (["a"], {})],
+    "site_id": [("abc", {}), ("", {}), ("12 3", {}), ("-5", {}), (None, {})],
+    "start_date": [
+        ("tomorrow", {}),
+        ("01/10/2026", {}),  # dd/mm, as Calltouch's other endpoints write dates
+        ("2026-13-01", {}),
+        ("", {}),
+        (20261001, {}),
+        (None, {}),
+    ],
+    "end_date": [("yesterday", {}), ("2026-09-01", {}), ("2026-02-30", {}), ("", {}), (5, {})],
+    "api_url": [
+        ("api.calltouch.ru", {}),
+        ("ftp://api.calltouch.ru", {}),
+        ("https://api.calltouch.ru?x=1", {}),
+        ("http://", {}),
+        (5, {}),
+    ],
+    "timezone": [("Mars/Olympus", {}), ("MSK+3", {}), ("+03:00", {}), ("../../etc/passwd", {})],
+    "window_days": [(0, {}), (-1, {}), (367, {}), ("7", {}), (1.5, {}), (True, {})],
+    "lookback_days": [(-1, {}), ("7", {}), (1.5, {}), (True, {})],
+    "requests_per_second": [(0, {}), (-1, {}), (6, {}), (5.5, {}), ("5", {}), (True, {})],
+    "request_timeout": [(0, {}), (-5, {}), (3601, {}), ("60", {}), (1.5, {})],
+    "max_api_calls": [(0, {}), (-1, {}), ("10", {}), (2.5, {})],
+    "attribution": [(2, {}), (-1, {}), ("0", {}), (1.5, {})],
+    "bind_to": [("call", {}), ("", {}), (1, {})],
+    **{name: [(1, {}), (["x"], {})] for name in TEXT_FILTERS},
+    "phone_filter_mode": [("fuzzy", {"phone": "7999"}), ("exact", {}), (1, {"phone": "7999"})],
+    "email_filter_mode": [("like", {"email": "a@b.ru"}), ("contains", {}), (1, {"email": "a"})],
+    "request_ids": [
+        ("1,2", {}),  # a string, not a list
+        (["1,2"], {}),
+        (["abc"], {}),  # the API would answer 400: ids are whole numbers
+        ([-1], {}),
+        ([1.5], {}),
+        ([{}], {}),
+    ],
+    "request_numbers": [("x", {}), (["a,b"], {}), ([1.5], {}), ([None], {})],
+    **{name: [("yes", {}), (1, {}), ("true", {})] for name in FLAGS},
+    "stream_maps": [("requests", {}), (1, {}), ({"requests": 5}, {})],
+    "stream_map_config": [("x", {}), (1, {})],
+    "faker_config": [("x", {}), ({"locale": 5}, {})],
+    "flattening_enabled": [("yes", {}), (1, {})],
+    "flattening_max_depth": [("deep", FLATTENING), (-1, FLATTENING), (1.5, FLATTENING)],
+    "flattening_max_key_length": [("long", FLATTENING), (0, FLATTENING), (-1, FLATTENING)],
+    "flattening_separator": [(1, FLATTENING), (["__"], FLATTENING)],
+    # Unknown keys: typos of real settings.
+    "api_tokn": [("typo", {})],
+    "windows_days": [(3, {})],
+    "start-date": [("2026-10-01", {})],
+}
+
+CASES = [
+    pytest.param(setting, value, extra, id=f"{setting}={value!r}")
+    for setting, values in BAD_SETTINGS.items()
+    for value, extra in values
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Emulator]:
+    """One emulator for the module: each test checks that its own run added no call."""
+    dataset = generate_dataset(seed=3, start=dt.date(2026, 10, 1), days=3, per_day=5)
+    with Emulator(dataset=dataset, token=TOKEN) as running:
+        yield running
+
+
+def good_settings(url: str) -> dict[str, Any]:
+    return {
+        "api_token": TOKEN,
+        "site_id": str(DEFAULT_SITE_ID),
+        "start_date": "2026-10-01",
+        "end_date": "2026-10-03",
+        "api_url": url,
+    }
+
+
+def bad_config(url: str, setting: str, value: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    return {**good_settings(url), **extra, setting: value}
+
+
+def about_settings() -> list[str]:
+    """The settings `tap-calltouch --about --format=json` lists."""
+    about = subprocess.run(  # noqa: S603 - our own executable, fixed arguments
+        [str(TAP), "--about", "--format=json"], capture_output=True, text=True, check=True
+    )
+    return list(json.loads(about.stdout)["settings"]["properties"])
+
+
+def test_every_setting_of_the_tap_is_tried() -> None:
+    listed = about_settings()
+    assert len(listed) > 30
+    assert set(listed) <= set(BAD_SETTINGS)
+
+
+def test_the_good_settings_are_good(server: Emulator) -> None:
+    TapCalltouch(config=good_settings(server.url))
+    assert server.count() == 0  # building the tap calls nobody
+
+
+@pytest.mark.parametrize(("setting", "value", "extra"), CASES)
+def test_a_bad_setting_fails_before_any_call_naming_it(
+    server: Emulator, setting: str, value: Any, extra: dict[str, Any]
+) -> None:
+    server.reset_log()
+    with pytest.raises(ConfigValidationError) as info:
+        TapCalltouch(config=bad_config(server.url, setting, value, extra)).sync_all()
+    assert server.count() == 0
+    assert any(setting in error for error in info.value.errors), info.value.errors
+    assert TOKEN not in " ".join(info.value.errors) + str(info.value)
