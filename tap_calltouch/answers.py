@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import requests
 
 SPOOL_BYTES = 1024 * 1024  # bodies above this wait on disk (page cache), not in our heap
-WHOLE_PARSE_BYTES = 4 * 1024 * 1024  # bodies up to this are parsed in one go, larger streamed
+WHOLE_PARSE_BYTES = SPOOL_BYTES  # parsed in one go up to this; larger bodies are streamed
 _CHUNK = 256 * 1024
 
 #: Parsed records, or a spooled body to stream.
