@@ -28,10 +28,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import FIRST_DAY, TOKEN
-from tests.emulator.dataset import DEFAULT_SITE_ID, add_requests, generate_dataset
+from tests.emulator.dataset import add_requests, generate_dataset
 from tests.emulator.server import Emulator
 from tests.test_bad_settings import BAD_SETTINGS, bad_config
-from tests.test_faults import all_ids, assert_no_token, closed_port, day_of, local_day
+from tests.test_faults import (
+    all_ids,
+    assert_no_token,
+    closed_port,
+    day_of,
+    local_day,
+    settings,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -103,19 +110,6 @@ class Outcome:
 
     def first_line_with(self, text: str) -> float:
         return next(when for when, line in self.stderr_lines if text in line)
-
-
-def tap_settings(url: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "api_token": TOKEN,
-        "site_id": str(DEFAULT_SITE_ID),
-        "start_date": FIRST_DAY.isoformat(),
-        "end_date": LAST_DAY.isoformat(),
-        "api_url": url,
-        "window_days": 2,
-        "lookback_days": 0,
-        **overrides,
-    }
 
 
 def start_tap(
@@ -441,13 +435,13 @@ def run_scenario(scenario: Scenario, dataset: list[Record], directory: Path) -> 
             return run_tap_process(directory, config, emulator=server, deadline=scenario.deadline)
     if scenario.server is None:
         url = scenario.url or f"http://127.0.0.1:{closed_port()}"
-        config = tap_settings(url, **scenario.settings)
+        config = settings(url, **scenario.settings)
         return run_tap_process(directory, config, deadline=scenario.deadline)
     serving = big_day(dataset) if "max_response_records" in scenario.server else dataset
     with Emulator(dataset=serving, token=TOKEN, **scenario.server) as server:
         for kind, times, opts in scenario.faults:
             server.inject(kind, times=times, **opts)
-        config = tap_settings(server.url, **scenario.settings)
+        config = settings(server.url, **scenario.settings)
         return run_tap_process(directory, config, emulator=server, deadline=scenario.deadline)
 
 
@@ -513,7 +507,7 @@ def test_kill_9_mid_backfill_then_resume_from_the_last_state(tmp_path: Path) -> 
     days = 10
     dataset = generate_dataset(seed=17, start=FIRST_DAY, days=days, per_day=6)
     config = {
-        **tap_settings("", window_days=1, requests_per_second=2),
+        **settings("", window_days=1, requests_per_second=2),
         "end_date": (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat(),
     }
     with Emulator(dataset=dataset, token=TOKEN, latency=0.3) as server:
