@@ -224,16 +224,13 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         error: Exception
         try:
             return [self._retrying(self._send, can_split=bool(pieces))(prepared.prepare())]
-        except AnswerTooLargeError as exc:
-            error = exc
         except RetriableAPIError as exc:
-            error = CalltouchAPIError(self._failure_message(window, exc))
+            splittable = bool(pieces) and isinstance(exc, AnswerTooLargeError)
+            error = exc if splittable else CalltouchAPIError(self._failure_message(window, exc))
         except FatalAPIError as exc:
             error = type(exc)(redact_registered(f"Window {window}: {exc}"))
-        if not (pieces and isinstance(error, AnswerTooLargeError)):
-            if isinstance(error, AnswerTooLargeError):
-                error = CalltouchAPIError(self._failure_message(window, error))
-            raise error  # raised here, not in the handler, so no response rides along
+        if not isinstance(error, AnswerTooLargeError):
+            raise error  # raised outside the handler, so no response object rides along
         self.logger.warning(
             "Window %s is too large for one answer (HTTP 504); fetching it as %d parts",
             window,
