@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from tap_calltouch.windows import Window
 
 REQUESTS_PATH = "/calls-service/RestAPI/requests/"
+DEFAULT_REQUEST_TIMEOUT = 120  # seconds
 _TRANSIENT_NETWORK_ERRORS = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
@@ -68,7 +70,6 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     """Base stream for the requests journal: HTTP, auth, retries, and window fetching."""
 
     path = REQUESTS_PATH
-    records_jsonpath = "$[*]"
     #: How many windows may be in flight at once; they still come out in window order.
     #: With the API answering in ~1 s, 8 in flight keep the 5 calls/s limiter busy.
     fetch_concurrency = 8
@@ -99,12 +100,17 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     @override
     def timeout(self) -> int:
         """Seconds to wait for an answer before the call is retried."""
-        return int(self.config.get("request_timeout", 300))
+        return int(self.config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
 
-    @property
+    @cached_property
     def zone(self) -> ZoneInfo:
         """The account's time zone."""
         return account_zone(dict(self.config))
+
+    @cached_property
+    def _query(self) -> dict[str, str]:
+        """The query parameters every call of this run carries, besides dates and the token."""
+        return api_params(dict(self.config))
 
     # Retries
 
@@ -217,7 +223,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     def _fetch(self, window: Window) -> list[Answer]:
         pieces = window.split(self.zone)
-        params = {**api_params(dict(self.config)), **window.params}
+        params = {**self._query, **window.params}
         # Prepared unsigned: `_send` signs each attempt, so each one waits for the limiter once.
         headers = {"User-Agent": self.user_agent, **self.http_headers}
         prepared = requests.Request("GET", self.get_url(None), params=params, headers=headers)

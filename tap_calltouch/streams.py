@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from contextlib import ExitStack, contextmanager
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tap_calltouch import schemas, shaping
 from tap_calltouch.client import CalltouchStream
 from tap_calltouch.output import LeanRecordStream
-from tap_calltouch.projection import compile_plan, project
+from tap_calltouch.projection import Plan, compile_plan, project
 from tap_calltouch.windows import Window, cut_windows, parse_instant, sync_days
 
 if sys.version_info >= (3, 12):
@@ -106,11 +107,15 @@ class RequestsStream(CalltouchStream):
 
     def _shaped_records(self, window: Window, answers: list[Answer]) -> Iterator[Record]:
         """A window's records, normalised and without the fields the schema does not declare."""
-        zone = self.zone
-        plan = compile_plan(self.schema)
+        zone, plan = self.zone, self._projection
         for answer in answers:
             for raw in self.parse_answer(answer, window):
                 yield project(shaping.shape_request(raw, zone), plan)
+
+    @cached_property
+    def _projection(self) -> Plan:
+        """The schema projection plan, compiled once per run rather than per window."""
+        return compile_plan(self.schema)
 
     @contextmanager
     def _child_writers(self) -> Iterator[Callable[[Record], None]]:

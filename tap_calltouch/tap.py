@@ -17,6 +17,7 @@ from singer_sdk.helpers.capabilities import (
 
 from tap_calltouch import settings, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter
+from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import register_secret
 
@@ -125,7 +126,7 @@ class TapCalltouch(Tap):
         th.Property(
             "request_timeout",
             th.IntegerType(minimum=1, maximum=3600),
-            default=120,
+            default=DEFAULT_REQUEST_TIMEOUT,
             description="Seconds to wait for an answer before the call is retried.",
         ),
         th.Property(
