@@ -22,7 +22,7 @@ from tap_calltouch.answers import (
 )
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
-from tap_calltouch.redact import redact_registered
+from tap_calltouch.redact import redact_registered, shorten
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL, account_zone, api_params
 
@@ -170,7 +170,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             text = response.text
         except (requests.RequestException, UnicodeDecodeError):  # pragma: no cover
             text = ""
-        return redact_registered(text.strip()[:500]) or response.reason or "no message"
+        # Redact the whole text before shortening it: a cut through the token would leave
+        # its first part unmasked.
+        return shorten(redact_registered(text.strip())) or response.reason or "no message"
 
     # Fetching
 

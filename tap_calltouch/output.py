@@ -21,6 +21,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage
 
+from tap_calltouch.projection import Plan, compile_plan, project
+
 if sys.version_info >= (3, 12):
     from typing import override
 else:
@@ -66,6 +68,25 @@ class LeanRecordStream(Stream):
     """A stream whose records are shaped to its schema before they reach the SDK."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    @cached_property
+    def schema_overridden(self) -> bool:
+        """Whether the input catalog declares a schema other than the built-in one."""
+        return self.effective_schema != self.schema
+
+    @cached_property
+    def _declared_plan(self) -> Plan:
+        return compile_plan(self.effective_schema, reference=self.schema)
+
+    def _as_declared(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record projected onto the catalog's schema, when the catalog overrides ours.
+
+        SCHEMA messages follow the catalog (e.g. a Meltano `schema:` override), so records
+        must too: undeclared fields go, and scalars the catalog retypes are converted.
+        """
+        if self.schema_overridden:
+            project(record, self._declared_plan)
+        return record
 
     @cached_property
     def _deselects_anything(self) -> bool:

@@ -6,22 +6,38 @@ Every text that can hold a URL (log records, exception messages) passes through 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _installed = False
 
 
+MAX_MESSAGE = 500  # characters of an API error text that reach a message
+
+
 def secret_forms(secret: str) -> set[str]:
-    """The secret as it may appear: raw, URL-encoded by requests, or form-encoded."""
+    """The secret as it may appear: raw, URL-encoded by requests, or form-encoded.
+
+    Percent-escapes are matched in upper and lower case (`%2F`, `%2f`): servers and proxies
+    that echo a URL back do not all keep the client's case.
+    """
     if not secret:
         return set()
-    return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    encoded = {quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    lowered = {_PERCENT_ESCAPE.sub(lambda m: m.group().lower(), form) for form in encoded}
+    return {secret, *encoded, *lowered}
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    """At most `limit` characters of an already redacted text, marked where it was cut."""
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def redact(text: str, secrets: set[str] | frozenset[str]) -> str:

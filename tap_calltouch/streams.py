@@ -7,14 +7,18 @@ record; instead each child writes its SCHEMA once and its rows as the parent's w
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import sys
 from contextlib import ExitStack, contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
+
 from tap_calltouch import schemas, shaping
-from tap_calltouch.client import CalltouchStream
+from tap_calltouch.bookmarks import RESUME_KEY, read_bookmark, read_resume_day
+from tap_calltouch.client import CalltouchAPIError, CalltouchStream
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.projection import Plan, compile_plan, project
 from tap_calltouch.windows import Window, cut_windows, parse_instant, sync_days
@@ -51,8 +55,11 @@ class RequestsStream(CalltouchStream):
         super().__init__(*args, **kwargs)
         self._newest_seen: str | None = None
 
+    #: The setting that makes the API select by session date instead of creation date.
+    bind_setting: ClassVar[str] = "bind_to"
+
     def plan_windows(self) -> list[Window]:
-        """Windows from max(start_date, bookmark - lookback_days) through end_date."""
+        """Windows from max(start_date, bookmark - lookback_days), or the resume day, to end."""
         zone = self.zone
         start = parse_instant(str(self.config["start_date"]), zone)
         end_setting = self.config.get("end_date")
@@ -63,18 +70,41 @@ class RequestsStream(CalltouchStream):
             tz=zone,
             bookmark=self._bookmark(),
             lookback_days=int(self.config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)),
+            resume_from=read_resume_day(self.stream_state, stream=self.name),
         )
         return cut_windows(first, last, int(self.config.get("window_days", DEFAULT_WINDOW_DAYS)))
 
     def _bookmark(self) -> dt.datetime | None:
-        value = self.stream_state.get("replication_key_value")
-        if not value or self.stream_state.get("replication_key") != self.replication_key:
+        """The saved creation-time bookmark; a full-table sync ignores it."""
+        if self.replication_method != REPLICATION_INCREMENTAL:
             return None
-        return parse_instant(str(value), dt.timezone.utc)  # type: ignore[arg-type]
+        return read_bookmark(
+            self.stream_state, stream=self.name, replication_key=str(self.replication_key)
+        )
+
+    def _check_binding(self) -> None:
+        """Refuse session-date selection in an incremental sync, before the first call.
+
+        Windows would then select by session date while the bookmark is a creation time: a
+        lead created today from an old session would move the bookmark past windows not yet
+        read, and a lead whose session is older than the look-back would never be read.
+        """
+        if (
+            self.config.get(self.bind_setting) == "session"
+            and self.replication_method == REPLICATION_INCREMENTAL
+        ):
+            msg = (
+                f"`{self.bind_setting}: session` selects {self.name} by session date, which a "
+                "creation-time bookmark cannot follow without losing data. Remove the setting, "
+                f"or sync `{self.name}` as FULL_TABLE (in meltano.yml: `metadata: {self.name}: "
+                "replication-method: FULL_TABLE`)."
+            )
+            raise CalltouchAPIError(msg)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Each window's requests, shaped; child rows go out alongside, STATE after each window."""
+        self._check_binding()
         windows = self.plan_windows()
         self.logger.info(
             "Syncing %d window(s) of up to %s day(s): %s",
@@ -90,10 +120,11 @@ class RequestsStream(CalltouchStream):
                     for record in self._shaped_records(window, answers):
                         write_children(record)
                         count += 1
-                        yield record
-                        self._note_emitted(record)
+                        created = record.get("date")
+                        yield self._as_declared(record)
+                        self._note_emitted(created)
                     emitted += count
-                    self._checkpoint()
+                    self._checkpoint(resume_from=window.last_day + dt.timedelta(days=1))
                     self.logger.info(
                         "Window %d/%d %s: %d requests (%d so far); state saved",
                         number,
@@ -102,11 +133,17 @@ class RequestsStream(CalltouchStream):
                         count,
                         emitted,
                     )
+                if self.held_back is None:
+                    self.stream_state.pop(RESUME_KEY, None)  # the pass is complete
         finally:
             self._log_summary(emitted, windows)
 
     def _shaped_records(self, window: Window, answers: list[Answer]) -> Iterator[Record]:
-        """A window's records, normalised and without the fields the schema does not declare."""
+        """A window's records, normalised and without the fields the schema does not declare.
+
+        Projected with the built-in schema, so child rows are cut from complete blocks
+        whatever the catalog says about the parent.
+        """
         zone, plan = self.zone, self._projection
         for answer in answers:
             for raw in self.parse_answer(answer, window):
@@ -133,9 +170,12 @@ class RequestsStream(CalltouchStream):
             for child in children:
                 child.write_schema_once()
 
+            keeps = self.stream_maps[0].get_filter_result
+
             def write(record: Record) -> None:
-                for child, counter in counters:
-                    child.emit_rows(record, counter)
+                if counters and keeps(record):  # a parent that a stream map filters out
+                    for child, counter in counters:  # takes its child rows with it
+                        child.emit_rows(record, counter)
 
             yield write
 
@@ -155,9 +195,8 @@ class RequestsStream(CalltouchStream):
                 self.held_back,
             )
 
-    def _note_emitted(self, record: Record) -> None:
+    def _note_emitted(self, value: str | None) -> None:
         """Remember the newest creation time emitted; RFC 3339 UTC strings sort as times."""
-        value = record.get("date")
         if value and (self._newest_seen is None or value > self._newest_seen):
             self._newest_seen = value
 
@@ -167,13 +206,16 @@ class RequestsStream(CalltouchStream):
     ) -> None:
         """Per-record progress markers are not needed: the bookmark moves per window."""
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, *, resume_from: dt.date) -> None:
         """Advance the bookmark to the newest record emitted so far and write STATE.
 
         Called once a window is fully emitted: every record up to the bookmark has gone out,
-        so a crash after this point loses at most the window in progress.
+        so a crash after this point loses at most the window in progress. `resume_from`, the
+        day after the window, lets a pass that is cut short continue where it stopped rather
+        than from the look-back again.
         """
         state = self.stream_state
+        state[RESUME_KEY] = resume_from.isoformat()
         newest = self._newest_seen
         current = self._bookmark()
         if newest and (current is None or parse_instant(newest, dt.timezone.utc) > current):  # type: ignore[arg-type]
@@ -214,9 +256,15 @@ class RequestChildStream(LeanRecordStream):
             self._schema_sent = True
 
     def emit_rows(self, request: dict[str, Any], counter: Counter) -> None:
-        """Write a RECORD for each row this stream finds in `request`."""
+        """Write a RECORD for each row this stream finds in `request`.
+
+        Rows share nested objects with the parent record, which is written after them; a row
+        that deselection or a catalog schema will change is copied first, so the parent keeps
+        its own values.
+        """
+        isolate = self._deselects_anything or self.schema_overridden
         for row in self.extract(request):
-            self._write_record_message(row)
+            self._write_record_message(self._as_declared(copy.deepcopy(row)) if isolate else row)
             counter.increment()
 
     @override

@@ -146,8 +146,9 @@ class TapCalltouch(Tap):
             "bind_to",
             th.StringType,
             allowed_values=["request", "session"],
-            description="Select requests by request creation date (`request`) or by "
-            "session date (`session`); default: request.",
+            description="Select requests by creation date (`request`, the default) or by "
+            "session date (`session`: only when `requests` is synced FULL_TABLE, as a "
+            "creation-time bookmark cannot follow session dates).",
         ),
         _text_filter("subject", "form name starts with this"),
         _text_filter("keywords", "search keyword contains this"),

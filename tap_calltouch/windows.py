@@ -136,16 +136,24 @@ def local_day(instant: dt.datetime, tz: ZoneInfo) -> dt.date:
     return instant.astimezone(tz).date()
 
 
-def sync_days(
+def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the range
     *,
     start: dt.datetime,
     end: dt.datetime,
     tz: ZoneInfo,
     bookmark: dt.datetime | None = None,
     lookback_days: int = 0,
+    resume_from: dt.date | None = None,
 ) -> tuple[dt.date, dt.date]:
-    """Local days to fetch: from max(start, bookmark - look-back) through end."""
-    begin = start
+    """Local days to fetch: from max(start, bookmark - look-back) through end.
+
+    A pass that a call budget cut short resumes at `resume_from` instead: its look-back was
+    already re-read, and starting over from the look-back would spend every budgeted run on
+    the same days without ever reaching new ones.
+    """
+    first = local_day(start, tz)
+    if resume_from is not None:
+        return max(first, resume_from), local_day(end, tz)
     if bookmark is not None:
-        begin = max(start, bookmark - dt.timedelta(days=lookback_days))
-    return local_day(begin, tz), local_day(end, tz)
+        first = local_day(max(start, bookmark - dt.timedelta(days=lookback_days)), tz)
+    return first, local_day(end, tz)

@@ -52,11 +52,15 @@ class SyncResult:
         return self.states[-1]
 
 
-def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> SyncResult:
+def run_tap(
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+) -> SyncResult:
     """Run a whole sync in this process and collect its Singer messages."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        TapCalltouch(config=config, state=state).sync_all()
+        TapCalltouch(config=config, state=state, catalog=catalog).sync_all()
     return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])
 
 

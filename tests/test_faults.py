@@ -36,7 +36,9 @@ from tests.emulator.dataset import DEFAULT_SITE_ID, add_requests, generate_datas
 from tests.emulator.server import Emulator
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+    from pytest_httpserver import HTTPServer
 
     from tests.emulator.dataset import Record
     from tests.emulator.server import Call
@@ -435,8 +437,10 @@ def test_points_exhausted_stops_at_once_and_tomorrow_continues(
         )
     assert second.error is None
     assert sorted(set(first.ids) | set(second.ids)) == all_ids(dataset)
-    if first.bookmark is not None:
-        assert first_day_asked == day_of(first.bookmark)
+    if first.bookmark is not None:  # resumed the day after the last complete window
+        saved = first.result.final_state["bookmarks"]["requests"]
+        assert first_day_asked == dt.date.fromisoformat(saved["resume_from"])
+        assert first_day_asked == day_of(first.bookmark) + dt.timedelta(days=1)
         assert resumed_calls < DAYS
     assert_no_token(logs.text, *exception_texts(first.error))
 
@@ -579,7 +583,9 @@ def test_call_budget_stops_after_the_window_and_the_next_runs_continue(
         assert_no_token(logs.text)
         delivered.update(run.ids)
         state = run.result.final_state
-        first_day = day_of(run.bookmark or "")
+        # An unfinished pass resumes the day after its last complete window.
+        resume = state["bookmarks"]["requests"].get("resume_from")
+        first_day = dt.date.fromisoformat(resume) if resume else first_day
         stop = re.search(r"max_api_calls \(3\) reached: stopped before window (\S+);", logs.text)
         if stop is None:
             break
@@ -605,3 +611,49 @@ def test_call_budget_is_used_in_full_when_answers_take_time(logs: pytest.LogCapt
     assert f"Made {calls} API call(s) for {days} window(s)" in logs.text
     assert calls == budget, f"max_api_calls={budget} but the run stopped after {calls} call(s)"
     assert "stopped before window 2026-10-11" in logs.text
+
+
+# --- error texts that echo the call --------------------------------------------------------------
+
+ECHO_TOKENS = [
+    "aB3/dE6+gH9=jK2/mN5+pQ8=sT1/vW4+yZ7=",  # every character URL encoding changes
+    "Zx9+Yw8/Vu7=Ts6+Rq5/Po4=Nm3+Lk2/Ji1=Hg0+Fe9/Dc8=",
+]
+
+
+ECHOES = {
+    "upper": lambda url: url,
+    "lower": lambda url: re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), url),
+    "decoded": lambda url: url.replace("%2F", "/").replace("%2B", "+").replace("%3D", "="),
+}
+
+
+def echo_at(cut_into_token: int, echo: Callable[[str], str]) -> Callable[[Any], Any]:
+    """A handler answering 400 with the call's URL, placed so the 500-character cut falls
+    `cut_into_token` characters into the token."""
+    from werkzeug.wrappers import Response  # noqa: PLC0415 - only these tests answer by hand
+
+    def handler(request: Any) -> Response:
+        url = echo(request.url)
+        start = url.index("clientApiId=") + len("clientApiId=")
+        padding = "x" * max(0, 500 - len("Bad request: ") - start - cut_into_token)
+        return Response(f"Bad request: {padding}{url} {'y' * 600}", status=400)
+
+    return handler
+
+
+@pytest.mark.parametrize("token", ECHO_TOKENS)
+@pytest.mark.parametrize("case", sorted(ECHOES))
+def test_an_error_body_echoing_the_call_never_leaks_a_piece_of_the_token(
+    httpserver: HTTPServer, logs: pytest.LogCaptureFixture, token: str, case: str
+) -> None:
+    """The API's error text is shortened for the message; cut before redaction, a token
+    straddling the cut kept its first half (22 of 45 characters in the review)."""
+    for cut in range(2, len(token), 5):
+        httpserver.clear()
+        httpserver.expect_request(re.compile(".*")).respond_with_handler(echo_at(cut, ECHOES[case]))
+        run = sync(settings(httpserver.url_for("/").rstrip("/"), api_token=token))
+        assert isinstance(run.error, CalltouchAPIError)
+        assert "HTTP 400" in str(run.error)
+        assert "..." in str(run.error), "the echo was long enough to be shortened"
+        assert_no_token(*exception_texts(run.error), logs.text, token=token)

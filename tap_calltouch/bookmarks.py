@@ -1,0 +1,88 @@
+"""Reading a stream's saved state: the bookmark and where an unfinished pass resumes.
+
+State comes from outside (Meltano's system database, a `--state` file someone edited, another
+tap's output), so it is read tolerantly where the meaning is clear and rejected with a message
+that says what to do where it is not. Pure functions: no SDK, no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+RESUME_KEY = "resume_from"  # the first local day an unfinished pass has not fetched yet
+_MS_THRESHOLD = 10**11  # epoch values above this are milliseconds (year 5138 in seconds)
+
+
+class StateError(ValueError):
+    """Saved state that cannot be read; the message names the stream and what to do."""
+
+
+def read_bookmark(
+    state: dict[str, Any], *, stream: str, replication_key: str
+) -> dt.datetime | None:
+    """The saved bookmark as an aware UTC instant, or None when there is none.
+
+    Accepted: RFC 3339 / ISO 8601 text (naive means UTC), and epoch seconds or milliseconds as
+    a number or numeric text. A state without `replication_key` but with a value is taken as
+    ours; one naming another key, or a value that is not a time, is refused rather than
+    silently re-syncing from `start_date`.
+    """
+    value = state.get("replication_key_value")
+    if value is None or value == "":
+        return None
+    saved_key = state.get("replication_key")
+    if saved_key not in (None, replication_key):
+        msg = (
+            f"State for stream '{stream}' is bookmarked on {saved_key!r}, not on "
+            f"{replication_key!r}: it is not this tap's state. Remove it (`meltano state clear "
+            "...`) or fix the `--state` file."
+        )
+        raise StateError(msg)
+    instant = _as_instant(value)
+    if instant is None:
+        msg = (
+            f"State for stream '{stream}' has replication_key_value {value!r}, which is "
+            "neither an ISO 8601 date-time nor epoch seconds/milliseconds. Fix it or remove it "
+            "(`meltano state clear ...`)."
+        )
+        raise StateError(msg)
+    return instant
+
+
+def read_resume_day(state: dict[str, Any], *, stream: str) -> dt.date | None:
+    """The first day an unfinished pass (stopped by `max_api_calls`) still has to fetch."""
+    value = state.get(RESUME_KEY)
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        msg = (
+            f"State for stream '{stream}' has {RESUME_KEY} {value!r}, which is not an ISO "
+            "date (YYYY-MM-DD). Fix it or remove the key."
+        )
+        raise StateError(msg) from None
+
+
+def _as_instant(value: Any) -> dt.datetime | None:  # noqa: ANN401 - state is anyone's JSON
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) or (
+        isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()
+    ):
+        number = float(value)
+        seconds = number / 1000 if abs(number) >= _MS_THRESHOLD else number
+        try:
+            return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)

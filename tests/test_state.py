@@ -1,0 +1,192 @@
+"""What state a run reads and leaves: budgeted passes that always progress, session-date
+selection that cannot outrun its bookmark, and saved state of unexpected shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tap_calltouch.bookmarks import StateError, read_bookmark, read_resume_day
+from tap_calltouch.client import CalltouchAPIError
+from tap_calltouch.tap import TapCalltouch
+from tests.conftest import FIRST_DAY, TOKEN, run_tap
+from tests.emulator.dataset import DEFAULT_SITE_ID, SESSION_TIME, generate_dataset
+from tests.emulator.server import Emulator
+from tests.test_faults import day_of, local_day, sync
+
+
+def request_ids(dataset: list[dict[str, Any]]) -> list[int]:
+    return sorted(int(record["requestId"]) for record in dataset)
+
+
+def bookmark(state: dict[str, Any]) -> dict[str, Any]:
+    return dict(state["bookmarks"]["requests"])
+
+
+def full_table_catalog(config: dict[str, Any]) -> dict[str, Any]:
+    catalog = TapCalltouch(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "requests":
+            entry["replication_method"] = "FULL_TABLE"
+            for item in entry["metadata"]:
+                if item["breadcrumb"] == []:
+                    item["metadata"]["forced-replication-method"] = "FULL_TABLE"
+    return catalog
+
+
+# --- a call budget: repeated runs catch up ------------------------------------------------------
+
+
+def test_budgeted_runs_progress_past_a_lookback_longer_than_their_budget() -> None:
+    """Budget 1 call, look-back 14 days, 7-day windows: before the fix every run re-read the
+    same look-back window and the bookmark never moved."""
+    days = 28
+    dataset = generate_dataset(seed=23, start=FIRST_DAY, days=days, per_day=4)
+    last_day = FIRST_DAY + dt.timedelta(days=days - 1)
+    with Emulator(dataset=dataset, token=TOKEN) as server:
+        base = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": FIRST_DAY.isoformat(),
+            "api_url": server.url,
+        }
+        # A complete run through day 14: its bookmark is on day 14.
+        first = run_tap({**base, "end_date": (FIRST_DAY + dt.timedelta(days=13)).isoformat()})
+        state = first.final_state
+        config = {
+            **base,
+            "end_date": last_day.isoformat(),
+            "window_days": 7,
+            "lookback_days": 14,
+            "max_api_calls": 1,
+        }
+        delivered: set[int] = set()
+        first_days: list[str] = []
+        for _ in range(4):
+            server.reset_log()
+            result = run_tap(config, state=state)
+            assert server.count(200) == 1
+            first_days.append(server.calls[0].params["dateFrom"])
+            delivered.update(r["requestId"] for r in result.records["requests"])
+            state = result.final_state
+    # Each run read the next window: 10/01, 10/08, 10/15, 10/22, and the last one caught up.
+    assert first_days == sorted(set(first_days)), first_days
+    assert len(set(first_days)) == 4
+    assert sorted(delivered) == request_ids(dataset)
+    assert "resume_from" not in bookmark(state), "the pass is complete"
+
+
+def test_a_complete_pass_leaves_no_resume_day_and_the_next_one_uses_the_lookback(
+    config: dict[str, Any], emulator: Emulator
+) -> None:
+    first = run_tap(config)
+    assert "resume_from" not in bookmark(first.final_state)
+    emulator.reset_log()
+    run_tap({**config, "lookback_days": 4}, state=first.final_state)
+    newest = day_of(bookmark(first.final_state)["replication_key_value"])
+    assert emulator.calls[0].params["dateFrom"] == (newest - dt.timedelta(days=4)).strftime(
+        "%m/%d/%Y"
+    )
+
+
+# --- selecting by session date ---------------------------------------------------------------
+
+
+def test_session_binding_is_refused_for_an_incremental_sync_before_any_call(
+    config: dict[str, Any], emulator: Emulator
+) -> None:
+    run = sync({**config, "bind_to": "session"})
+    assert isinstance(run.error, CalltouchAPIError)
+    assert "`bind_to: session`" in str(run.error)
+    assert "FULL_TABLE" in str(run.error)
+    assert emulator.count() == 0
+    assert run.result.records["requests"] == []
+
+
+def test_session_binding_as_full_table_reads_the_whole_range_every_run(
+    config: dict[str, Any], emulator: Emulator, dataset: list[dict[str, Any]]
+) -> None:
+    config = {**config, "bind_to": "session"}
+    catalog = full_table_catalog(config)
+    first = run_tap(config, catalog=catalog)
+    emulator.reset_log()
+    second = run_tap(config, state=first.final_state, catalog=catalog)
+    assert emulator.count(200) == 4, "a full-table run ignores the bookmark"
+    assert all(call.params["bindTo"] == "session" for call in emulator.calls)
+    # Selected by session date, so the range holds what the emulator's sessions say.
+    first_day, last_day = FIRST_DAY, FIRST_DAY + dt.timedelta(days=9)
+    expected = sorted(
+        int(r["requestId"]) for r in dataset if first_day <= local_day(r[SESSION_TIME]) <= last_day
+    )
+    assert sorted(r["requestId"] for r in second.records["requests"]) == expected
+
+
+# --- saved state of other shapes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("saved", "expected"),
+    [
+        ({"replication_key": "date", "replication_key_value": "2026-10-05T10:00:00Z"}, "iso"),
+        ({"replication_key_value": "2026-10-05T10:00:00.000Z"}, "iso"),
+        ({"replication_key_value": 1791194400000}, "epoch"),
+        ({"replication_key_value": "1791194400000"}, "epoch"),
+        ({"replication_key_value": 1791194400}, "epoch"),
+        ({"replication_key_value": "2026-10-05T10:00:00"}, "iso"),
+    ],
+)
+def test_bookmarks_of_other_shapes_are_read(saved: dict[str, Any], expected: str) -> None:
+    instant = read_bookmark(saved, stream="requests", replication_key="date")
+    assert instant is not None
+    if expected == "iso":
+        assert instant == dt.datetime(2026, 10, 5, 10, tzinfo=dt.timezone.utc)
+    else:
+        assert instant == dt.datetime.fromtimestamp(1791194400, dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("saved", "names"),
+    [
+        ({"replication_key_value": "yesterday"}, "'yesterday'"),
+        ({"replication_key_value": True}, "True"),
+        ({"replication_key": "dateStr", "replication_key_value": "2026-10-05"}, "'dateStr'"),
+    ],
+)
+def test_unreadable_bookmarks_are_refused_naming_the_stream(
+    saved: dict[str, Any], names: str
+) -> None:
+    with pytest.raises(StateError) as caught:
+        read_bookmark(saved, stream="requests", replication_key="date")
+    assert "'requests'" in str(caught.value)
+    assert names in str(caught.value)
+    assert read_bookmark({}, stream="requests", replication_key="date") is None
+
+
+def test_resume_day_is_read_or_refused() -> None:
+    assert read_resume_day({"resume_from": "2026-10-08"}, stream="requests") == dt.date(2026, 10, 8)
+    assert read_resume_day({}, stream="requests") is None
+    with pytest.raises(StateError, match="resume_from"):
+        read_resume_day({"resume_from": "08/10/2026"}, stream="requests")
+
+
+def test_a_state_without_replication_key_resumes_instead_of_starting_over(
+    config: dict[str, Any], emulator: Emulator
+) -> None:
+    first = run_tap(config)
+    saved = bookmark(first.final_state)
+    emulator.reset_log()
+    state = {"bookmarks": {"requests": {"replication_key_value": saved["replication_key_value"]}}}
+    run_tap({**config, "lookback_days": 0}, state=state)
+    assert emulator.count(200) == 1, "only the bookmark's window, not the whole range again"
+
+
+def test_a_garbage_state_fails_clearly_before_any_call(
+    config: dict[str, Any], emulator: Emulator
+) -> None:
+    state = {"bookmarks": {"requests": {"replication_key_value": "not a time"}}}
+    run = sync(config, state=state)
+    assert isinstance(run.error, StateError)
+    assert "replication_key_value 'not a time'" in str(run.error)
+    assert emulator.count() == 0
