@@ -8,6 +8,7 @@ settle each of those once, so every stream emits the same types. No SDK, no I/O.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -141,10 +142,27 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
         for key in ("commentId", "requestId", "partyId"):
             if key in comment:
                 comment[key] = as_int(comment[key])
+    _shape_visits(record, tz)
+    _shape_ad_ids(record)
+    return record
+
+
+def _shape_visits(record: Record, tz: ZoneInfo) -> None:
     for visit in _list(record.get("mapVisits")):
         _shape_session(visit)
         visit["sessionDate"] = local_to_rfc3339(visit.get("sessionDate"), tz)
-    return record
+
+
+_AD_BLOCKS = ("yandexDirect", "googleAdWords")
+
+
+def _shape_ad_ids(record: Record) -> None:
+    """Campaign, ad group, ad and criterion ids as integers, whether sent as numbers or text."""
+    for block_key in _AD_BLOCKS:
+        block = record.get(block_key)
+        if isinstance(block, dict):
+            for key, value in block.items():
+                block[key] = as_int(value)
 
 
 def _list(value: Any) -> list[Record]:  # noqa: ANN401
@@ -154,43 +172,133 @@ def _list(value: Any) -> list[Record]:  # noqa: ANN401
     return [item for item in value if isinstance(item, dict)]
 
 
-# Child rows: one function per child stream, each reading an already shaped request.
+# Child rows: each child stream declares which list of its parent it reads and under which key
+# the parent's id goes; the functions below cut its rows from an already shaped parent.
+
+RowsOf = Callable[[Record], list[Record]]
 
 
-def order_rows(request: Record) -> list[Record]:
-    """One row per deal linked to the request."""
-    request_id = request.get("requestId")
-    return [{**order, "requestId": request_id} for order in _list(request.get("orders"))]
+def rows_of(field: str, *, parent_key: str, unique_by: str | None = None) -> RowsOf:
+    """Rows from the parent's list `field`, each with the parent's id under `parent_key`.
+
+    With `unique_by`, the first row of each value of that key wins (a visit listed twice).
+    """
+
+    def rows(parent: Record) -> list[Record]:
+        parent_id = parent.get(parent_key)
+        items = _list(parent.get(field))
+        if unique_by is None:
+            return [{**item, parent_key: parent_id} for item in items]
+        unique: dict[Any, Record] = {}
+        for item in items:
+            unique.setdefault(item.get(unique_by), {**item, parent_key: parent_id})
+        return list(unique.values())
+
+    return rows
 
 
-def comment_rows(request: Record) -> list[Record]:
-    """One row per comment, keyed to the parent request whatever the comment says."""
-    request_id = request.get("requestId")
-    return [{**comment, "requestId": request_id} for comment in _list(request.get("comments"))]
-
-
-def map_visit_rows(request: Record) -> list[Record]:
-    """One row per visit in the visitor's history, once per session id."""
-    request_id = request.get("requestId")
-    rows: dict[Any, Record] = {}
-    for visit in _list(request.get("mapVisits")):
-        rows.setdefault(visit.get("sessionId"), {**visit, "requestId": request_id})
-    return list(rows.values())
-
-
-def request_tag_rows(request: Record) -> list[Record]:
+def tag_rows_of(field: str, *, parent_key: str) -> RowsOf:
     """One row per tag after splitting comma-joined names; the first mention of a name wins."""
-    request_id = request.get("requestId")
-    rows: dict[str, Record] = {}
-    for entry in _list(request.get("RequestTags")):
-        for name in split_tag_names(entry.get("names")):
-            rows.setdefault(
-                name,
-                {
-                    "requestId": request_id,
-                    "name": name,
-                    "type": entry.get("type"),
-                    "category": entry.get("category"),
-                },
-            )
-    return list(rows.values())
+
+    def rows(parent: Record) -> list[Record]:
+        parent_id = parent.get(parent_key)
+        unique: dict[str, Record] = {}
+        for entry in _list(parent.get(field)):
+            for name in split_tag_names(entry.get("names")):
+                unique.setdefault(
+                    name,
+                    {
+                        parent_key: parent_id,
+                        "name": name,
+                        "type": entry.get("type"),
+                        "category": entry.get("category"),
+                    },
+                )
+        return list(unique.values())
+
+    return rows
+
+
+order_rows = rows_of("orders", parent_key="requestId")
+comment_rows = rows_of("comments", parent_key="requestId")
+map_visit_rows = rows_of("mapVisits", parent_key="requestId", unique_by="sessionId")
+request_tag_rows = tag_rows_of("RequestTags", parent_key="requestId")
+
+
+# Calls: local times, drifting ids, flags sent as booleans or as "True"/"false" strings.
+
+_CALL_INT_FIELDS = ("callId", "duration", "waitingConnect", "sessionId", "siteId", "timestamp")
+_CALL_TEXT_FIELDS = (
+    "callerNumber",  # "Anonymous" and "undefined" stay as they are
+    "phoneNumber",
+    "redirectNumber",
+    "ctCallerId",
+    "ctClientId",
+    "ctGlobalId",
+    "clientId",
+    "yaClientId",
+    "callReferenceId",
+    "callClientUniqueId",
+)
+_CALL_FLAGS = ("successful", "uniqueCall", "targetCall", "uniqTargetCall", "callbackCall")
+_CALL_ORDER_TIMES = ("orderDate", "createdDate", "completedDate")
+_CALL_ORDER_AMOUNTS = ("plannedAmount", "completedAmount")
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+
+def as_bool(value: Any) -> bool | None:  # noqa: ANN401
+    """A flag as a boolean, whether it came as true, "True", "false" or 0/1; else None."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return bool(value) if value in {0, 1} else None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+    return None
+
+
+def any_time_to_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
+    """A local `dd/mm/yyyy hh:mm:ss` string or epoch milliseconds as RFC 3339 UTC."""
+    if isinstance(value, str) and not value.strip().isdigit():
+        return local_to_rfc3339(value, tz)
+    return epoch_ms_to_rfc3339(value)
+
+
+def shape_call(record: Record, tz: ZoneInfo) -> Record:
+    """Normalise one call in place: one JSON type per field, times as RFC 3339 UTC."""
+    _convert(record, _CALL_INT_FIELDS, as_int)
+    _convert(record, _CALL_TEXT_FIELDS, as_text)
+    _convert(record, _CALL_FLAGS, as_bool)
+    record["date"] = local_to_rfc3339(record.get("date"), tz)
+    if "sessionDate" in record:
+        record["sessionDate"] = local_to_rfc3339(record["sessionDate"], tz)
+    for comment in _list(record.get("comments")):
+        _convert(comment, ("commentId", "callId", "partyId"), as_int)
+    for order in _list(record.get("orders")):
+        _shape_call_order(order, tz)
+    _shape_visits(record, tz)
+    _shape_ad_ids(record)
+    return record
+
+
+def _shape_call_order(order: Record, tz: ZoneInfo) -> None:
+    _convert(order, ("orderId",), as_int)
+    _convert(order, ("orderNumber",), as_text)
+    _convert(order, _CALL_ORDER_AMOUNTS, as_decimal_text)
+    for key in _CALL_ORDER_TIMES:
+        if key in order:
+            order[key] = any_time_to_rfc3339(order[key], tz)
+
+
+def _convert(block: Record, keys: tuple[str, ...], convert: Callable[[Any], Any]) -> None:
+    for key in keys:
+        if key in block:
+            block[key] = convert(block[key])
+
+
+call_order_rows = rows_of("orders", parent_key="callId")
+call_comment_rows = rows_of("comments", parent_key="callId")
+call_map_visit_rows = rows_of("mapVisits", parent_key="callId", unique_by="sessionId")
+call_tag_rows = tag_rows_of("callTags", parent_key="callId")
