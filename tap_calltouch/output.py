@@ -4,11 +4,13 @@ The SDK's default per-record path walks the schema twice (selection mask, type c
 and serialises with simplejson, flushing stdout after every message. Records here are already
 shaped to their schemas, so the walk is kept only for what a catalog deselects, and messages
 are serialised with orjson and flushed at SCHEMA and STATE rather than at every RECORD.
+With flattening on, each flattened record is repaired to fit the flattened schema the SDK sent.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib.json import serialize_json
 
 from tap_calltouch.projection import Plan, compile_plan, project
 
@@ -31,6 +34,7 @@ else:
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from singer_sdk.mapper import StreamMap
     from singer_sdk.singerlib.encoding.simple import Message
 
 
@@ -64,6 +68,54 @@ class FastSingerWriter(SingerWriter):
         return orjson.dumps(message.to_dict(), default=_fallback, option=orjson.OPT_APPEND_NEWLINE)
 
 
+@dataclass(frozen=True)
+class FlatteningRepair:
+    """Makes a record flattened by the SDK fit the schema flattened by the SDK.
+
+    The SDK flattens the schema by walking the schema and each record by walking the record,
+    and the two walks disagree on a value that does not have the shape its schema allows for:
+
+    - a null object (`session: null`): the schema's walk gives its fields as columns
+      (`session__source`, ...), the record's walk keeps `session`, a column the schema lacks.
+      The key is dropped: its columns are then absent, which loaders store as null.
+    - a scalar in a field of open type (`isMarked`, any JSON value): the schema's walk makes it
+      a text column, since it may hold an object or an array, but the record's walk serialises
+      only dicts and lists. It is sent as JSON text too (`true` as "true"); every text-only
+      column is checked, as the schema alone cannot tell which ones came from open types.
+
+    Any other undeclared key is left for the tests to catch. Only flattening streams pay for this.
+    """
+
+    columns: frozenset[str]
+    text_columns: tuple[str, ...]
+
+    @classmethod
+    def for_schema(cls, flattened_schema: dict[str, Any]) -> FlatteningRepair:
+        """The repair for records flattened along with `flattened_schema`."""
+        properties: dict[str, Any] = flattened_schema["properties"]
+        text = tuple(name for name, schema in properties.items() if _holds_text(schema))
+        return cls(columns=frozenset(properties), text_columns=text)
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Repair `record` in place; returns it."""
+        if not self.columns.issuperset(record):
+            for key in record.keys() - self.columns:
+                if record[key] is None:
+                    del record[key]
+        for key in self.text_columns:
+            value = record.get(key)
+            if value is not None and not isinstance(value, str):
+                record[key] = serialize_json(value)
+        return record
+
+
+def _holds_text(schema: dict[str, Any]) -> bool:
+    """Whether a column's schema allows text and nothing else but null."""
+    types = schema.get("type", ())
+    types = {types} if isinstance(types, str) else set(types)
+    return types - {"null"} == {"string"}
+
+
 class LeanRecordStream(Stream):
     """A stream whose records are shaped to its schema before they reach the SDK."""
 
@@ -93,6 +145,16 @@ class LeanRecordStream(Stream):
         """Whether the catalog deselects any property (then the mask walk is needed)."""
         return not all(self.mask.values())
 
+    @cached_property
+    def _maps_and_repairs(self) -> list[tuple[StreamMap, FlatteningRepair | None]]:
+        """Each stream map, with the repair of its records when it flattens them."""
+        return [
+            (stream_map, FlatteningRepair.for_schema(stream_map.transformed_schema))
+            if stream_map.flattening_enabled
+            else (stream_map, None)
+            for stream_map in self.stream_maps
+        ]
+
     @override
     def _generate_record_messages(
         self, record: dict[str, Any]
@@ -101,9 +163,11 @@ class LeanRecordStream(Stream):
         if self._deselects_anything:
             pop_deselected_record_properties(record, self.schema, self.mask)
         extracted = utc_now()
-        for stream_map in self.stream_maps:
+        for stream_map, repair in self._maps_and_repairs:
             mapped = stream_map.transform(record)
             if mapped is not None:
+                if repair is not None:
+                    repair(mapped)
                 yield RecordMessage(
                     stream=stream_map.stream_alias,
                     record=mapped,

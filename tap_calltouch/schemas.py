@@ -13,7 +13,11 @@ TEXT = th.StringType
 FLAG = th.BooleanType
 WHEN = th.DateTimeType
 STRINGS = th.ArrayType(th.StringType)
-ANY_OBJECT = th.ObjectType(additional_properties=True)
+# A free-form object, declared without `properties`: th.ObjectType would add an empty
+# `properties`, which the SDK's flattening takes for an object to open up, giving it no column
+# while its record keys still come out (session__attrs__roistat). Without it, the object is
+# one JSON-text column when flattened, and the same free-form object when not.
+ANY_OBJECT = th.CustomType({"type": ["object"], "additionalProperties": True})
 ANY_VALUE = th.CustomType(
     {"type": ["string", "number", "integer", "boolean", "object", "array", "null"]}
 )
