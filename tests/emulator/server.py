@@ -26,6 +26,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.emulator.dataset import DEFAULT_SITE_ID, DEFAULT_TZ, SESSION_TIME, Record
+from tests.emulator.errors import BadRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -92,10 +93,6 @@ class Call:
     path: str
     params: dict[str, str]
     status: int
-
-
-class BadRequestError(Exception):
-    """A parameter the API rejects with 400; the message names it."""
 
 
 class Emulator:
