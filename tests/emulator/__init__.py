@@ -1,9 +1,20 @@
-"""A local emulator of the Calltouch requests-journal API, for tests, the demo and benchmarks.
+"""A local emulator of the Calltouch requests and calls journals, for tests, demo and benchmarks.
 
-`dataset` makes deterministic request records and edits them between runs; `server` serves
-them on 127.0.0.1 as the API does, with its limits and injectable faults.
+`dataset` and `calls_dataset` make deterministic request and call records and edit them between
+runs; `server` serves them on 127.0.0.1 as the API does, with its limits and injectable faults;
+`calls_journal` holds the calls journal's parameters and paging.
 """
 
+from tests.emulator.calls_dataset import (
+    add_call_comment,
+    add_call_order,
+    add_call_tag,
+    add_calls,
+    find_call,
+    generate_calls,
+    new_calls,
+)
+from tests.emulator.calls_journal import calls_path
 from tests.emulator.dataset import (
     add_order,
     add_requests,
@@ -11,15 +22,24 @@ from tests.emulator.dataset import (
     find_request,
     generate_dataset,
 )
-from tests.emulator.server import API_PATH, Call, Emulator
+from tests.emulator.server import API_PATH, Call, Emulator, PageServed
 
 __all__ = [
     "API_PATH",
     "Call",
     "Emulator",
+    "PageServed",
+    "add_call_comment",
+    "add_call_order",
+    "add_call_tag",
+    "add_calls",
     "add_order",
     "add_requests",
     "add_tag",
+    "calls_path",
+    "find_call",
     "find_request",
+    "generate_calls",
     "generate_dataset",
+    "new_calls",
 ]

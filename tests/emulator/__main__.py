@@ -1,5 +1,7 @@
 """Run the emulator in the foreground: `python -m tests.emulator --port 0 --days 30 ...`.
 
+It serves both journals: requests (`--per-day`) and calls (`--calls-per-day`, 0 for none).
+
 Prints one line, `EMULATOR_URL=http://127.0.0.1:PORT`, once it serves, and runs until
 SIGTERM or SIGINT, so a benchmark or a demo can start it as a child process.
 """
@@ -12,6 +14,7 @@ import signal
 import sys
 import time
 
+from tests.emulator.calls_dataset import generate_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, DEFAULT_TZ, generate_dataset
 from tests.emulator.server import Emulator
 
@@ -29,8 +32,16 @@ def main(argv: list[str] | None = None) -> None:
         tz=args.tz,
         site_id=args.site_id,
     )
+    calls = generate_calls(
+        seed=args.seed,
+        start=start,
+        days=args.days,
+        per_day=args.calls_per_day,
+        tz=args.tz,
+        site_id=args.site_id,
+    )
     print(  # noqa: T201 - a human-readable note; stdout carries only the URL line
-        f"{len(dataset)} requests from {start} for {args.days} days in "
+        f"{len(dataset)} requests and {len(calls)} calls from {start} for {args.days} days in "
         f"{time.perf_counter() - began:.2f} s",
         file=sys.stderr,
     )
@@ -44,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         latency=args.latency,
         points_budget=args.points_budget,
         max_response_records=args.max_response_records,
+        calls=calls,
+        empty_page_total=args.empty_page_total,
     )
     signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # the server thread inherits the mask
@@ -61,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--per-day", type=int, default=320)
+    parser.add_argument("--calls-per-day", type=int, default=300, help="calls journal volume")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--start", type=dt.date.fromisoformat, help="first day; default today - days"
@@ -73,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--retry-after", type=float, help="send Retry-After with 429s")
     parser.add_argument("--points-budget", type=int, help="successful calls before 403 points")
     parser.add_argument("--max-response-records", type=int, help="larger answers are 504s")
+    parser.add_argument(
+        "--empty-page-total", type=int, choices=(0, 1), default=0, help="pageTotal of no calls"
+    )
     return parser
 
 

@@ -1,9 +1,12 @@
-"""A local emulator of Calltouch's requests-journal API, read top to bottom like its document.
+"""A local emulator of Calltouch's requests and calls journals, read top to bottom like the docs.
 
 `GET /calls-service/RestAPI/requests/` answers a bare JSON array of request records, unsorted.
+`GET /calls-service/RestAPI/{siteId}/calls-diary/calls` answers calls newest first, one day as a
+bare array or any range page by page (its parameters and answers: `calls_journal`).
 A call is judged as the real service would: the gateway first (unknown path, rate limit, the
 faults a test injected), then access (token and site, daily points), then the parameters
 (400 naming the bad one), then the filters, and each record is shaped by the `with*` flags.
+Both journals share one rate limit per client IP and one daily points budget, as the API's do.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.emulator.calls_journal import CallsQuery, site_in_path
 from tests.emulator.dataset import DEFAULT_SITE_ID, DEFAULT_TZ, SESSION_TIME, Record
+from tests.emulator.errors import BadRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
     Predicate = Callable[[Record], bool]
+    PageHook = Callable[["PageServed"], "bool | None"]
 
 API_PATH = "/calls-service/RestAPI/requests/"
 PATHS = frozenset({API_PATH, API_PATH.rstrip("/")})  # clients call it with and without the slash
@@ -70,6 +76,8 @@ KEY_FLAGS = {
 
 FAULTS = frozenset({"status", "reset", "hang", "slow", "truncated", "html", "object"})
 ANSWERING_FAULTS = frozenset({"status", "reset", "hang", "html", "object"})  # instead of the API
+JOURNALS = frozenset({"requests", "calls"})
+MATCH_OPTIONS = ("page", "limit", "dateFrom", "dateTo")  # inject(..., page=3): match={"page": 3}
 HOLD = "emulator.hold"  # environ key: seconds a `hang` fault keeps the caller waiting (None: ever)
 CHUNK_BYTES = 256 * 1024
 
@@ -93,9 +101,28 @@ class Call:
     params: dict[str, str]
     status: int
 
+    @property
+    def journal(self) -> str:
+        """Which journal the call asked: "calls" or "requests" (also for an unknown path)."""
+        return "calls" if site_in_path(self.path) is not None else "requests"
 
-class BadRequestError(Exception):
-    """A parameter the API rejects with 400; the message names it."""
+    @property
+    def page(self) -> int | None:
+        """The `page` a calls-journal call asked for; None without one, or when not a number."""
+        page = self.params.get("page", "")
+        return int(page) if page.isdigit() else None
+
+
+@dataclasses.dataclass(frozen=True)
+class PageServed:
+    """A calls-journal answer about to be sent, as `Emulator.on_page` hooks see it."""
+
+    site_id: str  # as the path named it
+    params: dict[str, str]  # the query without the token
+    page: int | None  # None: one-day mode, a bare array
+    page_total: int | None  # None in one-day mode
+    records_total: int
+    call_ids: list[int]  # the calls on this page, newest first
 
 
 class Emulator:
@@ -115,9 +142,21 @@ class Emulator:
         max_response_records: int | None = None,
         shuffle_seed: int = 0,
         denied_status: int = 403,
+        calls: list[Record] | None = None,
+        empty_page_total: int = 0,
+        calls_max_days: int | None = None,
     ) -> None:
-        """Keep the dataset by reference, so a test can change it between two runs."""
+        """Keep the dataset and the calls by reference, so a test can change them between runs.
+
+        `calls` are the calls journal's records (see `calls_dataset`), served as
+        `call_records`: `calls` itself is the call log. `empty_page_total` is the `pageTotal`
+        an empty range answers (clients saw 0 and 1); `calls_max_days` makes longer calls-journal
+        ranges a 400 (one client caps them at about 3 months; the vendor says nothing).
+        """
         self.dataset = dataset
+        self.call_records: list[Record] = [] if calls is None else calls
+        self.empty_page_total = empty_page_total
+        self.calls_max_days = calls_max_days
         self.token = token
         self.site_id = site_id
         self.zone = ZoneInfo(tz)
@@ -134,6 +173,8 @@ class Emulator:
             collections.deque
         )
         self._faults: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self._page_hooks: list[PageHook] = []
+        self._data_lock = threading.RLock()  # a page is selected, or a hook edits, not both
         self._points_spent = 0
         self._server: BaseWSGIServer | None = None
         self._stopping = threading.Event()  # releases the callers a `hang` fault holds
@@ -201,17 +242,32 @@ class Emulator:
 
         Every kind takes match={param: value}: the fault then waits for the first call whose
         query has these values (e.g. one window's `dateFrom`), and other calls pass it by.
+        journal="calls" or "requests" limits it to one journal's calls, and page=, limit=,
+        dateFrom=, dateTo= are short for those match entries: inject("status", journal="calls",
+        page=3, dateFrom="01/03/2026") fails page 3 of the calls window that starts on March 1.
         """
         if kind not in FAULTS:
             msg = f"unknown fault {kind!r}; use one of {sorted(FAULTS)}"
             raise ValueError(msg)
+        journal = opts.pop("journal", None)
+        if journal is not None and journal not in JOURNALS:
+            msg = f"unknown journal {journal!r}; use one of {sorted(JOURNALS)}"
+            raise ValueError(msg)
+        wanted = {key: str(value) for key, value in (opts.pop("match", None) or {}).items()}
+        wanted.update({key: str(opts.pop(key)) for key in MATCH_OPTIONS if key in opts})
+        opts = {**opts, "match": wanted, "journal": journal}
         with self._lock:
             self._faults.extend([(kind, opts)] * times)
 
-    def count(self, status: int | None = None) -> int:
-        """How many calls arrived, or how many were answered with this status."""
+    def count(self, status: int | None = None, *, journal: str | None = None) -> int:
+        """How many calls arrived, or how many were answered with this status; of one journal."""
         with self._lock:
-            return sum(1 for call in self.calls if status is None or call.status == status)
+            return sum(
+                1
+                for call in self.calls
+                if (status is None or call.status == status)
+                and (journal is None or call.journal == journal)
+            )
 
     def peak_rate(self, window: float = 1.0) -> int:
         """The most calls that arrived within any `window` seconds, to check a client's throttle."""
@@ -223,6 +279,50 @@ class Emulator:
                 first += 1
             peak = max(peak, last - first + 1)
         return peak
+
+    # --- calls that arrive (or go) while a client pages, for tests ------------------------------
+
+    def on_page(self, hook: PageHook) -> None:
+        """Run `hook(served)` after each calls-journal answer is built and before it is sent.
+
+        `served` is a `PageServed`. The hook may edit `call_records` (append new calls, remove
+        some): the next page is then selected from the changed list, as when calls arrive
+        during a real sync. New calls, being the newest, push every record down the pages, so a
+        client paging 1..pageTotal meets some twice; a removed call pulls them up, so a client
+        misses one. A hook that returns True is done and removed; None or False keeps it.
+        Hooks run one at a time, in the order added, on the server's thread.
+        """
+        with self._lock:
+            self._page_hooks.append(hook)
+
+    def arrive_after(
+        self,
+        page: int,
+        calls: Iterable[Record] = (),
+        *,
+        remove: Iterable[int | str] = (),
+        date_from: str | None = None,
+    ) -> None:
+        """Once, after calls-journal page `page` is served, append `calls` and remove `remove`.
+
+        `remove` holds callIds (numbers or strings). `date_from` (dd/mm/yyyy) waits for the
+        page of that window only. Make the new calls with `calls_dataset.new_calls`, on the
+        range's last day and later than its calls, so they come first on page 1.
+        """
+        arriving = list(calls)
+        gone = {int(call_id) for call_id in remove}
+
+        def hook(served: PageServed) -> bool:
+            if served.page != page:
+                return False
+            if date_from is not None and served.params.get("dateFrom") != date_from:
+                return False
+            records = self.call_records
+            records[:] = [r for r in records if int(r["callId"]) not in gone]
+            records.extend(arriving)
+            return True
+
+        self.on_page(hook)
 
     def reset_log(self) -> None:
         """Forget the calls seen so far (faults, rate windows and points are kept)."""
@@ -251,18 +351,19 @@ class Emulator:
 
     def _respond(self, request: Request, arrived: float) -> Response | None:
         """Judge the call as the gateway, then the API would; None means drop the connection."""
-        if request.path not in PATHS:
+        site = site_in_path(request.path)
+        if request.path not in PATHS and site is None:
             return Response(HELP_PAGE, 404, content_type=HTML)
         if not self._admit(request.remote_addr or "-", arrived):
             return _json_error(429, "TOO_MANY_REQUESTS", "Too many requests", self.retry_after)
-        kind, opts = self._next_fault(request.args)
+        kind, opts = self._next_fault(request.args, "requests" if site is None else "calls")
         if kind == "hang":
             request.environ[HOLD] = opts.get("seconds")
         if kind in ANSWERING_FAULTS:
             return _injected(kind, opts)
         if kind == "slow":
             time.sleep(opts.get("delay", 1.0))
-        response = self._api(request)
+        response = self._api(request) if site is None else self._calls_api(request, site)
         if kind == "truncated":
             body = response.get_data()
             cut = len(body) // 2
@@ -290,12 +391,64 @@ class Emulator:
         random.Random(self.shuffle_seed).shuffle(records)  # the API does not sort
         return Response(_json_array(records, shape), 200, content_type=JSON)
 
-    def _refusal(self, request: Request) -> Response | None:
-        """Refuse a call that is not a GET, bears a wrong token or site, or has no points left."""
+    def _calls_api(self, request: Request, site: str) -> Response:
+        """The calls journal: access, parameters, then one page (or one day) newest first."""
+        refusal = self._refusal(request, site)
+        if refusal is not None:
+            return refusal
+        try:
+            query = CallsQuery.from_args(request.args, self.zone, self.calls_max_days)
+        except BadRequestError as error:
+            return _json_error(400, "BAD_REQUEST", str(error))
+        with self._data_lock:
+            selected = query.select(self.call_records)
+            records = query.page_of(selected)
+            if self.max_response_records is not None and len(records) > self.max_response_records:
+                return _gateway_page(504)
+            if not self._spend_point():
+                return _points_error()
+            shaped = [query.shape(record) for record in records]
+            if query.page is None:
+                body, page_total = orjson.dumps(shaped), None
+            else:
+                page_total = query.page_total(len(selected), self.empty_page_total)
+                body = orjson.dumps(
+                    {
+                        "page": query.page,
+                        "pageTotal": page_total,
+                        "pageSize": query.limit,
+                        "recordsTotal": len(selected),
+                        "records": shaped,
+                    }
+                )
+            params = {k: v for k, v in request.args.items() if k != CLIENT_API_ID}
+            served = PageServed(
+                site, params, query.page, page_total, len(selected),
+                [int(record["callId"]) for record in records],
+            )  # fmt: skip
+            self._run_page_hooks(served)
+        return Response(body, 200, content_type=JSON)
+
+    def _run_page_hooks(self, served: PageServed) -> None:
+        """Run the `on_page` hooks on an answer about to go out; drop those done."""
+        with self._lock:
+            hooks = list(self._page_hooks)
+        done = [hook for hook in hooks if hook(served)]
+        with self._lock:
+            for hook in done:
+                self._page_hooks.remove(hook)
+
+    def _refusal(self, request: Request, site: str | None = None) -> Response | None:
+        """Refuse a call that is not a GET, bears a wrong token or site, or has no points left.
+
+        The requests journal names the site in its `siteId` parameter, the calls journal in
+        the path (`site`).
+        """
         if request.method != "GET":
             return _json_error(405, "METHOD_NOT_ALLOWED", "Only GET is supported")
         args = request.args
-        if args.get(CLIENT_API_ID) != self.token or args.get("siteId") != str(self.site_id):
+        asked_site = args.get("siteId") if site is None else site
+        if args.get(CLIENT_API_ID) != self.token or asked_site != str(self.site_id):
             return _json_error(self.denied_status, "ACCESS_DENIED", "Invalid clientApiId or siteId")
         if not self._has_points():
             return _points_error()
@@ -316,12 +469,15 @@ class Emulator:
             recent.append(now)
             return True
 
-    def _next_fault(self, args: MultiDict[str, str]) -> tuple[str | None, dict[str, Any]]:
+    def _next_fault(
+        self, args: MultiDict[str, str], journal: str
+    ) -> tuple[str | None, dict[str, Any]]:
         """Take the first injected fault that applies to a call with these parameters, if any."""
         with self._lock:
             for index, (kind, opts) in enumerate(self._faults):
-                wanted = opts.get("match") or {}
-                if all(args.get(key) == str(value) for key, value in wanted.items()):
+                if opts["journal"] not in {None, journal}:
+                    continue
+                if all(args.get(key) == value for key, value in opts["match"].items()):
                     del self._faults[index]
                     return kind, opts
             return None, {}
