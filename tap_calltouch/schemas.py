@@ -6,6 +6,8 @@ exact decimal text, times are RFC 3339 UTC date-times, and free-form maps (`attr
 
 from __future__ import annotations
 
+from typing import Any
+
 from singer_sdk import typing as th
 
 ID = th.IntegerType
@@ -185,11 +187,12 @@ REQUEST = th.PropertiesList(
 )
 
 
-def child_schema(block: th.ObjectType, *extra: th.Property) -> dict:  # type: ignore[type-arg]
-    """A child stream's schema: its block's fields plus the parent's `requestId`."""
+def child_schema(
+    block: th.ObjectType, parent_key: str = "requestId", parent: str = "request"
+) -> dict[str, Any]:
+    """A child stream's schema: its block's fields plus the parent's id under `parent_key`."""
     properties = th.PropertiesList(
-        th.Property("requestId", ID, required=True, description="The parent request."),
-        *extra,
+        th.Property(parent_key, ID, required=True, description=f"The parent {parent}."),
     ).to_dict()
     block_schema = block.to_dict()
     properties["properties"] = {**block_schema["properties"], **properties["properties"]}
@@ -197,13 +200,126 @@ def child_schema(block: th.ObjectType, *extra: th.Property) -> dict:  # type: ig
     return properties
 
 
+# One row per tag, split from a `names` list entry that may hold several comma-joined tags.
+TAG_ROW = th.ObjectType(
+    th.Property("name", TEXT, required=True, description="One tag, split from `names`."),
+    th.Property("type", TEXT, description="MANUAL, AUTO-PR, ..."),
+    th.Property("category", TEXT, description="Obsolete; kept for compatibility."),
+)
+
 ORDERS_SCHEMA = child_schema(ORDER)
 COMMENTS_SCHEMA = child_schema(COMMENT)
 MAP_VISITS_SCHEMA = child_schema(MAP_VISIT)
-REQUEST_TAGS_SCHEMA = child_schema(
-    th.ObjectType(
-        th.Property("name", TEXT, required=True, description="One tag, split from `names`."),
-        th.Property("type", TEXT),
-        th.Property("category", TEXT, description="Obsolete; kept for compatibility."),
-    )
+REQUEST_TAGS_SCHEMA = child_schema(TAG_ROW)
+
+
+# --- the calls journal -----------------------------------------------------------------------
+
+CALL_COMMENT = th.ObjectType(
+    th.Property("commentId", ID),
+    th.Property("callId", ID),
+    th.Property("comment", TEXT, description="Comment text; may end in a newline."),
+    th.Property("partyId", ID),
+    th.Property("partyName", TEXT),
 )
+
+CALL_ORDER = th.ObjectType(
+    th.Property("orderId", ID, description="Deal id in Calltouch."),
+    th.Property("orderNumber", TEXT, description="Deal id in your CRM."),
+    th.Property("orderDate", WHEN, description="Deal date, UTC."),
+    th.Property("createdDate", WHEN, description="When the deal was created, UTC."),
+    th.Property(
+        "completedDate", WHEN, description="When the deal was completed, UTC; null if open."
+    ),
+    th.Property("plannedAmount", TEXT, description="Planned budget, exact decimal text."),
+    th.Property("completedAmount", TEXT, description="Completed amount, exact decimal text."),
+)
+
+CALL_AD_IDS = th.ObjectType(
+    th.Property("campaignId", ID),
+    th.Property("adGroupId", ID),
+    th.Property("adId", ID),
+    th.Property("creativeId", ID),
+    th.Property("criteriaId", ID),
+)
+
+CALLBACK_INFO = th.ObjectType(
+    th.Property(
+        "fields",
+        th.ArrayType(th.ObjectType(th.Property("name", TEXT), th.Property("value", TEXT))),
+    ),
+)
+
+CALL = th.PropertiesList(
+    th.Property("callId", ID, required=True, description="Call id in Calltouch."),
+    th.Property("date", WHEN, required=True, description="Call time, UTC (replication key)."),
+    th.Property("timestamp", th.IntegerType, description="Call time as sent (epoch seconds)."),
+    th.Property("sessionDate", WHEN, description="Time of the attributed visit, UTC."),
+    th.Property("duration", th.IntegerType, description="Talk time, seconds."),
+    th.Property("waitingConnect", th.IntegerType, description="Seconds waiting for an answer."),
+    th.Property("callerNumber", TEXT, description="Caller; may be 'Anonymous' or 'undefined'."),
+    th.Property("phoneNumber", TEXT, description="Tracking number dialled."),
+    th.Property("redirectNumber", TEXT, description="Number the call was forwarded to."),
+    th.Property("successful", FLAG, description="Answered."),
+    th.Property("uniqueCall", FLAG),
+    th.Property("targetCall", FLAG),
+    th.Property("uniqTargetCall", FLAG),
+    th.Property("callbackCall", FLAG, description="Placed by the callback widget."),
+    th.Property("callphase", TEXT, description="Phase of the call when asked."),
+    th.Property("statusDetails", TEXT),
+    th.Property("source", TEXT, description="Attributed traffic source."),
+    th.Property("medium", TEXT, description="Attributed traffic medium."),
+    th.Property("keyword", TEXT),
+    th.Property("utmSource", TEXT),
+    th.Property("utmMedium", TEXT),
+    th.Property("utmCampaign", TEXT),
+    th.Property("utmContent", TEXT),
+    th.Property("utmTerm", TEXT),
+    th.Property("city", TEXT, description="Caller's city (Sypex Geo naming)."),
+    th.Property("url", TEXT, description="Landing page."),
+    th.Property("callUrl", TEXT, description="Page the call was made from."),
+    th.Property("ref", TEXT, description="Referrer."),
+    th.Property("hostname", TEXT, description="Tracked domain."),
+    th.Property("sessionId", ID, description="Attributed session; null or 0 without one."),
+    th.Property("ctCallerId", TEXT),
+    th.Property("ctClientId", TEXT, description="Calltouch visitor id (the _ct cookie)."),
+    th.Property("ctGlobalId", TEXT),
+    th.Property("clientId", TEXT, description="Google Analytics client id."),
+    th.Property("yaClientId", TEXT, description="Yandex Metrica client id."),
+    th.Property("sipCallId", TEXT),
+    th.Property("callReferenceId", TEXT),
+    th.Property("callClientUniqueId", TEXT),
+    th.Property("userAgent", TEXT),
+    th.Property("ip", TEXT),
+    th.Property("device", TEXT),
+    th.Property("os", TEXT),
+    th.Property("browser", TEXT),
+    th.Property("manager", TEXT, description="Manager set through the API."),
+    th.Property("siteId", ID, description="Calltouch account (site) id."),
+    th.Property("siteName", TEXT),
+    th.Property("subPoolName", TEXT, description="Number sub-pool."),
+    th.Property("poolType", TEXT),
+    th.Property(
+        "attribution", th.IntegerType, description="0 last interaction, 1 last non-direct."
+    ),
+    th.Property("callTags", th.ArrayType(REQUEST_TAG), description="Tags (with_call_tags)."),
+    th.Property("comments", th.ArrayType(CALL_COMMENT), description="Comments (with_comments)."),
+    th.Property(
+        "mapVisits", th.ArrayType(MAP_VISIT), description="Visit history (with_map_visits)."
+    ),
+    th.Property("orders", th.ArrayType(CALL_ORDER), description="Deals (with_orders)."),
+    th.Property("yandexDirect", CALL_AD_IDS),
+    th.Property("googleAdWords", CALL_AD_IDS),
+    th.Property("dcm", th.ArrayType(DCM_SEND), description="DoubleClick sends (with_dcm)."),
+    th.Property("callbackInfo", CALLBACK_INFO, description="Fields left in the callback widget."),
+    th.Property("phrases", th.ArrayType(ANY_VALUE), description="Transcript, where enabled."),
+    th.Property("attrs", ANY_OBJECT, description="Third-party session attributes."),
+    th.Property("additionalTags", th.ArrayType(ANY_VALUE)),
+    th.Property("phonesInText", th.ArrayType(ANY_VALUE)),
+    th.Property("customFields", th.ArrayType(CUSTOM_FIELD)),
+)
+
+CALL_TAGS_SCHEMA = child_schema(TAG_ROW, "callId", "call")
+CALL_COMMENTS_SCHEMA = child_schema(CALL_COMMENT, "callId", "call")
+CALL_MAP_VISITS_SCHEMA = child_schema(MAP_VISIT, "callId", "call")
+CALL_ORDERS_SCHEMA = child_schema(CALL_ORDER, "callId", "call")
