@@ -27,6 +27,27 @@ FLAGS = {
     "with_dcm": "withDcm",
 }
 
+# The calls journal's flags: its own three, and those it shares with the requests journal.
+CALL_FLAGS = {
+    "with_call_tags": "withCallTags",
+    "with_comments": "withComments",
+    "with_orders": "withOrders",
+    "with_map_visits": "withMapVisits",
+    "with_yandex_direct": "withYandexDirect",
+    "with_google_adwords": "withGoogleAdwords",
+    "with_dcm": "withDcm",
+}
+
+# The calls journal's filters: boolean settings, sent as "true" only when set.
+CALL_FILTERS = {
+    "calls_unique_only": "uniqueOnly",
+    "calls_target_only": "targetOnly",
+    "calls_unique_target_only": "uniqTargetOnly",
+    "calls_callback_only": "callbackOnly",
+}
+
+MAX_PAGE_SIZE = 1000  # the calls journal refuses a larger `limit`
+
 # Text filters passed through under the API's own names.
 TEXT_FILTERS = {
     "subject": "subject",
@@ -131,4 +152,19 @@ def api_params(config: dict[str, Any]) -> dict[str, str]:
     for setting, name in (("request_ids", "requestId"), ("request_numbers", "requestNumber")):
         if config.get(setting):
             params[name] = ",".join(str(value) for value in config[setting])
+    return params
+
+
+def call_params(config: dict[str, Any]) -> dict[str, str]:
+    """The query parameters every calls-journal call carries, besides dates, page and token.
+
+    The site id is in the path, not the query.
+    """
+    params = {flag: "true" for setting, flag in CALL_FLAGS.items() if config.get(setting, True)}
+    params.update({name: "true" for setting, name in CALL_FILTERS.items() if config.get(setting)})
+    if config.get("attribution") is not None:
+        params["attribution"] = str(config["attribution"])
+    if config.get("calls_bind_to"):
+        params["bindTo"] = str(config["calls_bind_to"])
+    params["limit"] = str(config.get("page_size") or MAX_PAGE_SIZE)
     return params

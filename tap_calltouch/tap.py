@@ -39,6 +39,24 @@ def _flag(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
     )
 
 
+def _call_flag(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
+    return th.Property(
+        name,
+        th.BooleanType,
+        default=True,
+        description=f"Ask the calls journal for {what} (`{settings.CALL_FLAGS[name]}=true`).",
+    )
+
+
+def _call_filter(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
+    return th.Property(
+        name,
+        th.BooleanType,
+        default=False,
+        description=f"Only {what} (`{settings.CALL_FILTERS[name]}=true`).",
+    )
+
+
 def _text_filter(name: str, how: str) -> th.Property:  # type: ignore[type-arg]
     return th.Property(name, th.StringType, description=f"Only requests whose {how}.")
 
@@ -110,6 +128,20 @@ class TapCalltouch(Tap):
             "smaller ones keep each answer small.",
         ),
         th.Property(
+            "calls_window_days",
+            th.IntegerType(minimum=1, maximum=92),
+            default=streams.DEFAULT_CALLS_WINDOW_DAYS,
+            description="Calendar days per window of the calls journal, each read page by page. "
+            "Larger windows spend fewer calls on short last pages; smaller ones checkpoint "
+            "more often.",
+        ),
+        th.Property(
+            "page_size",
+            th.IntegerType(minimum=1, maximum=settings.MAX_PAGE_SIZE),
+            default=settings.MAX_PAGE_SIZE,
+            description="Calls per page of the calls journal (`limit`, at most 1000).",
+        ),
+        th.Property(
             "lookback_days",
             th.IntegerType(minimum=0),
             default=streams.DEFAULT_LOOKBACK_DAYS,
@@ -174,7 +206,21 @@ class TapCalltouch(Tap):
         th.Property(
             "request_numbers", ID_LIST, description="Only these request numbers (your site's ids)."
         ),
-        _flag("with_map_visits", "the visit history (`map_visits` stream)"),
+        th.Property(
+            "calls_bind_to",
+            th.StringType,
+            allowed_values=["call", "session"],
+            description="Select calls by call date (`call`, the default) or by session date "
+            "(`session`: only when `calls` is synced FULL_TABLE).",
+        ),
+        _call_filter("calls_unique_only", "unique calls"),
+        _call_filter("calls_target_only", "target calls"),
+        _call_filter("calls_unique_target_only", "calls both unique and target"),
+        _call_filter("calls_callback_only", "calls placed by the callback widget"),
+        _call_flag("with_call_tags", "tags (`call_tags` stream)"),
+        _call_flag("with_comments", "comments (`call_comments` stream)"),
+        _call_flag("with_orders", "deals (`call_orders` stream)"),
+        _flag("with_map_visits", "the visit history (`map_visits`, `call_map_visits` streams)"),
         _flag("with_request_tags", "tags (`request_tags` stream)"),
         _flag("with_yandex_direct", "Yandex Direct campaign data"),
         _flag("with_google_adwords", "Google Ads campaign data"),
