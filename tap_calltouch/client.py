@@ -176,6 +176,10 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     # Fetching
 
+    def stop(self) -> None:
+        """Make no more calls in this sync (a signal handler's first step)."""
+        self._stopping.set()
+
     def _check_running(self) -> None:
         """Refuse to call once the sync has stopped (a fatal error, the consumer gone)."""
         if self._stopping.is_set():

@@ -46,7 +46,26 @@ def _fallback(value: Any) -> Any:  # noqa: ANN401 - orjson asks for anything it 
 
 
 class FastSingerWriter(SingerWriter):
-    """Singer messages as orjson lines; stdout is flushed at each non-RECORD message."""
+    """Singer messages as orjson lines; stdout is flushed at each non-RECORD message.
+
+    A stop raised through `interrupt` never cuts a line: a signal handler runs in the main
+    thread, which may be inside a write blocked on a full pipe, and an exception escaping
+    from there can leave part of a line on stdout and lose the rest.
+    """
+
+    _writing = False  # a line is being written
+    _stop: BaseException | None = None  # raised once the line being written is whole
+
+    def interrupt(self, stop: BaseException) -> None:
+        """Raise `stop` now or, if a line is being written, as soon as that line is whole.
+
+        Meant for a signal handler, which Python runs in the main thread between two
+        bytecodes or inside a blocking call; a write it interrupts then carries on.
+        """
+        if self._writing:
+            self._stop = stop
+            return
+        raise stop
 
     @override
     def serialize_message(self, message: Message) -> str:
@@ -54,14 +73,20 @@ class FastSingerWriter(SingerWriter):
 
     @override
     def write_message(self, message: Message) -> None:
-        stdout = sys.stdout
-        raw = getattr(stdout, "buffer", None)  # absent when a test swaps in a StringIO
-        if raw is None:
-            stdout.write(self.serialize_message(message))
-        else:
-            raw.write(self._line(message))
-        if not isinstance(message, RecordMessage):
-            (raw or stdout).flush()
+        self._writing = True
+        try:
+            stdout = sys.stdout
+            raw = getattr(stdout, "buffer", None)  # absent when a test swaps in a StringIO
+            if raw is None:
+                stdout.write(self.serialize_message(message))
+            else:
+                raw.write(self._line(message))
+            if not isinstance(message, RecordMessage):
+                (raw or stdout).flush()
+        finally:
+            self._writing = False
+        if self._stop is not None:
+            raise self._stop
 
     @staticmethod
     def _line(message: Message) -> bytes:

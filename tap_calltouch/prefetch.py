@@ -2,13 +2,19 @@
 
 Windows are fetched concurrently (the shared limiter keeps the pace) but emitted in window
 order, so STATE after each window stays a true "everything before here was emitted".
+
+Each job runs on a daemon thread of its own rather than in a `ThreadPoolExecutor`: the
+executor's workers are joined when the interpreter exits, so a run that failed or was stopped
+by a signal used to wait for every call in flight (up to `request_timeout`, and any backoff
+sleep) before the process could end. Nothing a job does has to finish once its result is
+unwanted: answers are spooled to temporary files, and only the consumer writes output.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -58,8 +64,6 @@ class OrderedPrefetcher(Generic[Item, Result]):
                 raise StoppedError
             return self._job(item)
 
-        pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="calltouch-fetch")
-
         def top_up(limit: int) -> None:
             while self.held_back is None and len(pending) < limit:
                 item = next(upcoming, None)
@@ -68,7 +72,7 @@ class OrderedPrefetcher(Generic[Item, Result]):
                 if not self._may_start([started for started, _ in pending]):
                     self.held_back = item
                     return
-                pending.append((item, pool.submit(guarded, item)))
+                pending.append((item, _start(guarded, item)))
 
         try:
             top_up(1)
@@ -79,10 +83,31 @@ class OrderedPrefetcher(Generic[Item, Result]):
                 yield item, result
         finally:
             stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
             for _, future in pending:
                 future.add_done_callback(self._release_done)
 
     def _release_done(self, future: Future[Result]) -> None:
-        if not future.cancelled() and future.exception() is None:
+        if future.exception() is None:
             self._release(future.result())
+
+
+def _start(job: Callable[[Item], Result], item: Item) -> Future[Result]:
+    """Run `job(item)` on a new daemon thread; its outcome lands in the returned future.
+
+    At most `concurrency` jobs are unfinished at a time, so a thread per job costs a thread
+    start per window (tens of microseconds against a call of about a second) and needs no
+    queue or shutdown of its own.
+    """
+    future: Future[Result] = Future()
+    future.set_running_or_notify_cancel()
+
+    def work() -> None:
+        try:
+            result = job(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, as an executor does
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=work, name="calltouch-fetch", daemon=True).start()
+    return future

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
@@ -17,14 +17,18 @@ from singer_sdk.helpers.capabilities import (
 
 from tap_calltouch import settings, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter
-from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT
+from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchStream
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import register_secret
+from tap_calltouch.stopping import Interrupted
 
 if sys.version_info >= (3, 12):
     from typing import override
 else:
     from typing_extensions import override
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 MODES = list(settings.FILTER_MODES)
 ID_LIST = th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
@@ -251,6 +255,44 @@ class TapCalltouch(Tap):
                 summary = "Config validation failed"
                 raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
         return errors
+
+    @classmethod
+    @override
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        """Run the command line, and say so plainly when a signal stopped the run."""
+        try:
+            super().invoke(*args, **kwargs)
+        except Interrupted as stop:
+            cls.logger.error(  # noqa: TRY400 - a signal, not a failure with a traceback
+                "Stopped by %s: no more calls; the last STATE holds the last complete window, "
+                "so the next run continues from there",
+                stop.signal_name,
+            )
+            raise
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGINT or SIGTERM: end the run now and exit with 128 + signum (130, 143).
+
+        The SDK's handler writes one more STATE and exits 0, so a killed run looked like a
+        finished one, and that STATE, written from inside the handler, could land inside a
+        line the main thread was writing. Here nothing more is written: the last STATE on
+        stdout is already the one after the last complete window. The streams' stop events
+        are set, so no fetch thread makes another call, and `Interrupted` is raised in the
+        main thread, at once or just after the line it is writing. The fetch threads are
+        daemons: one in the middle of a call, a backoff or a limiter wait does not hold the
+        exit up.
+        """
+        # `_streams`, not `streams`: a handler must not start discovery (None until loaded).
+        for stream in (getattr(self, "_streams", None) or {}).values():
+            if isinstance(stream, CalltouchStream):
+                stream.stop()
+        stop = Interrupted(signum)
+        writer = getattr(self, "message_writer", None)  # unset while __init__ runs
+        if isinstance(writer, FastSingerWriter):
+            writer.interrupt(stop)
+            return
+        raise stop
 
     @cached_property
     def authenticator(self) -> RateLimitedTokenAuthenticator:

@@ -1,4 +1,4 @@
-"""The fast writer emits valid Singer lines, UTF-8 intact, and flushes at STATE."""
+"""The fast writer emits valid Singer lines, UTF-8 intact, flushes at STATE, and never cuts one."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import datetime as dt
 import io
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
+import pytest
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from tap_calltouch.output import FastSingerWriter
-
-if TYPE_CHECKING:
-    import pytest
 
 
 class CountingStream(io.StringIO):
@@ -48,3 +45,36 @@ def test_writer_serialises_like_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None
     }
     assert "Перезвонить" in out.getvalue()  # UTF-8, not \\u escapes
     assert state == {"type": "STATE", "value": {"bookmarks": {}}}
+
+
+class Stop(Exception):  # noqa: N818 - stands in for the SystemExit a signal handler raises
+    pass
+
+
+class InterruptedMidLine(io.StringIO):
+    """stdout whose first write is interrupted by a "signal" half-way through the line."""
+
+    def __init__(self, writer: FastSingerWriter) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def write(self, text: str) -> int:
+        half = len(text) // 2
+        super().write(text[:half])
+        self.writer.interrupt(Stop())  # as the handler would, with the line half written
+        return half + super().write(text[half:])
+
+
+def test_a_stop_during_a_write_waits_for_the_whole_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = FastSingerWriter()
+    out = InterruptedMidLine(writer)
+    monkeypatch.setattr("sys.stdout", out)
+    with pytest.raises(Stop):
+        writer.write_message(StateMessage(value={"bookmarks": {"requests": {}}}))
+    assert json.loads(out.getvalue()) == {"type": "STATE", "value": {"bookmarks": {"requests": {}}}}
+    assert out.getvalue().endswith("\n")
+
+
+def test_a_stop_between_writes_is_raised_at_once() -> None:
+    with pytest.raises(Stop):
+        FastSingerWriter().interrupt(Stop())

@@ -51,10 +51,13 @@ TAP = os.path.join(os.path.dirname(sys.executable), "tap-calltouch")  # noqa: PT
 DAYS = 6
 LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
 PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # noqa: PTH100, PTH120
 ENV = {
     **{key: value for key, value in os.environ.items() if key.lower() not in PROXY_VARIABLES},
     "NO_PROXY": "*",  # every call of these tests goes to 127.0.0.1 or nowhere
     "TAP_CALLTOUCH_LOGLEVEL": "DEBUG",
+    # The command imports this checkout's package, not whichever one the venv was installed from.
+    "PYTHONPATH": os.pathsep.join(filter(None, [CHECKOUT, os.environ.get("PYTHONPATH")])),
 }
 
 
