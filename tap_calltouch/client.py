@@ -6,7 +6,7 @@ import sys
 import threading
 from functools import cached_property
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import backoff
 import requests
@@ -14,7 +14,9 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 
 from tap_calltouch.answers import (
+    BARE_ARRAY,
     Answer,
+    Envelope,
     MalformedStreamError,
     read_answer,
     records_of,
@@ -24,7 +26,8 @@ from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
 from tap_calltouch.redact import redact_registered, shorten
 from tap_calltouch.retry import exponential_waits
-from tap_calltouch.settings import DEFAULT_API_URL, account_zone, api_params
+from tap_calltouch.settings import DEFAULT_API_URL, account_zone
+from tap_calltouch.windows import REQUESTS_DATE_FORMAT, Part
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -38,9 +41,7 @@ if TYPE_CHECKING:
     from backoff.types import Details
 
     from tap_calltouch.auth import RateLimitedTokenAuthenticator
-    from tap_calltouch.windows import Window
 
-REQUESTS_PATH = "/calls-service/RestAPI/requests/"
 DEFAULT_REQUEST_TIMEOUT = 120  # seconds
 _TRANSIENT_NETWORK_ERRORS = (
     requests.exceptions.ConnectionError,
@@ -67,22 +68,33 @@ class PointsExhaustedError(CalltouchAPIError):
 
 
 class CalltouchStream(LeanRecordStream, RESTStream[Any]):
-    """Base stream for the requests journal: HTTP, auth, retries, and window fetching."""
+    """Base stream of the Calltouch API: HTTP, auth, retries, judging answers, fetching parts.
 
-    path = REQUESTS_PATH
-    #: How many windows may be in flight at once; they still come out in window order.
+    A journal declares `path` (with `{site_id}` where the site id goes in the path), how its
+    answers are wrapped (`envelope`), its date format and whether it is `paged`.
+    """
+
+    #: Where the records sit in an answer, and what else the answer must say.
+    envelope: ClassVar[Envelope] = BARE_ARRAY
+    #: How `dateFrom`/`dateTo` are written.
+    date_format: ClassVar[str] = REQUESTS_DATE_FORMAT
+    #: Whether a window is read page by page (`page`, `pageTotal`).
+    paged: ClassVar[bool] = False
+    #: The query every call carries besides dates, page and token (a function of `settings`).
+    base_query: ClassVar[staticmethod[[dict[str, Any]], dict[str, str]]]
+    #: How many parts may be in flight at once; they still come out in order.
     #: With the API answering in ~1 s, 8 in flight keep the 5 calls/s limiter busy.
     fetch_concurrency = 8
     backoff_tries = 8
-    #: The first window not started because `max_api_calls` was reached, if any.
-    held_back: Window | None = None
+    #: The first part not started because `max_api_calls` was reached, if any.
+    held_back: Part | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Set up the per-sync fetch bookkeeping shared with the fetch threads."""
         super().__init__(*args, **kwargs)
         self._stopping = threading.Event()  # set when the sync stops: no more calls
-        self._windows_called: set[Window] = set()  # windows that made their first call
-        self._current_window = threading.local()  # the window a fetch thread works on
+        self._parts_called: set[Part] = set()  # parts that made their first call
+        self._current_part = threading.local()  # the part a fetch thread works on
 
     @property
     @override
@@ -110,7 +122,12 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     @cached_property
     def _query(self) -> dict[str, str]:
         """The query parameters every call of this run carries, besides dates and the token."""
-        return api_params(dict(self.config))
+        return self.base_query(dict(self.config))
+
+    @cached_property
+    def journal_url(self) -> str:
+        """The journal's URL, with the site id where the path has a place for it."""
+        return self.url_base + self.path.format(site_id=self.config.get("site_id", ""))
 
     # Retries
 
@@ -190,12 +207,12 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._check_running()
         signed = self.authenticator(prepared)
         self._check_running()  # the limiter may have kept us waiting past a fatal error
-        self._windows_called.add(self._current_window.value)
+        self._parts_called.add(self._current_part.value)
         try:
             response = self.requests_session.send(signed, timeout=self.timeout, stream=True)
             with response:
                 self.validate_response(response)
-                return read_answer(response)
+                return read_answer(response, self.envelope)
         except _TRANSIENT_NETWORK_ERRORS as exc:
             # requests puts the whole URL, token included, into its messages; the redacted
             # error is raised outside this block so the original is not chained to it.
@@ -222,82 +239,92 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             logger=None,
         )(send)
 
-    def fetch_window(self, window: Window) -> list[Answer]:
-        """Answers covering one window: one, or several when the server cannot build it whole."""
-        self._current_window.value = window
-        return self._fetch(window)
+    def fetch_part(self, part: Part) -> list[Answer]:
+        """Answers covering one part: one, or several when the server cannot build a window."""
+        self._current_part.value = part
+        return self._fetch(part)
 
-    def _fetch(self, window: Window) -> list[Answer]:
-        pieces = window.split(self.zone)
-        params = {**self._query, **window.params}
+    def _fetch(self, part: Part) -> list[Answer]:
+        # A page is not split (a smaller page is the fix); a whole window is, on a 504.
+        pieces = [] if part.page is not None else part.window.split(self.zone)
+        params = {**self._query, **part.params(self.date_format)}
         # Prepared unsigned: `_send` signs each attempt, so each one waits for the limiter once.
         headers = {"User-Agent": self.user_agent, **self.http_headers}
-        prepared = requests.Request("GET", self.get_url(None), params=params, headers=headers)
+        prepared = requests.Request("GET", self.journal_url, params=params, headers=headers)
         error: Exception
         try:
             return [self._retrying(self._send, can_split=bool(pieces))(prepared.prepare())]
         except RetriableAPIError as exc:
             splittable = bool(pieces) and isinstance(exc, AnswerTooLargeError)
-            error = exc if splittable else CalltouchAPIError(self._failure_message(window, exc))
+            error = exc if splittable else CalltouchAPIError(self._failure_message(part, exc))
         except FatalAPIError as exc:
-            error = type(exc)(redact_registered(f"Window {window}: {exc}"))
+            error = type(exc)(redact_registered(f"{self.name} window {part}: {exc}"))
         if not isinstance(error, AnswerTooLargeError):
             raise error  # raised outside the handler, so no response object rides along
         self.logger.warning(
             "Window %s is too large for one answer (HTTP 504); fetching it as %d parts",
-            window,
+            part,
             len(pieces),
         )
         answers: list[Answer] = []
         try:
             for piece in pieces:
-                answers.extend(self._fetch(piece))
+                answers.extend(self._fetch(Part(piece)))
         except BaseException:
             release(answers)
             raise
         return answers
 
-    def _failure_message(self, window: Window, exc: Exception) -> str:
-        msg = f"Window {window} failed after {self.backoff_tries} attempts: {exc}"
+    def _failure_message(self, part: Part, exc: Exception) -> str:
+        msg = f"{self.name} window {part} failed after {self.backoff_tries} attempts: {exc}"
         if isinstance(exc, TransientNetworkError):
             msg += f" (check the `api_url` setting, {self.url_base}, and the network)"
         return redact_registered(msg)
 
-    def fetch_in_order(self, windows: Iterable[Window]) -> Iterator[tuple[Window, list[Answer]]]:
-        """Fetch windows concurrently under the shared limiter, yielding them in window order.
+    def fetch_in_order(
+        self, parts: Iterable[Part], *, budgeted: bool = True
+    ) -> Iterator[tuple[Part, list[Answer]]]:
+        """Fetch parts concurrently under the shared limiter, yielding them in order.
 
-        With `max_api_calls` set, no new window starts once the calls made, plus one for each
-        window started that has not called yet, reach it; `self.held_back` then names the first
-        window left for the next run. When the consumer stops (or fails), calls stop too.
+        A window's first page brings its other pages in right after it. With
+        `max_api_calls` set (and `budgeted`), no new part starts once the calls made, plus one
+        for each part started that has not called yet, reach it; `self.held_back` then names
+        the first part left for the next run. A window once started is read to its end.
         """
-        budget = self.config.get("max_api_calls")
-        self._stopping.clear()
-        self._windows_called.clear()
+        budget = self.config.get("max_api_calls") if budgeted else None
 
-        def may_start(in_flight: list[Window]) -> bool:
-            pending_first_calls = sum(w not in self._windows_called for w in in_flight)
+        def may_start(in_flight: list[Part]) -> bool:
+            pending_first_calls = sum(p not in self._parts_called for p in in_flight)
             return not budget or self.authenticator.calls + pending_first_calls < budget
 
-        prefetcher: OrderedPrefetcher[Window, list[Answer]] = OrderedPrefetcher(
-            self.fetch_window,
+        def follow_ups(part: Part, answers: list[Answer]) -> list[Part]:
+            return part.following(answers[0].page_total or 0) if answers else []
+
+        prefetcher: OrderedPrefetcher[Part, list[Answer]] = OrderedPrefetcher(
+            self.fetch_part,
             concurrency=self.fetch_concurrency,
             may_start=may_start,
+            follow_ups=follow_ups,
             release=release,
         )
-        try:
-            yield from prefetcher.run(windows)
-        finally:
-            self._stopping.set()
-        self.held_back = prefetcher.held_back
+        yield from prefetcher.run(parts)
+        if budgeted:
+            self.held_back = prefetcher.held_back
 
-    def parse_answer(self, answer: Answer, window: Window) -> Iterator[dict[str, Any]]:
+    def start_fetching(self) -> None:
+        """A new sync: calls may go out again."""
+        self._stopping.clear()
+        self._parts_called.clear()
+        self.held_back = None
+
+    def parse_answer(self, answer: Answer, part: Part) -> Iterator[dict[str, Any]]:
         """The records of one answer; a large body that breaks mid-stream ends the sync clearly."""
         try:
             yield from records_of(answer)
         except MalformedStreamError as exc:
             msg = (
-                f"Window {window}: the answer broke off mid-stream ({exc}); state holds the "
-                "previous window, so the next run fetches this one again"
+                f"{self.name} window {part}: the answer broke off mid-stream ({exc}); state "
+                "holds the previous window, so the next run fetches this one again"
             )
             raise CalltouchAPIError(msg) from None
 
@@ -308,7 +335,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @override
     def get_new_paginator(self) -> None:
-        """The API has no pagination: each window is one call."""
+        """Pages are parts of their own, fetched concurrently: see `fetch_in_order`."""
         return
 
 

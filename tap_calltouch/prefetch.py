@@ -32,10 +32,13 @@ class OrderedPrefetcher(Generic[Item, Result]):
     """Runs `job` over items with at most `concurrency` in flight, yielding results in order.
 
     The first job runs alone: when it fails for a reason that dooms every job (a rejected
-    token), no other job has started. `may_start(in_flight)` is asked before each new job,
+    token), no other job has started. `may_start(in_flight)` is asked before each new item,
     with the items started and not yet handed out, so a caller can hold back work (an API-call
-    budget); `held_back` then names the first item that was not started. `release` is called
-    on results that were fetched but never handed out, e.g. to close files.
+    budget); `held_back` then names the first item that was not started. `follow_ups(item,
+    result)` names the items a result reveals (the other pages of a window, once its first
+    page tells how many there are): they come right after their item, before any later one,
+    and start first. `release` is called on results that were fetched but never handed out,
+    e.g. to close files.
     """
 
     def __init__(
@@ -44,19 +47,22 @@ class OrderedPrefetcher(Generic[Item, Result]):
         *,
         concurrency: int,
         may_start: Callable[[list[Item]], bool] = lambda _: True,
+        follow_ups: Callable[[Item, Result], list[Item]] = lambda _item, _result: [],
         release: Callable[[Result], None] = lambda _: None,
     ) -> None:
         """Remember the job and the limits; nothing runs until iteration."""
         self._job = job
         self._concurrency = max(1, concurrency)
         self._may_start = may_start
+        self._follow_ups = follow_ups
         self._release = release
         self.held_back: Item | None = None
 
     def run(self, items: Iterable[Item]) -> Iterator[tuple[Item, Result]]:
-        """Yield (item, result) in the order of `items`; the first failure is raised in order."""
+        """Yield (item, result) in order, follow-ups included; a failure is raised in order."""
         stop = threading.Event()
-        pending: deque[tuple[Item, Future[Result]]] = deque()
+        # In the order results are handed out; None: a follow-up not started yet.
+        pending: deque[tuple[Item, Future[Result] | None]] = deque()
         upcoming = iter(items)
 
         def guarded(item: Item) -> Result:
@@ -64,27 +70,45 @@ class OrderedPrefetcher(Generic[Item, Result]):
                 raise StoppedError
             return self._job(item)
 
-        def top_up(limit: int) -> None:
-            while self.held_back is None and len(pending) < limit:
-                item = next(upcoming, None)
-                if item is None:
-                    return
-                if not self._may_start([started for started, _ in pending]):
-                    self.held_back = item
-                    return
-                pending.append((item, _start(guarded, item)))
-
         try:
-            top_up(1)
+            self._top_up(pending, upcoming, guarded, 1)
             while pending:
                 item, future = pending.popleft()
-                result = future.result()
-                top_up(self._concurrency)
+                result = (future or _start(guarded, item)).result()
+                more = self._follow_ups(item, result)
+                pending.extendleft((follow_up, None) for follow_up in reversed(more))
+                self._top_up(pending, upcoming, guarded, self._concurrency)
                 yield item, result
         finally:
             stop.set()
             for _, future in pending:
-                future.add_done_callback(self._release_done)
+                if future is not None:
+                    future.add_done_callback(self._release_done)
+
+    def _top_up(
+        self,
+        pending: deque[tuple[Item, Future[Result] | None]],
+        upcoming: Iterator[Item],
+        job: Callable[[Item], Result],
+        limit: int,
+    ) -> None:
+        """Start waiting follow-ups first, then new items, until `limit` are started."""
+        started = sum(future is not None for _, future in pending)
+        for index, (item, future) in enumerate(pending):
+            if started >= limit:
+                return
+            if future is None:
+                pending[index] = (item, _start(job, item))
+                started += 1
+        while self.held_back is None and started < limit:
+            item = next(upcoming, None)
+            if item is None:
+                return
+            if not self._may_start([in_flight for in_flight, _ in pending]):
+                self.held_back = item
+                return
+            pending.append((item, _start(job, item)))
+            started += 1
 
     def _release_done(self, future: Future[Result]) -> None:
         if future.exception() is None:

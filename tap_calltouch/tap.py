@@ -15,7 +15,7 @@ from singer_sdk.helpers.capabilities import (
     TapCapabilities,
 )
 
-from tap_calltouch import settings, streams
+from tap_calltouch import journal, settings, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchStream
 from tap_calltouch.output import FastSingerWriter
@@ -148,7 +148,7 @@ class TapCalltouch(Tap):
         th.Property(
             "lookback_days",
             th.IntegerType(minimum=0),
-            default=streams.DEFAULT_LOOKBACK_DAYS,
+            default=journal.DEFAULT_LOOKBACK_DAYS,
             description="Days before the bookmark each incremental run re-reads, to catch "
             "late deals, comments, tags, manager/status changes and ad data.",
         ),

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from zoneinfo import ZoneInfo
 
-API_DATE_FORMAT = "%m/%d/%Y"  # mm/dd/yyyy: the requests endpoint, unlike calls/deals (dd/mm)
+REQUESTS_DATE_FORMAT = "%m/%d/%Y"  # mm/dd/yyyy: the requests journal
+CALLS_DATE_FORMAT = "%d/%m/%Y"  # dd/mm/yyyy: the calls and deals journals
 API_TIME_FORMAT = "%H:%M:%S"
 HOURS_PER_DAY = 24
 
@@ -33,12 +34,11 @@ class Window:
     hour: int | None = None
     last_hour: int | None = None
 
-    @property
-    def params(self) -> dict[str, str]:
+    def params(self, date_format: str = REQUESTS_DATE_FORMAT) -> dict[str, str]:
         """The `dateFrom`/`dateTo` (and `timeFrom`/`timeTo`) query parameters."""
         params = {
-            "dateFrom": self.first_day.strftime(API_DATE_FORMAT),
-            "dateTo": self.last_day.strftime(API_DATE_FORMAT),
+            "dateFrom": self.first_day.strftime(date_format),
+            "dateTo": self.last_day.strftime(date_format),
         }
         if self.hour is not None:
             params["timeFrom"] = dt.time(self.hour).strftime(API_TIME_FORMAT)
@@ -94,6 +94,43 @@ class Window:
         if self.first_day == self.last_day:
             return self.first_day.isoformat()
         return f"{self.first_day.isoformat()}..{self.last_day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one API call asks for: a whole window, or one page of it (pages count from 1)."""
+
+    window: Window
+    page: int | None = None  # None: the journal is not paged
+    pages: int | None = None  # how many pages the window has, once its first page told
+
+    def params(self, date_format: str) -> dict[str, str]:
+        """The window's query parameters, and `page` for a page."""
+        params = self.window.params(date_format)
+        if self.page is not None:
+            params["page"] = str(self.page)
+        return params
+
+    def following(self, page_total: int) -> list[Part]:
+        """The window's other pages, once its first page has told how many there are."""
+        if self.page != 1:
+            return []
+        return [Part(self.window, page, page_total) for page in range(2, page_total + 1)]
+
+    def is_last(self, page_total: int | None) -> bool:
+        """Whether the window is complete once this part is read."""
+        if self.page is None:
+            return True
+        if self.page == 1:
+            return (page_total or 0) <= 1
+        return self.page == self.pages
+
+    def __str__(self) -> str:
+        """The window, and which page of it."""
+        if self.page is None:
+            return str(self.window)
+        of = f" of {self.pages}" if self.pages else ""
+        return f"{self.window}, page {self.page}{of}"
 
 
 def _unambiguous(day: dt.date, hour: int, tz: ZoneInfo) -> bool:

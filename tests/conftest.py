@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
@@ -62,6 +64,15 @@ def run_tap(
     with contextlib.redirect_stdout(out):
         TapCalltouch(config=config, state=state, catalog=catalog).sync_all()
     return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tap's eight tries, with waits of 10 ms doubling and no jitter instead of 0.5 s."""
+    monkeypatch.setattr(
+        CalltouchStream, "backoff_wait_generator", lambda _self: exponential_waits(factor=0.01)
+    )
+    monkeypatch.setattr(CalltouchStream, "backoff_jitter", lambda _self, value: value)
 
 
 @pytest.fixture(scope="session")

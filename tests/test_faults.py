@@ -228,15 +228,6 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-@pytest.fixture
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tap's eight tries, with waits of 10 ms doubling and no jitter instead of 0.5 s."""
-    monkeypatch.setattr(
-        CalltouchStream, "backoff_wait_generator", lambda _self: exponential_waits(factor=0.01)
-    )
-    monkeypatch.setattr(CalltouchStream, "backoff_jitter", lambda _self, value: value)
-
-
 def closed_port() -> int:
     """A loopback port nothing listens on."""
     with socket.socket() as probe:

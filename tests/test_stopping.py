@@ -233,7 +233,7 @@ def test_a_signal_while_stdout_is_full_waits_for_the_whole_line(tmp_path: Path) 
             deadline = time.monotonic() + 15
             while not main_thread_waits_on_a_pipe(process.pid):
                 if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.skip("could not see the tap blocked on a full stdout pipe")
+                    pytest.fail("could not see the tap blocked on a full stdout pipe")
                 time.sleep(0.05)
             process.send_signal(signal.SIGTERM)
             time.sleep(0.5)

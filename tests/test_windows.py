@@ -18,7 +18,7 @@ UTC = dt.timezone.utc
 def test_params_are_month_first() -> None:
     # 3 April must not become 4 March: the requests endpoint is mm/dd/yyyy.
     window = Window(dt.date(2019, 4, 3), dt.date(2019, 4, 12))
-    assert window.params == {"dateFrom": "04/03/2019", "dateTo": "04/12/2019"}
+    assert window.params() == {"dateFrom": "04/03/2019", "dateTo": "04/12/2019"}
 
 
 def test_cut_windows_covers_range_in_calendar_days() -> None:

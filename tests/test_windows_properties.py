@@ -55,7 +55,7 @@ def is_regular(day: dt.date, time: dt.time, tz: ZoneInfo) -> bool:
 
 def api_reading(window: Window, tz: ZoneInfo) -> tuple[int, int]:
     """The epoch-ms range [low, high] the server selects for this window's parameters."""
-    return api_reading_of_params(MultiDict(window.params), tz, required=True)
+    return api_reading_of_params(MultiDict(window.params()), tz, required=True)
 
 
 def asks_cleanly(window: Window, tz: ZoneInfo) -> bool:

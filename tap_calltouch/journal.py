@@ -1,0 +1,384 @@
+"""A Calltouch journal as a stream: windows of days, pages, bookmarks and child rows.
+
+The requests and calls journals differ only in what `streams.py` declares about them (path,
+date format, paging, answer envelope, shaping, settings). Everything else is here, once:
+planning windows from the bookmark, look-back and resume day; fetching them concurrently in
+order under the shared limiter; reading pages consistently; writing child rows from the
+parent in hand; and moving the bookmark only past what was emitted.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import sys
+from contextlib import ExitStack, contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
+
+from tap_calltouch.bookmarks import RESUME_KEY, read_bookmark, read_resume_day
+from tap_calltouch.client import CalltouchAPIError, CalltouchStream
+from tap_calltouch.output import LeanRecordStream
+from tap_calltouch.projection import Plan, compile_plan, project
+from tap_calltouch.windows import Part, Window, cut_windows, parse_instant, sync_days
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterable, Iterator
+    from zoneinfo import ZoneInfo
+
+    from singer_sdk.helpers.types import Context, Record
+    from singer_sdk.metrics import Counter
+
+    from tap_calltouch.answers import Answer
+
+DEFAULT_LOOKBACK_DAYS = 7
+
+
+class JournalStream(CalltouchStream):
+    """A journal read in windows of calendar days, incremental on its records' creation time.
+
+    Subclasses declare the rest (see `streams.py`): `name`, `path`, `primary_keys`,
+    `schema`, `envelope`, `date_format`, `paged`, `shape`, `base_query`,
+    `window_days_setting`, `default_window_days` and `bind_setting`.
+    """
+
+    replication_key = "date"
+    is_sorted = False  # the API's order is not creation order within a window
+    #: Turns one API record into the shape of `schema`, in place (a function of `shaping`).
+    shape: ClassVar[staticmethod[[dict[str, Any], ZoneInfo], dict[str, Any]]]
+    #: The setting holding this journal's days per window, and its default.
+    window_days_setting: ClassVar[str]
+    default_window_days: ClassVar[int]
+    #: The setting that makes the API select by session date instead of creation date.
+    bind_setting: ClassVar[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """Start with no window progress."""
+        super().__init__(*args, **kwargs)
+        self._newest_seen: str | None = None
+
+    # --- which days ----------------------------------------------------------------------------
+
+    def plan_windows(self) -> list[Window]:
+        """Windows from max(start_date, bookmark - lookback_days), or the resume day, to end."""
+        zone = self.zone
+        start = parse_instant(str(self.config["start_date"]), zone)
+        end_setting = self.config.get("end_date")
+        end = parse_instant(str(end_setting), zone) if end_setting else dt.datetime.now(zone)
+        first, last = sync_days(
+            start=start,
+            end=end,
+            tz=zone,
+            bookmark=self._bookmark(),
+            lookback_days=int(self.config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)),
+            resume_from=read_resume_day(self.stream_state, stream=self.name),
+        )
+        return cut_windows(first, last, self.window_days)
+
+    @property
+    def window_days(self) -> int:
+        """Calendar days per window, from this journal's own setting."""
+        return int(self.config.get(self.window_days_setting) or self.default_window_days)
+
+    def _bookmark(self) -> dt.datetime | None:
+        """The saved creation-time bookmark; a full-table sync ignores it."""
+        if self.replication_method != REPLICATION_INCREMENTAL:
+            return None
+        return read_bookmark(
+            self.stream_state, stream=self.name, replication_key=str(self.replication_key)
+        )
+
+    def _check_binding(self) -> None:
+        """Refuse session-date selection in an incremental sync, before the first call.
+
+        Windows would then select by session date while the bookmark is a creation time: a
+        record created today from an old session would move the bookmark past windows not yet
+        read, and one whose session is older than the look-back would never be read.
+        """
+        if (
+            self.config.get(self.bind_setting) == "session"
+            and self.replication_method == REPLICATION_INCREMENTAL
+        ):
+            msg = (
+                f"`{self.bind_setting}: session` selects {self.name} by session date, which a "
+                "creation-time bookmark cannot follow without losing data. Remove the setting, "
+                f"or sync `{self.name}` as FULL_TABLE (in meltano.yml: `metadata: {self.name}: "
+                "replication-method: FULL_TABLE`)."
+            )
+            raise CalltouchAPIError(msg)
+
+    # --- the sync ------------------------------------------------------------------------------
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Each window's records, shaped; child rows go out alongside, STATE after each window."""
+        self._check_binding()
+        windows = self.plan_windows()
+        self.logger.info(
+            "Syncing %s: %d window(s) of up to %d day(s): %s",
+            self.name,
+            len(windows),
+            self.window_days,
+            f"{windows[0].first_day}..{windows[-1].last_day}" if windows else "nothing to fetch",
+        )
+        self.start_fetching()
+        emitted = count = done = 0
+        pages: PageCheck | None = None
+        try:
+            with self._child_writers() as write:
+                for part, answers in self.fetch_in_order(self._first_part(w) for w in windows):
+                    records = self._shaped(part, answers)
+                    if self.paged:
+                        pages = pages or PageCheck(self.primary_keys[0])
+                        records = pages.fresh(records, answers[0].records_total)
+                    count += yield from self._emit(records, write)
+                    if not part.is_last(answers[0].page_total if answers else None):
+                        continue
+                    if pages is not None and not pages.consistent:
+                        count += yield from self._emit(self._read_again(part.window, pages), write)
+                    emitted += count
+                    done += 1
+                    self._checkpoint(resume_from=part.window.last_day + dt.timedelta(days=1))
+                    self.logger.info(
+                        "Window %d/%d %s: %d %s (%d so far); state saved",
+                        *(done, len(windows), part.window, count, self.name, emitted),
+                    )
+                    count, pages = 0, None
+                if self.held_back is None:
+                    self.stream_state.pop(RESUME_KEY, None)  # the pass is complete
+        finally:
+            self._stopping.set()  # no call outlives the sync, whatever ended it
+            self._log_summary(emitted, windows)
+
+    def _first_part(self, window: Window) -> Part:
+        return Part(window, 1) if self.paged else Part(window)
+
+    def _emit(
+        self, records: Iterable[Record], write_children: Callable[[Record], None]
+    ) -> Generator[Record, None, int]:
+        """Hand records to the SDK, child rows first; returns how many went out."""
+        count = 0
+        for record in records:
+            write_children(record)
+            count += 1
+            created = record.get(self.replication_key)
+            yield self._as_declared(record)
+            self._note_emitted(created)
+        return count
+
+    def _read_again(self, window: Window, pages: PageCheck) -> Iterator[Record]:
+        """Read a window whose pages disagreed once more, emitting only records not yet seen.
+
+        Calls arriving while a window is paged push records down a page (seen twice, emitted
+        once); a call removed pulls one up past a page already read (missed): a second read
+        finds it.
+        """
+        self.logger.warning(
+            "Window %s changed while its pages were read (%s); reading it again",
+            window,
+            pages,
+        )
+        again = pages.again()
+        for part, answers in self.fetch_in_order([self._first_part(window)], budgeted=False):
+            yield from again.fresh(self._shaped(part, answers), answers[0].records_total)
+        if not again.steady:
+            self.logger.warning(
+                "Window %s was still changing on the second read (%s); the next run's "
+                "look-back reads it again",
+                window,
+                again,
+            )
+
+    def _shaped(self, part: Part, answers: list[Answer]) -> Iterator[Record]:
+        """A part's records, normalised and without the fields the schema does not declare.
+
+        Projected with the built-in schema, so child rows are cut from complete blocks
+        whatever the catalog says about the parent.
+        """
+        zone, plan, shape = self.zone, self._projection, self.shape
+        for answer in answers:
+            for raw in self.parse_answer(answer, part):
+                yield project(shape(raw, zone), plan)
+
+    @cached_property
+    def _projection(self) -> Plan:
+        """The schema projection plan, compiled once per run rather than per window."""
+        return compile_plan(self.schema)
+
+    @contextmanager
+    def _child_writers(self) -> Iterator[Callable[[Record], None]]:
+        """A function that writes each selected child stream's rows of one parent record.
+
+        Each child's SCHEMA goes out once, here, and its record counter reports at the end.
+        """
+        children = [c for c in self.child_streams if c.selected and isinstance(c, ChildStream)]
+        with ExitStack() as stack:
+            counters = [
+                (child, stack.enter_context(child.get_record_counter())) for child in children
+            ]
+            for child in children:
+                child.write_schema_once()
+            keeps = self.stream_maps[0].get_filter_result
+
+            def write(record: Record) -> None:
+                if counters and keeps(record):  # a parent that a stream map filters out
+                    for child, counter in counters:  # takes its child rows with it
+                        child.emit_rows(record, counter)
+
+            yield write
+
+    def _log_summary(self, total: int, windows: list[Window]) -> None:
+        """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
+        self.logger.info(
+            "Made %d API call(s) so far, %d window(s) of %s planned; %d %s emitted",
+            self.authenticator.calls,
+            len(windows),
+            self.name,
+            total,
+            self.name,
+        )
+        if self.held_back is not None:
+            self.logger.warning(
+                "max_api_calls (%s) reached: stopped before %s window %s; "
+                "the next run continues from there",
+                self.config.get("max_api_calls"),
+                self.name,
+                self.held_back.window,
+            )
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def _note_emitted(self, value: str | None) -> None:
+        """Remember the newest creation time emitted; RFC 3339 UTC strings sort as times."""
+        if value and (self._newest_seen is None or value > self._newest_seen):
+            self._newest_seen = value
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        """Per-record progress markers are not needed: the bookmark moves per window."""
+
+    def _checkpoint(self, *, resume_from: dt.date) -> None:
+        """Advance the bookmark to the newest record emitted so far and write STATE.
+
+        Called once a window is fully emitted: every record up to the bookmark has gone out,
+        so a crash after this point loses at most the window in progress. `resume_from`, the
+        day after the window, lets a pass that is cut short continue where it stopped rather
+        than from the look-back again.
+        """
+        state = self.stream_state
+        state[RESUME_KEY] = resume_from.isoformat()
+        newest = self._newest_seen
+        current = self._bookmark()
+        if newest and (current is None or parse_instant(newest, dt.timezone.utc) > current):  # type: ignore[arg-type]
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = newest
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    @override
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        """No signpost: the bookmark is always a creation time that was emitted."""
+        return
+
+    @override
+    def generate_child_contexts(
+        self, record: Record, context: Context | None
+    ) -> Iterator[Context | None]:
+        """No per-record child syncs: `get_records` hands each child its rows directly."""
+        yield from ()
+
+
+class PageCheck:
+    """What one read of a paged window saw: the keys emitted and the totals pages reported.
+
+    The window was read consistently when every page reported the same `recordsTotal` and
+    that many distinct records arrived.
+    """
+
+    def __init__(self, key: str, seen: set[Any] | None = None) -> None:
+        """Track records by `key`; `seen` carries the keys of an earlier read."""
+        self.key = key
+        self.seen: set[Any] = set() if seen is None else seen
+        self.totals: set[int | None] = set()
+        self.count = 0
+
+    def fresh(self, records: Iterable[Record], total: int | None) -> Iterator[Record]:
+        """The records not emitted yet; notes the page's `recordsTotal`."""
+        self.totals.add(total)
+        seen, key = self.seen, self.key
+        for record in records:
+            value = record.get(key)
+            self.count += 1
+            if value is None or value not in seen:
+                seen.add(value)
+                yield record
+
+    @property
+    def steady(self) -> bool:
+        """Every page reported the same total."""
+        return len(self.totals) == 1
+
+    @property
+    def consistent(self) -> bool:
+        """Every page reported the same total, and that many distinct records came."""
+        return self.steady and self.totals == {len(self.seen)}
+
+    def again(self) -> PageCheck:
+        """A check for a second read, which emits only what this one did not."""
+        return PageCheck(self.key, self.seen)
+
+    def __str__(self) -> str:
+        """The totals and the distinct records, for a log line."""
+        totals = ", ".join(str(total) for total in sorted(self.totals, key=str))
+        return f"recordsTotal {totals}; {len(self.seen)} distinct of {self.count} read"
+
+
+class ChildStream(LeanRecordStream):
+    """A stream of records nested in each parent record; rows come from the parent in hand.
+
+    Subclasses declare `name`, `parent_stream_type`, `primary_keys`, `schema` and `extract`.
+    """
+
+    #: Cuts this stream's rows out of one shaped parent (a function of `shaping`).
+    extract: ClassVar[staticmethod[[dict[str, Any]], list[dict[str, Any]]]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """Start with no SCHEMA sent."""
+        super().__init__(*args, **kwargs)
+        self._schema_sent = False
+
+    def write_schema_once(self) -> None:
+        """One SCHEMA message per run, however many parents pass by."""
+        if not self._schema_sent:
+            self._write_schema_message()
+            self._schema_sent = True
+
+    def emit_rows(self, parent: dict[str, Any], counter: Counter) -> None:
+        """Write a RECORD for each row this stream finds in `parent`.
+
+        Rows share nested objects with the parent record, which is written after them; a row
+        that deselection or a catalog schema will change is copied first, so the parent keeps
+        its own values.
+        """
+        isolate = self._deselects_anything or self.schema_overridden
+        for row in self.extract(parent):
+            self._write_record_message(self._as_declared(copy.deepcopy(row)) if isolate else row)
+            counter.increment()
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Nothing of its own: rows are written while the parent stream syncs."""
+        return []
+
+    @override
+    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
+        """No state of its own: the parent's bookmark covers its rows."""

@@ -1,0 +1,274 @@
+"""The calls journal end to end against the emulator: pages, children, types, increments,
+windows that change while they are paged, and faults on one page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections import Counter, defaultdict
+from typing import Any
+
+import pytest
+
+from tap_calltouch.client import CalltouchAPIError
+from tests.conftest import FIRST_DAY, TOKEN, run_tap
+from tests.emulator.calls_dataset import CALL_TIME, generate_calls, new_calls
+from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
+from tests.emulator.server import Emulator
+from tests.test_faults import assert_no_token, exception_texts, sync
+
+DAYS = 8
+LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+CALL_STREAMS = ("calls", "call_orders", "call_comments", "call_map_visits", "call_tags")
+PAGE = 40
+
+
+def dmy(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def expected_call_rows(calls: list[dict[str, Any]]) -> dict[str, set[Any]]:
+    """Primary keys each calls stream should deliver, from the emulator's own records."""
+    keys: dict[str, set[Any]] = {name: set() for name in CALL_STREAMS}
+    for call in calls:
+        cid = int(call["callId"])
+        keys["calls"].add(cid)
+        keys["call_orders"].update((cid, int(o["orderId"])) for o in call.get("orders") or [])
+        keys["call_comments"].update(int(c["commentId"]) for c in call.get("comments") or [])
+        keys["call_map_visits"].update(
+            (cid, int(v["sessionId"])) for v in call.get("mapVisits") or []
+        )
+        for tag in call.get("callTags") or []:
+            for names in tag["names"]:
+                keys["call_tags"].update(
+                    (cid, name.strip()) for name in names.split(",") if name.strip()
+                )
+    return keys
+
+
+def delivered_call_rows(records: dict[str, list[dict[str, Any]]]) -> dict[str, list[Any]]:
+    return {
+        "calls": [r["callId"] for r in records["calls"]],
+        "call_orders": [(r["callId"], r["orderId"]) for r in records["call_orders"]],
+        "call_comments": [r["commentId"] for r in records["call_comments"]],
+        "call_map_visits": [(r["callId"], r["sessionId"]) for r in records["call_map_visits"]],
+        "call_tags": [(r["callId"], r["name"]) for r in records["call_tags"]],
+    }
+
+
+def assert_exactly_once(result_records: dict[str, list[Any]], calls: list[dict[str, Any]]) -> None:
+    expected = expected_call_rows(calls)
+    delivered = delivered_call_rows(result_records)
+    for stream in CALL_STREAMS:
+        assert expected[stream], stream
+        assert sorted(delivered[stream]) == sorted(expected[stream]), stream
+
+
+def calls_journal(emulator: Emulator) -> list[Any]:
+    return [call for call in emulator.calls if call.journal == "calls"]
+
+
+@pytest.fixture(scope="module")
+def base_calls() -> list[dict[str, Any]]:
+    return generate_calls(seed=5, start=FIRST_DAY, days=DAYS, per_day=60)
+
+
+@pytest.fixture
+def calls(base_calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(call) for call in base_calls]
+
+
+@pytest.fixture
+def server(calls: list[dict[str, Any]]) -> Any:
+    requests = generate_dataset(seed=3, start=FIRST_DAY, days=DAYS, per_day=10)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator:
+        yield emulator
+
+
+def settings(url: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "api_token": TOKEN,
+        "site_id": str(DEFAULT_SITE_ID),
+        "start_date": FIRST_DAY.isoformat(),
+        "end_date": LAST_DAY.isoformat(),
+        "api_url": url,
+        "calls_window_days": 4,
+        "page_size": PAGE,
+        "lookback_days": 0,
+        **overrides,
+    }
+
+
+def test_every_call_and_child_row_arrives_once_with_requests_under_the_rate(
+    server: Emulator, calls: list[dict[str, Any]]
+) -> None:
+    result = run_tap(settings(server.url))
+    assert_exactly_once(result.records, calls)
+    assert len(result.records["requests"]) == len(server.dataset)
+    # Both journals share the limiter: at most five calls in any second, and no 429.
+    assert server.peak_rate() <= 5
+    assert server.count(429) == 0
+    pages = [call.page for call in calls_journal(server)]
+    per_window = Counter(call.params["dateFrom"] for call in calls_journal(server))
+    for first in (FIRST_DAY, FIRST_DAY + dt.timedelta(days=4)):
+        in_window = sum(
+            first <= dt.datetime.fromtimestamp(c[CALL_TIME], server.zone).date()
+            <= first + dt.timedelta(days=3)
+            for c in calls
+        )
+        assert per_window[dmy(first)] == math.ceil(in_window / PAGE)
+    assert pages.count(1) == 2
+    assert all(call.params["limit"] == str(PAGE) for call in calls_journal(server))
+    assert all("siteId" not in call.params for call in calls_journal(server))
+
+
+def test_one_schema_per_stream_and_state_per_window(server: Emulator) -> None:
+    result = run_tap(settings(server.url))
+    assert all(result.schemas[name] == 1 for name in CALL_STREAMS)
+    bookmark = result.final_state["bookmarks"]["calls"]
+    assert bookmark["replication_key"] == "date"
+    assert "resume_from" not in bookmark
+
+
+def test_fields_have_one_json_type_each(server: Emulator) -> None:
+    result = run_tap(settings(server.url))
+    types: dict[str, set[str]] = defaultdict(set)
+    for record in result.records["calls"]:
+        for key, value in record.items():
+            if value is not None:
+                types[key].add(type(value).__name__)
+    mixed = {key: kinds for key, kinds in types.items() if len(kinds) > 1}
+    assert mixed == {}
+    for flag in ("successful", "uniqueCall", "targetCall", "uniqTargetCall", "callbackCall"):
+        assert types[flag] == {"bool"}, flag
+    assert types["callId"] == types["duration"] == types["sessionId"] == {"int"}
+    callers = {r["callerNumber"] for r in result.records["calls"]}
+    assert "Anonymous" in callers
+    dates = [r["date"] for r in result.records["calls"]]
+    assert all(d.endswith("Z") for d in dates)
+    orders = result.records["call_orders"]
+    assert all(isinstance(o["plannedAmount"], str) for o in orders if o["plannedAmount"])
+    assert all(o["createdDate"].endswith("Z") for o in orders if o["createdDate"])
+    cyrillic = [t["name"] for t in result.records["call_tags"]]
+    assert any(any("а" <= ch <= "я" for ch in name.lower()) for name in cyrillic)
+
+
+def test_the_second_run_reads_from_the_bookmark_less_the_lookback(server: Emulator) -> None:
+    first = run_tap(settings(server.url))
+    server.reset_log()
+    run_tap(settings(server.url, lookback_days=2), state=first.final_state)
+    newest = dt.datetime.fromisoformat(
+        first.final_state["bookmarks"]["calls"]["replication_key_value"].replace("Z", "+00:00")
+    ).astimezone(server.zone)
+    froms = {c.params["dateFrom"] for c in calls_journal(server) if c.status == 200}
+    assert min(froms, key=lambda d: d[6:] + d[3:5] + d[:2]) == dmy(
+        newest.date() - dt.timedelta(days=2)
+    )
+
+
+def test_calls_arriving_while_a_window_is_paged_are_neither_lost_nor_doubled(
+    server: Emulator, calls: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    arriving = new_calls(calls, 5, LAST_DAY, times=[dt.time(23, 59, s) for s in range(50, 55)])
+    server.arrive_after(page=2, calls=arriving, date_from=dmy(LAST_DAY - dt.timedelta(days=3)))
+    result = run_tap(settings(server.url))
+    assert_exactly_once(result.records, server.call_records)
+    assert "changed while its pages were read" in caplog.text
+
+
+def test_a_call_removed_while_a_window_is_paged_does_not_hide_another(
+    server: Emulator, calls: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    newest_first = sorted(calls, key=lambda c: c[CALL_TIME], reverse=True)
+    gone = newest_first[2]["callId"]
+    server.arrive_after(page=1, remove=[gone], date_from=dmy(LAST_DAY - dt.timedelta(days=3)))
+    result = run_tap(settings(server.url))
+    delivered = [r["callId"] for r in result.records["calls"]]
+    remaining = [int(c["callId"]) for c in server.call_records]
+    assert len(delivered) == len(set(delivered))
+    assert set(remaining) <= set(delivered), "a call slid onto a page already read"
+    assert "reading it again" in caplog.text
+
+
+def test_a_flag_off_empties_its_child_stream_and_is_not_asked_for(server: Emulator) -> None:
+    result = run_tap(settings(server.url, with_call_tags=False, with_orders=False))
+    assert result.records["call_tags"] == []
+    assert result.records["call_orders"] == []
+    assert result.records["call_comments"]
+    params = calls_journal(server)[0].params
+    assert "withCallTags" not in params
+    assert "withOrders" not in params
+    assert params["withComments"] == "true"
+
+
+def test_call_filters_and_binding_reach_the_api(server: Emulator) -> None:
+    run_tap(settings(server.url, calls_unique_only=True, calls_target_only=True, attribution=0))
+    params = calls_journal(server)[0].params
+    assert params["uniqueOnly"] == params["targetOnly"] == "true"
+    assert "callbackOnly" not in params
+    assert params["attribution"] == "0"
+    run = sync(settings(server.url, calls_bind_to="session"))
+    assert isinstance(run.error, CalltouchAPIError)
+    assert "`calls_bind_to: session`" in str(run.error)
+
+
+def test_a_deselected_journal_costs_no_call(server: Emulator) -> None:
+    from tap_calltouch.tap import TapCalltouch  # noqa: PLC0415
+
+    config = settings(server.url)
+    catalog = TapCalltouch(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        selected = not entry["tap_stream_id"].startswith("call")
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = selected
+    result = run_tap(config, catalog=catalog)
+    assert calls_journal(server) == []
+    assert result.records["requests"]
+    assert all(not result.records[name] for name in CALL_STREAMS)
+
+
+@pytest.mark.usefixtures("fast_retries")
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("status", {"status": 503}),
+        ("status", {"status": 429, "retry_after": 0.1}),
+        ("reset", {}),
+        ("truncated", {}),
+        ("html", {}),
+        ("object", {"body": '{"page": 3, "records": null}'}),
+    ],
+)
+def test_a_fault_on_one_page_is_retried(
+    server: Emulator,
+    calls: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    options: dict[str, Any],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.inject(kind, times=2, journal="calls", page=3, **options)
+    result = run_tap(settings(server.url))
+    assert_exactly_once(result.records, calls)
+    assert_no_token(caplog.text)
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_bad_page_that_persists_fails_naming_window_and_page(
+    server: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.inject("html", times=100, journal="calls", page=3, dateFrom=dmy(FIRST_DAY))
+    run = sync(settings(server.url))
+    assert isinstance(run.error, CalltouchAPIError)
+    assert f"calls window {FIRST_DAY}..{FIRST_DAY + dt.timedelta(days=3)}, page 3 of" in str(
+        run.error
+    )
+    assert "calls" not in run.result.final_state.get("bookmarks", {}) or (
+        "replication_key_value" not in run.result.final_state["bookmarks"]["calls"]
+    )
+    assert_no_token(caplog.text, *exception_texts(run.error))
