@@ -4,10 +4,20 @@ A body is spooled to a temporary file as it arrives. A small one is parsed at on
 (inside the retry loop, so a truncated or malformed body is simply fetched again); a large one
 only has its edges checked there and is later streamed object by object with ijson, so memory
 stays flat however big a window's answer is.
+
+Two things in valid JSON neither parser reads the way we want, so both paths give the same
+records: an unpaired UTF-16 surrogate escape (orjson refuses it, yajl makes it `?`) becomes
+U+FFFD, and an integer outside the signed 64-bit range (orjson turns some into floats, yajl
+refuses them) becomes a string of its exact digits. Both are rare, so the fast path only looks
+for them: a regex per chunk for surrogate escapes, a scan of a small body's 19-digit runs for
+long numbers, and yajl's own "integer overflow" error for a large one. Only then is the body
+rewritten (`_repair`), the same way on both paths, and read by the same parsers.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import tempfile
 from typing import IO, TYPE_CHECKING, Any, Union
 
@@ -36,14 +46,41 @@ class MalformedStreamError(ValueError):
     """A large body that passed the edge check but broke while streaming."""
 
 
+# --- finding the rare cases cheaply ------------------------------------------------------------
+
+#: `\uD800`..`\uDFFF`: a surrogate escape, paired or not (an escaped backslash before `u`
+#: matches too; `_repair` tells them apart). A literal prefix, so a chunk is searched at memchr
+#: speed.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_EDGE = 3  # bytes of a surrogate escape's 4-byte prefix that can sit on either side of a cut
+#: Digits as `0`, so a run of 19 is found by `bytes.find` (a regex scanning for digit runs costs
+#: more than orjson's whole parse).
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_INT64_DIGITS = len(str(2**63))  # 19
+_DIGIT_RUN = b"0" * _INT64_DIGITS
+_TWO_TO_63 = str(2**63).encode()
+_BEFORE_NUMBER = b":,["  # what precedes a number in JSON, give or take whitespace and a `-`
+_WHITESPACE = b" \t\r\n"
+
+
 def read_answer(response: requests.Response) -> Answer:
     """Spool the body, then parse it if small or check its edges if large."""
-    body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned open
+    body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
+    surrogates = False
+    tail = b""
     try:
         for chunk in response.iter_content(_CHUNK):
+            if not surrogates:
+                surrogates = bool(
+                    _SURROGATE_ESCAPE.search(chunk)
+                    or _SURROGATE_ESCAPE.search(tail + chunk[:_EDGE])
+                )
+                tail = chunk[-_EDGE:] if len(chunk) >= _EDGE else (tail + chunk)[-_EDGE:]
             body.write(chunk)
         if body.tell() > WHOLE_PARSE_BYTES:
             _check_edges(body, response)
+            if surrogates:
+                body = _repaired_copy(body)
             return body  # streamed later by `records_of`, which closes it
         body.seek(0)
         data = body.read()
@@ -51,7 +88,37 @@ def read_answer(response: requests.Response) -> Answer:
         body.close()
         raise
     body.close()
+    if surrogates or _has_long_integer(data):
+        data, _ = _repair(data, final=True)
     return _parse_whole(data, response)
+
+
+def _has_long_integer(data: bytes) -> bool:
+    """Whether a body may hold an integer of magnitude 2**63 or more.
+
+    Such a number has 20+ digits, or 19 from 9223372036854775808 up. The API sends 19-digit ids
+    below that (ctClientId as numbers, yaClientId as strings), so each run of 19 is looked at:
+    its length, its value, and whether it follows `:`, `,` or `[` as a number does.
+    """
+    digits = data.translate(_DIGITS_AS_ZERO)
+    at = digits.find(_DIGIT_RUN)
+    while at >= 0:
+        end = at + _INT64_DIGITS
+        if (digits[end : end + 1] == b"0" or data[at:end] >= _TWO_TO_63) and _follows_value_start(
+            data, at
+        ):
+            return True
+        at = digits.find(_DIGIT_RUN, end)
+    return False
+
+
+def _follows_value_start(data: bytes, at: int) -> bool:
+    at -= 1
+    if at >= 0 and data[at] == ord("-"):
+        at -= 1
+    while at >= 0 and data[at] in _WHITESPACE:
+        at -= 1
+    return at >= 0 and data[at] in _BEFORE_NUMBER
 
 
 def _parse_whole(data: bytes, response: requests.Response) -> list[dict[str, Any]]:
@@ -83,16 +150,39 @@ def _kind(response: requests.Response) -> str:
 
 
 def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
-    """The records of an answer, streamed from disk when it was large."""
+    """The records of an answer, streamed from disk when it was large.
+
+    When yajl meets an integer it cannot hold, the body is repaired and streamed again from
+    the record after the last one yielded.
+    """
     if isinstance(answer, list):
         yield from answer
         return
     with answer:
         answer.seek(0)
+        yielded = 0
         try:
-            yield from ijson.items(answer, "item", use_float=True)
+            for record in ijson.items(answer, "item", use_float=True):
+                yield record
+                yielded += 1
         except ijson.JSONError as exc:
-            raise MalformedStreamError(str(exc)) from None
+            if _INTEGER_OVERFLOW not in str(exc):
+                raise MalformedStreamError(str(exc)) from None
+        else:
+            return
+        with _repaired_copy(answer) as fixed:
+            try:
+                yield from itertools.islice(_stream(fixed), yielded, None)
+            except ijson.JSONError as exc:
+                raise MalformedStreamError(str(exc)) from None
+
+
+_INTEGER_OVERFLOW = "integer overflow"  # yajl's message, for any magnitude of 2**63 or more
+
+
+def _stream(body: IO[bytes]) -> Iterator[dict[str, Any]]:
+    body.seek(0)
+    return ijson.items(body, "item", use_float=True)  # type: ignore[no-any-return]
 
 
 def release(answers: list[Answer]) -> None:
@@ -100,3 +190,101 @@ def release(answers: list[Answer]) -> None:
     for answer in answers:
         if not isinstance(answer, list):
             answer.close()
+
+
+# --- the careful path ----------------------------------------------------------------------------
+
+#: A run of JSON that needs no change, from a point outside any string: strings without a
+#: surrogate escape; structure, literals and whitespace; numbers whose integer part is surely
+#: within int64 (up to 18 digits, or 19 below 92...). It stops before anything else, and before
+#: a string that does not end in the buffer.
+_PLAIN = re.compile(
+    rb"""(?:
+        "[^"\\]*+(?:\\(?:[^u]|u(?![dD][89a-fA-F]))[^"\\]*+)*+"
+      | [^"0-9-]++
+      | -?(?:[0-9]{1,18}+|[0-8][0-9]{18}|9[01][0-9]{17})(?![0-9])[0-9.eE+-]*+
+    )*+""",
+    re.VERBOSE | re.DOTALL,
+)
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NUMBER = re.compile(rb"-?[0-9]++[0-9.eE+-]*+")
+_INTEGER = re.compile(rb"-?(?:0|[1-9][0-9]*+)")
+#: An escape inside a string: a surrogate pair (kept), a lone surrogate, or any other (kept).
+_ESCAPE = re.compile(
+    rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"|(u[dD][89a-fA-F][0-9a-fA-F]{2})|[\s\S])"
+)
+_REPLACEMENT = rb"\ufffd"
+
+
+def _repair(data: bytes, *, final: bool) -> tuple[bytes, int]:
+    """Rewrite lone surrogate escapes as U+FFFD's escape and out-of-range integers as strings.
+
+    `data` starts outside any string. Unless `final`, it is read up to its last `,`, `:`, `]` or
+    `}` only, and a string that does not end there is left for the next chunk. Returns the
+    rewritten bytes and how much of `data` they stand for.
+    """
+    end = len(data) if final else 1 + max(data.rfind(c) for c in (b",", b":", b"]", b"}"))
+    parts: list[bytes] = []
+    pos = 0
+    while True:
+        plain = _PLAIN.match(data, pos, end)
+        stop = plain.end() if plain else pos
+        parts.append(data[pos:stop])
+        pos = stop
+        if pos >= end:
+            break
+        if data[pos] == ord('"'):
+            string = _STRING.match(data, pos, end)
+            if string is None:  # the string goes on past `end`
+                if final:
+                    parts.append(data[pos:])  # unterminated: the parser reports it
+                    pos = end
+                break
+            parts.append(_ESCAPE.sub(_fix_escape, string.group()))
+            pos = string.end()
+            continue
+        number = _NUMBER.match(data, pos, end)
+        if number is None:  # a stray `-`: the parser reports it
+            parts.append(data[pos : pos + 1])
+            pos += 1
+            continue
+        parts.append(_fix_number(number.group()))
+        pos = number.end()
+    return b"".join(parts), pos
+
+
+def _fix_escape(escape: re.Match[bytes]) -> bytes:
+    return _REPLACEMENT if escape.group(1) else escape.group()
+
+
+def _fix_number(token: bytes) -> bytes:
+    """An integer of magnitude 2**63 or more as a string of its digits; anything else as is.
+
+    -2**63 itself fits int64, but yajl cannot read it, so it is quoted too, on both paths.
+    Compared as text: `int()` refuses numbers of more than 4300 digits.
+    """
+    if not _INTEGER.fullmatch(token):
+        return token
+    digits = token.lstrip(b"-")
+    if len(digits) > _INT64_DIGITS or (len(digits) == _INT64_DIGITS and digits >= _TWO_TO_63):
+        return b'"' + token + b'"'
+    return token
+
+
+def _repaired_copy(body: IO[bytes]) -> IO[bytes]:
+    """A repaired copy of a spooled body, chunk by chunk; the original is closed."""
+    fixed = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned open
+    try:
+        with body:
+            body.seek(0)
+            carry = b""
+            while chunk := body.read(_CHUNK):
+                done, used = _repair(carry + chunk, final=False)
+                fixed.write(done)
+                carry = (carry + chunk)[used:]
+            fixed.write(_repair(carry, final=True)[0])
+    except BaseException:
+        fixed.close()
+        raise
+    return fixed

@@ -48,12 +48,28 @@ def local_to_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
     return local.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_INT64_DIGITS = len(str(_INT64_MAX))
+
+
 def as_int(value: Any) -> Any:  # noqa: ANN401
-    """An id as an integer when it is one, whether the API sent 145507 or "145507"."""
+    """An id as an integer when it is one, whether the API sent 145507 or "145507".
+
+    Only within the signed 64-bit range, which every loader can store: an id beyond it stays
+    (or becomes) its exact decimal text.
+    """
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
+        digits = text[1:] if text[:1] == "-" else text
+        # ASCII only: str.isdigit() also takes "²", which int() refuses; the length check keeps
+        # int() from reading (or refusing) thousands of digits.
+        if digits.isdigit() and digits.isascii() and len(digits) <= _INT64_DIGITS:
+            number = int(text)
+            if _INT64_MIN <= number <= _INT64_MAX:
+                return number
     return value
 
 
