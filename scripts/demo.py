@@ -26,29 +26,44 @@ import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = str(Path(sys.executable).with_name("meltano"))
-STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
+STREAMS = (
+    "requests",
+    "orders",
+    "comments",
+    "map_visits",
+    "request_tags",
+    "calls",
+    "call_orders",
+    "call_comments",
+    "call_map_visits",
+    "call_tags",
+)
+JOURNALS = ("requests", "calls")
 SCHEMA = "calltouch"
 HISTORY = ROOT / ".meltano" / "demo-history.json"
 LOGS = ROOT / ".meltano" / "logs" / "demo"
 
-# The emulated account: 45 days up to yesterday, about 150 requests a day, every optional block.
+# The emulated account: 45 days up to yesterday, about 150 requests and 200 calls a day, every
+# optional block.
 DEMO_DAYS = 45
 DEMO_PER_DAY = 150
+DEMO_CALLS_PER_DAY = 200
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the emulator's made-up token
 DEMO_SITE_ID = "12345"
 
 EXAMPLE_QUERY = f"""\
-SELECT coalesce(r.session->>'source', '(no session)') AS source,
-       count(DISTINCT r.requestid) AS leads,
-       count(o.orderid) AS deals,
-       sum(CAST(o.sum AS DECIMAL(18, 2))) AS revenue
-FROM {SCHEMA}.requests r LEFT JOIN {SCHEMA}.orders o ON o.requestid = r.requestid
-GROUP BY 1 ORDER BY leads DESC LIMIT 5"""  # noqa: S608 - constants only
+WITH leads AS (
+  SELECT coalesce(session->>'source', '(no session)') AS source, 0 AS calls, 1 AS requests
+  FROM {SCHEMA}.requests
+  UNION ALL
+  SELECT coalesce(nullif(source, ''), '(no session)'), 1, 0 FROM {SCHEMA}.calls)
+SELECT source, sum(calls) AS calls, sum(requests) AS requests, count(*) AS leads
+FROM leads GROUP BY 1 ORDER BY leads DESC LIMIT 5"""  # noqa: S608 - constants only
 
 FAILED = {"Extractor failed": "tap-calltouch", "Loader failed": "target-duckdb"}
 TAP_PROGRESS = re.compile(r"^(Syncing|Window|Made|max_api_calls)")
-SUMMARY = re.compile(r"Made (\d+) API call\(s\) for (\d+) window\(s\); (\d+) requests emitted")
-PLAN = re.compile(r"Syncing (\d+) window\(s\) of up to \d+ day\(s\): (\S+)")
+SUMMARY = re.compile(r"Made (\d+) API call\(s\) for (\d+) window\(s\); (\d+) (\w+) emitted")
+PLAN = re.compile(r"Syncing (\w+): \d+ window\(s\) of up to \d+ day\(s\): (\S+)")
 
 
 @dataclasses.dataclass
@@ -66,17 +81,33 @@ class Target:
 
 
 @dataclasses.dataclass
+class Journal:
+    """What the tap said about one journal in one run."""
+
+    calls: int = 0
+    windows: int = 0
+    emitted: int = 0
+    days: str = ""
+
+
+@dataclasses.dataclass
 class RunReport:
     """What the tap said about one run."""
 
     ok: bool
     seconds: float
     log: Path
-    calls: int | None = None
-    windows: int | None = None
-    requests: int | None = None
-    days: str | None = None
+    journals: dict[str, Journal] = dataclasses.field(default_factory=dict)
     failed: set[str] = dataclasses.field(default_factory=set)
+
+    @property
+    def calls(self) -> int:
+        """API calls made, both journals together."""
+        return sum(journal.calls for journal in self.journals.values())
+
+    def journal(self, name: str) -> Journal:
+        """The figures of one journal, created on first mention."""
+        return self.journals.setdefault(name, Journal())
 
 
 def main() -> int:
@@ -133,7 +164,8 @@ def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], Target]:
     """Start `python -m tests.emulator` on a free port and point the tap at it."""
     step(
         "No Calltouch token configured: starting the bundled emulator "
-        f"({DEMO_DAYS} days of a made-up account, about {DEMO_PER_DAY} requests a day)"
+        f"({DEMO_DAYS} days of a made-up account, about {DEMO_PER_DAY} requests and "
+        f"{DEMO_CALLS_PER_DAY} calls a day)"
     )
     first_day = dt.date.today() - dt.timedelta(days=DEMO_DAYS)  # noqa: DTZ011 - as the emulator
     command = [
@@ -141,6 +173,7 @@ def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], Target]:
         "-m",
         "tests.emulator",
         *("--port", "0", "--days", str(DEMO_DAYS), "--per-day", str(DEMO_PER_DAY)),
+        *("--calls-per-day", str(DEMO_CALLS_PER_DAY)),
         *("--start", first_day.isoformat(), "--seed", "1"),
         *("--token", DEMO_TOKEN, "--site-id", DEMO_SITE_ID),
     ]
@@ -249,9 +282,10 @@ def show(line: str, report: RunReport, plugin_lines: dict[str, list[str]]) -> No
         report.failed.add(FAILED[text])
     if name == "tap-calltouch" and event.get("type") != "discovery":
         if summary := SUMMARY.search(text):
-            report.calls, report.windows, report.requests = map(int, summary.groups())
+            journal = report.journal(summary.group(4))
+            journal.calls, journal.windows, journal.emitted = map(int, summary.groups()[:3])
         if plan := PLAN.search(text):
-            report.days = plan.group(2)
+            report.journal(plan.group(1)).days = plan.group(2)
         if TAP_PROGRESS.match(text) or "WARNING" in text or "ERROR" in text:
             print(f"    tap      {text}", flush=True)
     elif name == "target-duckdb" and text.startswith("Loading "):
@@ -265,26 +299,29 @@ def explain_run(target: Target, report: RunReport, before: str | None, after: st
     history = load_history()
     previous = history.get(target.environment)
     step(f"Run finished in {report.seconds:.0f} s")
-    say(
-        f"{report.requests} requests from {report.windows} window(s) ({report.days}), "
-        f"{report.calls} API call(s)"
-    )
+    for name, journal in report.journals.items():
+        say(
+            f"{journal.emitted} {name} from {journal.windows} window(s) ({journal.days}), "
+            f"{journal.calls} API call(s)"
+        )
     if before is None:
         say("full run: Meltano had no bookmark for this pipeline yet")
         say(f"bookmark saved: {after}  (state id {target.state_id})")
         say("run ./scripts/demo again: the next run starts from this bookmark")
     else:
         say(f"incremental run: Meltano's saved bookmark was {before},")
-        say(f"so the tap read only {report.days}: the bookmark's day less lookback_days,")
-        say("the look-back that catches deals, comments and tags added to older requests")
-        if previous and report.calls is not None:
+        days = ", ".join(f"{name} {j.days}" for name, j in report.journals.items())
+        say(f"so the tap read only {days}: each bookmark's day less lookback_days,")
+        say("the look-back that catches deals, comments and tags added to older leads")
+        if previous:
             say(
                 f"API calls: {report.calls} now, against {previous['calls']} "
-                f"for {previous['requests']} requests on the first, full run"
+                f"for {previous['leads']} leads on the first, full run"
             )
         say(f"bookmark now: {after}")
     if before is None or not previous:
-        history[target.environment] = {"calls": report.calls, "requests": report.requests}
+        leads = sum(journal.emitted for journal in report.journals.values())
+        history[target.environment] = {"calls": report.calls, "leads": leads}
         HISTORY.write_text(json.dumps(history))
 
 
@@ -337,13 +374,15 @@ def summarize(target: Target, before: dict[str, int]) -> None:
     for stream in STREAMS:
         now = counts.get(stream, 0)
         change = f"  ({now - before[stream]:+d} this run)" if stream in before else ""
-        print(f"    {SCHEMA}.{stream:<13} {now:>8,} rows{change}")
+        print(f"    {SCHEMA}.{stream:<16} {now:>8,} rows{change}")
     with duckdb.connect(str(target.duckdb_file), read_only=True) as con:
-        span = con.execute(f"SELECT min(date), max(date) FROM {SCHEMA}.requests").fetchone()  # noqa: S608
-        if span and span[0]:
-            first, last = (f"{value:%Y-%m-%d %H:%M}" for value in span)
-            print(f"\n    requests created {first} .. {last} UTC")
-        print("\n    Leads and deals by traffic source (the query below):\n")
+        print()
+        for journal in JOURNALS:
+            span = con.execute(f"SELECT min(date), max(date) FROM {SCHEMA}.{journal}").fetchone()  # noqa: S608
+            if span and span[0]:
+                first, last = (f"{value:%Y-%m-%d %H:%M}" for value in span)
+                print(f"    {journal:<8} created {first} .. {last} UTC")
+        print("\n    Calls and requests by traffic source (the query below):\n")
         for line in str(con.sql(EXAMPLE_QUERY)).splitlines():
             print(f"    {line}")
     relative = target.duckdb_file.relative_to(ROOT)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import itertools
 import re
 import tempfile
-from typing import IO, TYPE_CHECKING, Any, Union
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
 
 import ijson
 import orjson
@@ -34,12 +35,39 @@ SPOOL_BYTES = 1024 * 1024  # bodies above this wait on disk (page cache), not in
 WHOLE_PARSE_BYTES = SPOOL_BYTES  # parsed in one go up to this; larger bodies are streamed
 _CHUNK = 256 * 1024
 
-#: Parsed records, or a spooled body to stream.
-Answer = Union[list[dict[str, Any]], IO[bytes]]  # noqa: UP007 - a runtime alias on 3.10
+
+@dataclass(frozen=True)
+class Envelope:
+    """How a journal wraps its records: a bare array, or a page object around them."""
+
+    opens: bytes  # the body's first character
+    closes: bytes  # and its last
+    records_key: str | None  # the key of the records in a page object; None: a bare array
+    totals: tuple[str, ...] = ()  # whole numbers a page object must hold beside its records
+    kind: str = "a JSON array"  # for messages
+
+    @property
+    def records_prefix(self) -> str:
+        """Where ijson finds each record."""
+        return f"{self.records_key}.item" if self.records_key else "item"
+
+
+BARE_ARRAY = Envelope(b"[", b"]", None)
+PAGED = Envelope(b"{", b"}", "records", ("pageTotal", "recordsTotal"), "a JSON page object")
+
+
+@dataclass
+class Answer:
+    """One answer: its records parsed, or its body on disk to stream, and what the page said."""
+
+    records: list[dict[str, Any]] | IO[bytes]
+    envelope: Envelope = BARE_ARRAY
+    page_total: int | None = None
+    records_total: int | None = None
 
 
 class BadBodyError(RetriableAPIError):
-    """A 200 whose body is not a JSON array: a truncated answer or a proxy's HTML page."""
+    """A 200 whose body is not what the journal sends: a truncated answer, a proxy's page."""
 
 
 class MalformedStreamError(ValueError):
@@ -63,8 +91,8 @@ _BEFORE_NUMBER = b":,["  # what precedes a number in JSON, give or take whitespa
 _WHITESPACE = b" \t\r\n"
 
 
-def read_answer(response: requests.Response) -> Answer:
-    """Spool the body, then parse it if small or check its edges if large."""
+def read_answer(response: requests.Response, envelope: Envelope = BARE_ARRAY) -> Answer:
+    """Spool the body, then parse it if small or check its edges (and totals) if large."""
     body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
     surrogates = False
     tail = b""
@@ -78,10 +106,11 @@ def read_answer(response: requests.Response) -> Answer:
                 tail = chunk[-_EDGE:] if len(chunk) >= _EDGE else (tail + chunk)[-_EDGE:]
             body.write(chunk)
         if body.tell() > WHOLE_PARSE_BYTES:
-            _check_edges(body, response)
+            _check_edges(body, response, envelope)
             if surrogates:
                 body = _repaired_copy(body)
-            return body  # streamed later by `records_of`, which closes it
+            # Streamed later by `records_of`, which closes it.
+            return Answer(body, envelope, **_streamed_totals(body, response, envelope))
         body.seek(0)
         data = body.read()
     except BaseException:
@@ -90,7 +119,7 @@ def read_answer(response: requests.Response) -> Answer:
     body.close()
     if surrogates or _has_long_integer(data):
         data, _ = _repair(data, final=True)
-    return _parse_whole(data, response)
+    return _parse_whole(data, response, envelope)
 
 
 def _has_long_integer(data: bytes) -> bool:
@@ -121,27 +150,79 @@ def _follows_value_start(data: bytes, at: int) -> bool:
     return at >= 0 and data[at] in _BEFORE_NUMBER
 
 
-def _parse_whole(data: bytes, response: requests.Response) -> list[dict[str, Any]]:
+def _parse_whole(data: bytes, response: requests.Response, envelope: Envelope) -> Answer:
     try:
-        records = orjson.loads(data)
+        parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        msg = f"HTTP 200 but the body is not a JSON array ({_kind(response)}: {exc})"
+        msg = f"HTTP 200 but the body is not {envelope.kind} ({_kind(response)}: {exc})"
         raise BadBodyError(msg, response) from None
-    if not isinstance(records, list):
-        msg = f"HTTP 200 but the body is not a JSON array (a JSON {type(records).__name__})"
+    if envelope.records_key is None:
+        if not isinstance(parsed, list):
+            msg = f"HTTP 200 but the body is not a JSON array (a JSON {type(parsed).__name__})"
+            raise BadBodyError(msg, response)
+        return Answer(parsed, envelope)
+    if not isinstance(parsed, dict):
+        msg = f"HTTP 200 but the body is not {envelope.kind} (a JSON {type(parsed).__name__})"
         raise BadBodyError(msg, response)
-    return records
+    records = parsed.get(envelope.records_key)
+    if not isinstance(records, list):
+        msg = f"HTTP 200 but `{envelope.records_key}` is not a list (a JSON {_json_type(records)})"
+        raise BadBodyError(msg, response)
+    return Answer(records, envelope, **_totals(parsed, response, envelope))
 
 
-def _check_edges(body: IO[bytes], response: requests.Response) -> None:
-    """A large body must start with `[` and end with `]`; the rest is checked as it streams."""
+def _totals(
+    page: dict[str, Any], response: requests.Response, envelope: Envelope
+) -> dict[str, int]:
+    """The page's totals as `Answer` fields; a missing or non-numeric one is a bad body."""
+    totals = {}
+    for key in envelope.totals:
+        value = page.get(key)
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            msg = f"HTTP 200 but `{key}` is not a whole number ({value!r:.40})"
+            raise BadBodyError(msg, response)
+        totals[_FIELDS[key]] = value
+    return totals
+
+
+_FIELDS = {"pageTotal": "page_total", "recordsTotal": "records_total"}
+
+
+def _streamed_totals(
+    body: IO[bytes], response: requests.Response, envelope: Envelope
+) -> dict[str, int]:
+    """A large page object's totals, read from its top level without building its records."""
+    if not envelope.totals:
+        return {}
+    found: dict[str, Any] = {}
+    body.seek(0)
+    try:
+        for prefix, event, value in ijson.parse(body, use_float=True):
+            if prefix in envelope.totals and event in {"number", "string", "null", "boolean"}:
+                found[prefix] = value
+                if len(found) == len(envelope.totals):
+                    break
+    except ijson.JSONError as exc:
+        msg = f"HTTP 200 but the body is not {envelope.kind} ({exc})"
+        raise BadBodyError(msg, response) from None
+    return _totals(found, response, envelope)
+
+
+def _json_type(value: Any) -> str:  # noqa: ANN401
+    return "null" if value is None else type(value).__name__
+
+
+def _check_edges(body: IO[bytes], response: requests.Response, envelope: Envelope) -> None:
+    """A large body must open and close as its envelope does; the rest is checked later."""
     size = body.tell()
     body.seek(0)
     head = body.read(64).lstrip()[:1]
     body.seek(max(0, size - 64))
     tail = body.read().rstrip()[-1:]
-    if head != b"[" or tail != b"]":
-        msg = f"HTTP 200 but the body is not a JSON array ({_kind(response)}, starts {head!r})"
+    if head != envelope.opens or tail != envelope.closes:
+        msg = f"HTTP 200 but the body is not {envelope.kind} ({_kind(response)}, starts {head!r})"
         raise BadBodyError(msg, response)
 
 
@@ -155,14 +236,14 @@ def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
     When yajl meets an integer it cannot hold, the body is repaired and streamed again from
     the record after the last one yielded.
     """
-    if isinstance(answer, list):
-        yield from answer
+    body, prefix = answer.records, answer.envelope.records_prefix
+    if isinstance(body, list):
+        yield from body
         return
-    with answer:
-        answer.seek(0)
+    with body:
         yielded = 0
         try:
-            for record in ijson.items(answer, "item", use_float=True):
+            for record in _stream(body, prefix):
                 yield record
                 yielded += 1
         except ijson.JSONError as exc:
@@ -170,9 +251,9 @@ def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
                 raise MalformedStreamError(str(exc)) from None
         else:
             return
-        with _repaired_copy(answer) as fixed:
+        with _repaired_copy(body) as fixed:
             try:
-                yield from itertools.islice(_stream(fixed), yielded, None)
+                yield from itertools.islice(_stream(fixed, prefix), yielded, None)
             except ijson.JSONError as exc:
                 raise MalformedStreamError(str(exc)) from None
 
@@ -180,16 +261,16 @@ def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
 _INTEGER_OVERFLOW = "integer overflow"  # yajl's message, for any magnitude of 2**63 or more
 
 
-def _stream(body: IO[bytes]) -> Iterator[dict[str, Any]]:
+def _stream(body: IO[bytes], prefix: str) -> Iterator[dict[str, Any]]:
     body.seek(0)
-    return ijson.items(body, "item", use_float=True)  # type: ignore[no-any-return]
+    return ijson.items(body, prefix, use_float=True)  # type: ignore[no-any-return]
 
 
 def release(answers: list[Answer]) -> None:
     """Close the spooled files of answers that will not be read."""
     for answer in answers:
-        if not isinstance(answer, list):
-            answer.close()
+        if not isinstance(answer.records, list):
+            answer.records.close()
 
 
 # --- the careful path ----------------------------------------------------------------------------

@@ -94,6 +94,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         super().__init__(*args, **kwargs)
         self._stopping = threading.Event()  # set when the sync stops: no more calls
         self._parts_called: set[Part] = set()  # parts that made their first call
+        self._count_lock = threading.Lock()
+        self.calls_made = 0  # by this stream in this sync, retries included
         self._current_part = threading.local()  # the part a fetch thread works on
 
     @property
@@ -208,6 +210,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         signed = self.authenticator(prepared)
         self._check_running()  # the limiter may have kept us waiting past a fatal error
         self._parts_called.add(self._current_part.value)
+        with self._count_lock:
+            self.calls_made += 1
         try:
             response = self.requests_session.send(signed, timeout=self.timeout, stream=True)
             with response:
@@ -316,6 +320,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._stopping.clear()
         self._parts_called.clear()
         self.held_back = None
+        self.calls_made = 0
 
     def parse_answer(self, answer: Answer, part: Part) -> Iterator[dict[str, Any]]:
         """The records of one answer; a large body that breaks mid-stream ends the sync clearly."""

@@ -237,19 +237,17 @@ class JournalStream(CalltouchStream):
     def _log_summary(self, total: int, windows: list[Window]) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
         self.logger.info(
-            "Made %d API call(s) so far, %d window(s) of %s planned; %d %s emitted",
-            self.authenticator.calls,
+            "Made %d API call(s) for %d window(s); %d %s emitted",
+            self.calls_made,
             len(windows),
-            self.name,
             total,
             self.name,
         )
         if self.held_back is not None:
             self.logger.warning(
-                "max_api_calls (%s) reached: stopped before %s window %s; "
+                "max_api_calls (%s) reached: stopped before window %s; "
                 "the next run continues from there",
                 self.config.get("max_api_calls"),
-                self.name,
                 self.held_back.window,
             )
 

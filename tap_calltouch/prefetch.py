@@ -94,11 +94,11 @@ class OrderedPrefetcher(Generic[Item, Result]):
     ) -> None:
         """Start waiting follow-ups first, then new items, until `limit` are started."""
         started = sum(future is not None for _, future in pending)
-        for index, (item, future) in enumerate(pending):
+        for index, (waiting, future) in enumerate(pending):
             if started >= limit:
                 return
             if future is None:
-                pending[index] = (item, _start(job, item))
+                pending[index] = (waiting, _start(job, waiting))
                 started += 1
         while self.held_back is None and started < limit:
             item = next(upcoming, None)

@@ -35,11 +35,12 @@ ID_LIST = th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
 
 
 def _flag(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
+    journals = "both journals" if name in settings.CALL_FLAGS else "the requests journal"
     return th.Property(
         name,
         th.BooleanType,
         default=True,
-        description=f"Ask the API for {what} (`{settings.FLAGS[name]}=true`).",
+        description=f"Ask {journals} for {what} (`{settings.FLAGS[name]}=true`).",
     )
 
 
@@ -115,7 +116,7 @@ class TapCalltouch(Tap):
             th.StringType,
             default=settings.DEFAULT_API_URL,
             title="API base URL",
-            description="Base URL; the tap calls `{api_url}/calls-service/RestAPI/requests/`.",
+            description="Base URL; the tap calls `{api_url}/calls-service/RestAPI/...`.",
         ),
         th.Property(
             "timezone",

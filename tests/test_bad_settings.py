@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 TAP = Path(sys.executable).with_name("tap-calltouch")
 FLAGS = (
+    "with_call_tags",
+    "with_comments",
+    "with_orders",
     "with_map_visits",
     "with_request_tags",
     "with_yandex_direct",
@@ -67,6 +70,18 @@ BAD_SETTINGS: dict[str, list[tuple[Any, dict[str, Any]]]] = {
     "max_api_calls": [(0, {}), (-1, {}), ("10", {}), (2.5, {})],
     "attribution": [(2, {}), (-1, {}), ("0", {}), (1.5, {})],
     "bind_to": [("call", {}), ("", {}), (1, {})],
+    "calls_bind_to": [("request", {}), ("", {}), (1, {})],
+    "calls_window_days": [(0, {}), (93, {}), ("7", {}), (1.5, {})],
+    "page_size": [(0, {}), (1001, {}), ("1000", {}), (2.5, {})],
+    **{
+        name: [("yes", {}), (1, {})]
+        for name in (
+            "calls_unique_only",
+            "calls_target_only",
+            "calls_unique_target_only",
+            "calls_callback_only",
+        )
+    },
     **{name: [(1, {}), (["x"], {})] for name in TEXT_FILTERS},
     "phone_filter_mode": [("fuzzy", {"phone": "7999"}), ("exact", {}), (1, {"phone": "7999"})],
     "email_filter_mode": [("like", {"email": "a@b.ru"}), ("contains", {}), (1, {"email": "a"})],

@@ -9,12 +9,15 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, TOKEN
+from tests.emulator.calls_dataset import generate_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
 
 # The suite takes its config when the class is built, so the emulator starts with the module.
 _EMULATOR = Emulator(
-    dataset=generate_dataset(seed=11, start=FIRST_DAY, days=5, per_day=20), token=TOKEN
+    dataset=generate_dataset(seed=11, start=FIRST_DAY, days=5, per_day=20),
+    calls=generate_calls(seed=11, start=FIRST_DAY, days=5, per_day=20),
+    token=TOKEN,
 )
 _URL = _EMULATOR.start()
 atexit.register(_EMULATOR.stop)
@@ -26,6 +29,8 @@ SAMPLE_CONFIG = {
     "end_date": (FIRST_DAY + dt.timedelta(days=4)).isoformat(),
     "api_url": _URL,
     "window_days": 2,
+    "calls_window_days": 2,
+    "page_size": 25,
 }
 
 TestTapCalltouch = get_tap_test_class(

@@ -31,7 +31,7 @@ import pytest
 from tap_calltouch.client import CalltouchAPIError, CalltouchStream, PointsExhaustedError
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
-from tests.conftest import FIRST_DAY, TOKEN, SyncResult
+from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, catalog_selecting
 from tests.emulator.dataset import DEFAULT_SITE_ID, add_requests, generate_dataset
 from tests.emulator.server import Emulator
 
@@ -78,14 +78,22 @@ class Run:
         return str(value) if value is not None else None
 
 
-def sync(config: dict[str, Any], state: dict[str, Any] | None = None) -> Run:
-    """Run a whole sync, keeping what it wrote to stdout even when it fails."""
+def sync(
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    streams: tuple[str, ...] | None = REQUEST_STREAMS,
+) -> Run:
+    """Run a whole sync, keeping what it wrote to stdout even when it fails.
+
+    Only the requests journal by default, as in `run_tap`; `streams=None` syncs every stream.
+    """
+    catalog = catalog_selecting(streams) if streams is not None else None
     out = io.StringIO()
     error: Exception | None = None
     began = time.monotonic()
     with contextlib.redirect_stdout(out):
         try:
-            TapCalltouch(config=config, state=state).sync_all()
+            TapCalltouch(config=config, state=state, catalog=catalog).sync_all()
         except Exception as exc:  # noqa: BLE001 - the test judges the failure
             error = exc
     seconds = time.monotonic() - began
@@ -347,7 +355,7 @@ def test_a_bad_body_that_persists_fails_naming_the_window_and_the_next_run_resum
     first = sync(settings(emulator.url))
     assert isinstance(first.error, CalltouchAPIError)
     message = str(first.error)
-    assert f"Window {SECOND_WINDOW_NAME} failed after {TRIES} attempts" in message
+    assert f"requests window {SECOND_WINDOW_NAME} failed after {TRIES} attempts" in message
     assert "not a JSON array" in message
     assert windows_called(emulator)[("10/03/2026", "10/04/2026", "", "")] == TRIES
     assert_checkpoints_follow_emitted(first)
@@ -453,7 +461,7 @@ def test_no_server_is_a_clear_error_in_bounded_time(
     assert isinstance(run.error, CalltouchAPIError)
     message = str(run.error)
     assert f"failed after {TRIES} attempts" in message
-    assert message.startswith("Window 2026-10-01..2026-10-02")
+    assert message.startswith("requests window 2026-10-01..2026-10-02")
     assert host in message
     assert cause in message
     assert run.ids == []
@@ -543,7 +551,7 @@ def test_an_hour_too_big_fails_naming_the_hour(logs: pytest.LogCaptureFixture) -
         run = sync({**config, "api_url": server.url})
     assert isinstance(run.error, CalltouchAPIError)
     assert str(run.error).startswith(
-        f"Window 2026-10-01 13:00-13:59 failed after {TRIES} attempts: HTTP 504"
+        f"requests window 2026-10-01 13:00-13:59 failed after {TRIES} attempts: HTTP 504"
     )
     assert_no_token(logs.text, *exception_texts(run.error))
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import FIRST_DAY, TOKEN
+from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, catalog_selecting
 from tests.emulator.dataset import add_requests, generate_dataset
 from tests.emulator.server import Emulator
 from tests.test_bad_settings import BAD_SETTINGS, bad_config
@@ -122,7 +122,10 @@ def start_tap(
     directory.mkdir(parents=True, exist_ok=True)
     config_file = directory / "config.json"
     config_file.write_text(json.dumps(config))
-    command = [TAP, "--config", str(config_file)]
+    # The requests journal only, as these scenarios count its calls (see tests/test_calls.py).
+    catalog_file = directory / "catalog.json"
+    catalog_file.write_text(json.dumps(catalog_selecting(REQUEST_STREAMS)))
+    command = [TAP, "--config", str(config_file), "--catalog", str(catalog_file)]
     if state is not None:
         state_file = directory / "state.json"
         state_file.write_text(json.dumps(state))
@@ -253,7 +256,7 @@ def check_bad_bodies_once(outcome: Outcome, dataset: list[Record]) -> None:
 
 def check_bad_body_persists(outcome: Outcome, dataset: list[Record]) -> None:
     fails_with(
-        "Window 2026-10-03..2026-10-04 failed after 8 attempts: "
+        "requests window 2026-10-03..2026-10-04 failed after 8 attempts: "
         "HTTP 200 but the body is not a JSON array (text/html"
     )(outcome, dataset)
     assert day_of(outcome.bookmark or "") == FIRST_DAY + dt.timedelta(days=1)
@@ -304,7 +307,9 @@ def check_stops_at_once(outcome: Outcome, dataset: list[Record]) -> None:
 
 def check_no_server(cause: str) -> Callable[[Outcome, list[Record]], None]:
     def check(outcome: Outcome, dataset: list[Record]) -> None:
-        fails_with("Window 2026-10-01..2026-10-02 failed after 8 attempts", cause)(outcome, dataset)
+        fails_with("requests window 2026-10-01..2026-10-02 failed after 8 attempts", cause)(
+            outcome, dataset
+        )
         assert outcome.ids == []
         assert outcome.seconds < 90  # 63.5 s of backoff, up to 7 s of jitter, and startup
 
@@ -556,7 +561,9 @@ def test_kill_9_mid_backfill_then_resume_from_the_last_state(tmp_path: Path) -> 
     assert 0 < killed_calls < days
     assert sorted(first_ids | set(resumed.ids)) == all_ids(dataset)
     assert resumed.count() < days  # a fresh run asks for every day
-    bookmark_day = day_of(last_state["bookmarks"]["requests"]["replication_key_value"])
+    saved = last_state["bookmarks"]["requests"]
     asked = [dt.datetime.strptime(c.params["dateFrom"], "%m/%d/%Y").date() for c in resumed.calls]  # noqa: DTZ007
-    assert min(asked) == bookmark_day
+    # Resumed the day after the last complete window, which holds the bookmark.
+    assert min(asked) == dt.date.fromisoformat(saved["resume_from"])
+    assert day_of(saved["replication_key_value"]) < min(asked)
     assert_no_token(killed_stderr, resumed.stderr, resumed.stdout, "".join(lines))

@@ -10,8 +10,7 @@ import pytest
 
 from tap_calltouch.bookmarks import StateError, read_bookmark, read_resume_day
 from tap_calltouch.client import CalltouchAPIError
-from tap_calltouch.tap import TapCalltouch
-from tests.conftest import FIRST_DAY, TOKEN, run_tap
+from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, catalog_selecting, run_tap
 from tests.emulator.dataset import DEFAULT_SITE_ID, SESSION_TIME, generate_dataset
 from tests.emulator.server import Emulator
 from tests.test_faults import day_of, local_day, sync
@@ -25,8 +24,8 @@ def bookmark(state: dict[str, Any]) -> dict[str, Any]:
     return dict(state["bookmarks"]["requests"])
 
 
-def full_table_catalog(config: dict[str, Any]) -> dict[str, Any]:
-    catalog = TapCalltouch(config=config).catalog_dict
+def full_table_catalog() -> dict[str, Any]:
+    catalog = catalog_selecting(REQUEST_STREAMS)
     for entry in catalog["streams"]:
         if entry["tap_stream_id"] == "requests":
             entry["replication_method"] = "FULL_TABLE"
@@ -109,7 +108,7 @@ def test_session_binding_as_full_table_reads_the_whole_range_every_run(
     config: dict[str, Any], emulator: Emulator, dataset: list[dict[str, Any]]
 ) -> None:
     config = {**config, "bind_to": "session"}
-    catalog = full_table_catalog(config)
+    catalog = full_table_catalog()
     first = run_tap(config, catalog=catalog)
     emulator.reset_log()
     second = run_tap(config, state=first.final_state, catalog=catalog)

@@ -19,6 +19,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import TOKEN
+from tests.emulator.calls_dataset import (
+    CALL_TIME,
+    add_call_comment,
+    add_call_order,
+    add_calls,
+    generate_calls,
+)
 from tests.emulator.dataset import (
     DEFAULT_SITE_ID,
     add_order,
@@ -49,6 +56,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 FIRST_DAY = dt.date(2025, 3, 3)
 DAYS = 28
 PER_DAY = 40
+CALLS_PER_DAY = 60
 LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
 END_DAY = LAST_DAY + dt.timedelta(days=3)
 WINDOW_DAYS = 5
@@ -73,9 +81,20 @@ def test_meltano_into_postgres(
 
     run_twice(meltano_project, "target-postgres", postgres.loader_env(), warehouse, tmp_path)
     with postgres.connect() as connection:
-        types = PostgresWarehouse(connection).column_types("requests")
+        db = PostgresWarehouse(connection)
+        types = db.column_types("requests")
+        calls = db.column_types("calls")
+        call_orders = db.column_types("call_orders")
     assert (types["requestId"], types["date"]) == ("bigint", "timestamp without time zone")
     assert (types["session"], types["orders"]) == ("jsonb", "ARRAY")  # orders: jsonb[]
+    # One column per field, one type each, whatever type the API sent a value as.
+    assert (calls["callId"], calls["duration"], calls["sessionId"]) == ("bigint",) * 3
+    assert (calls["successful"], calls["uniqueCall"], calls["targetCall"]) == ("boolean",) * 3
+    assert (calls["date"], calls["callerNumber"]) == ("timestamp without time zone", "text")
+    assert (call_orders["createdDate"], call_orders["plannedAmount"]) == (
+        "timestamp without time zone",
+        "text",
+    )
 
 
 def test_meltano_into_duckdb(meltano_project: MeltanoProject, tmp_path: Path) -> None:
@@ -92,6 +111,11 @@ def test_meltano_into_duckdb(meltano_project: MeltanoProject, tmp_path: Path) ->
     run_twice(
         meltano_project, "target-duckdb", {"TARGET_DUCKDB_PATH": str(path)}, warehouse, tmp_path
     )
+    with warehouse() as db:
+        calls = db.column_types("calls")
+    assert (calls["callid"], calls["duration"], calls["sessionid"]) == ("BIGINT",) * 3
+    assert (calls["successful"], calls["uniquecall"], calls["targetcall"]) == ("BOOLEAN",) * 3
+    assert (calls["date"], calls["callernumber"]) == ("TIMESTAMP", "VARCHAR")
 
 
 # --- the scenario ------------------------------------------------------------------------------
@@ -106,28 +130,32 @@ def run_twice(
 ) -> None:
     """Full run, change the account, incremental run; check the database after each."""
     dataset = generate_dataset(seed=11, start=FIRST_DAY, days=DAYS, per_day=PER_DAY)
+    calls = generate_calls(seed=11, start=FIRST_DAY, days=DAYS, per_day=CALLS_PER_DAY)
     state_id = f"dev:tap-calltouch-to-{loader}"
-    with Emulator(dataset=dataset, token=TOKEN) as emulator:
+    with Emulator(dataset=dataset, calls=calls, token=TOKEN) as emulator:
         env = meltano_env(**tap_env(emulator.url), **loader_env)
         command = ["--environment=dev", "run", "tap-calltouch", loader]
 
         with timed(f"{loader}: meltano run 1 (full)"):
             log = project.run(command, tmp_path / "run1.log", env)
         assert "Window 1/" in log, "the tap's progress lines should reach Meltano's log"
-        first_calls = [call for call in emulator.calls if call.status == 200]
+        first_calls = requests_journal(emulator)
         assert min(date_from(call.params) for call in first_calls) == FIRST_DAY
         bookmark = saved_bookmark(project, state_id, env, tmp_path / "state1.log")
         assert bookmark == rfc3339(max(record["date"] for record in dataset))
+        assert emulator.peak_rate() <= 5, "both journals together stay under the limit"
         with warehouse() as db:
             assert db.tables() >= set(STREAMS)
-            check_rows(db, expected_keys(dataset), f"{loader} after run 1")
+            check_rows(db, expected_keys(dataset, calls), f"{loader} after run 1")
             check_content(db, dataset)
+            check_calls_content(db, calls)
 
         changed, unseen = change_account(dataset)
+        changed_call = change_calls(calls)
         emulator.reset_log()
         with timed(f"{loader}: meltano run 2 (incremental)"):
             project.run(command, tmp_path / "run2.log", env)
-        second_calls = [call for call in emulator.calls if call.status == 200]
+        second_calls = requests_journal(emulator)
         reread_from = (parse_rfc3339(bookmark) - dt.timedelta(days=LOOKBACK_DAYS)).astimezone(
             MOSCOW
         )
@@ -136,12 +164,23 @@ def run_twice(
         assert saved_bookmark(project, state_id, env, tmp_path / "state2.log") == rfc3339(
             max(record["date"] for record in dataset)
         )
+        calls_from = min(
+            dt.datetime.strptime(call.params["dateFrom"], "%d/%m/%Y").date()  # noqa: DTZ007
+            for call in emulator.calls
+            if call.journal == "calls" and call.status == 200
+        )
+        assert calls_from > FIRST_DAY, "the calls journal resumed from its own bookmark"
         with warehouse() as db:
-            expected = expected_keys(dataset)
+            expected = expected_keys(dataset, calls)
             expected["request_tags"].remove((unseen["requestId"], UNSEEN_TAG))
             check_rows(db, expected, f"{loader} after run 2")
             check_content(db, dataset)
             check_changes(db, changed, unseen)
+            check_call_changes(db, changed_call)
+
+
+def requests_journal(emulator: Emulator) -> list[Any]:
+    return [call for call in emulator.calls if call.status == 200 and call.journal == "requests"]
 
 
 def tap_env(url: str) -> dict[str, str]:
@@ -155,6 +194,7 @@ def tap_env(url: str) -> dict[str, str]:
         "TAP_CALLTOUCH_TIMEZONE": "Europe/Moscow",
         "TAP_CALLTOUCH_WINDOW_DAYS": str(WINDOW_DAYS),
         "TAP_CALLTOUCH_LOOKBACK_DAYS": str(LOOKBACK_DAYS),
+        "TAP_CALLTOUCH_PAGE_SIZE": "100",  # several pages per calls window
     }
 
 
@@ -194,9 +234,67 @@ def change_account(dataset: list[Record]) -> tuple[Record, Record]:
 # --- what the database must hold ---------------------------------------------------------------
 
 
-def expected_keys(dataset: list[Record]) -> dict[str, list[tuple[Any, ...]]]:
+def change_calls(calls: list[Record]) -> Record:
+    """Between the runs, a call inside the look-back gets a deal and a comment; calls arrive."""
+    changed = next(
+        call
+        for call in calls
+        if dt.datetime.fromtimestamp(call[CALL_TIME], MOSCOW).date()
+        == LAST_DAY - dt.timedelta(days=2)
+    )
+    add_call_order(calls, changed["callId"], planned=NEW_SUM)
+    add_call_comment(calls, changed["callId"], NEW_COMMENT)
+    add_calls(calls, 5, LAST_DAY + dt.timedelta(days=1), seed=5)
+    return changed
+
+
+def check_calls_content(db: Warehouse, calls: list[Record]) -> None:
+    """Cyrillic tags and comments, converted times and types, as the calls journal sent them."""
+    tagged = next(call for call in calls if call.get("callTags") and call.get("comments"))
+    call_id = int(tagged["callId"])
+    row = db.row("calls", callId=call_id)
+    assert row["date"] == local_to_utc(tagged["date"])
+    assert row["callernumber"] == str(tagged["callerNumber"])
+    assert isinstance(row["successful"], bool)
+    comment = tagged["comments"][0]
+    comment_row = db.row("call_comments", commentId=int(comment["commentId"]))
+    assert (comment_row["comment"], comment_row["callid"]) == (comment["comment"], call_id)
+    name = tagged["callTags"][0]["names"][0].split(",")[0].strip()
+    assert db.row("call_tags", callId=call_id, name=name)["name"] == name
+    anonymous = next(call for call in calls if call["callerNumber"] == "Anonymous")
+    assert db.row("calls", callId=int(anonymous["callId"]))["callernumber"] == "Anonymous"
+
+
+def check_call_changes(db: Warehouse, changed: Record) -> None:
+    """The call changed inside the look-back shows its new deal and comment."""
+    call_id = int(changed["callId"])
+    order = changed["orders"][-1]
+    order_row = db.row("call_orders", callId=call_id, orderId=int(order["orderId"]))
+    assert order_row["plannedamount"] == NEW_SUM
+    comment = changed["comments"][-1]
+    assert db.row("call_comments", commentId=int(comment["commentId"]))["comment"] == NEW_COMMENT
+
+
+def expected_keys(dataset: list[Record], calls: list[Record]) -> dict[str, list[tuple[Any, ...]]]:
     """Each table's primary keys, from the emulator's records (comma-joined tags split)."""
     keys: dict[str, list[tuple[Any, ...]]] = {stream: [] for stream in STREAMS}
+    for call in calls:
+        cid = int(call["callId"])
+        keys["calls"].append((cid,))
+        keys["call_orders"] += [(cid, int(order["orderId"])) for order in call.get("orders") or []]
+        keys["call_comments"] += [
+            (int(comment["commentId"]),) for comment in call.get("comments") or []
+        ]
+        keys["call_map_visits"] += {
+            (cid, int(visit["sessionId"])) for visit in call.get("mapVisits") or []
+        }
+        keys["call_tags"] += {
+            (cid, name.strip())
+            for tag in call.get("callTags") or []
+            for names in tag["names"]
+            for name in names.split(",")
+            if name.strip()
+        }
     for record in dataset:
         rid = int(record["requestId"])
         keys["requests"].append((rid,))

@@ -18,14 +18,19 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMA = "calltouch"
-STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
 PRIMARY_KEYS = {
     "requests": ("requestId",),
     "orders": ("orderId",),
     "comments": ("commentId",),
     "map_visits": ("requestId", "sessionId"),
     "request_tags": ("requestId", "name"),
+    "calls": ("callId",),
+    "call_orders": ("callId", "orderId"),
+    "call_comments": ("commentId",),
+    "call_map_visits": ("callId", "sessionId"),
+    "call_tags": ("callId", "name"),
 }
+STREAMS = tuple(PRIMARY_KEYS)
 
 
 class Warehouse(Protocol):
@@ -45,6 +50,10 @@ class Warehouse(Protocol):
 
     def row(self, table: str, **key: Any) -> dict[str, Any]:
         """The one row with this key (tap column names), by lower-case column name."""
+        ...
+
+    def column_types(self, table: str) -> dict[str, str]:
+        """Each column's type, as the database names it."""
         ...
 
 
@@ -131,6 +140,15 @@ class DuckDBWarehouse:
         return self._all(
             f"SELECT {columns} FROM {SCHEMA}.{table} GROUP BY {columns} HAVING count(*) > 1"  # noqa: S608
         )
+
+    def column_types(self, table: str) -> dict[str, str]:
+        """Each column's type as DuckDB names it (JSON, BIGINT, BOOLEAN, ...), by lower name."""
+        rows = self._all(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [SCHEMA, table],
+        )
+        return {str(name): str(data_type) for name, data_type in rows}
 
     def row(self, table: str, **key: Any) -> dict[str, Any]:
         """The one row with this key; JSON columns decoded."""
