@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pyrate_limiter import InMemoryBucket, Limiter, Rate
@@ -12,6 +14,8 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from tap_calltouch.redact import register_secret
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import requests
 
 # Calltouch counts the calls that *arrive* in any rolling second. A call can leave a little
@@ -22,13 +26,17 @@ if TYPE_CHECKING:
 SPACING_HEADROOM = 1.10
 
 
-def build_limiter(requests_per_second: float) -> Limiter:
-    """A limiter that spaces calls evenly, a little wider than `requests_per_second` needs."""
+def spacing_ms(requests_per_second: float) -> int:
+    """Milliseconds between two calls: a little wider than `requests_per_second` needs."""
     if not 0 < requests_per_second <= 5:  # noqa: PLR2004 - the API's documented ceiling
         msg = f"requests_per_second must be in (0, 5], got {requests_per_second}"
         raise ValueError(msg)
-    interval_ms = math.ceil(1000 * SPACING_HEADROOM / requests_per_second)
-    return Limiter(InMemoryBucket([Rate(1, interval_ms)]), buffer_ms=0)
+    return math.ceil(1000 * SPACING_HEADROOM / requests_per_second)
+
+
+def build_limiter(requests_per_second: float) -> Limiter:
+    """A limiter that spaces calls evenly, a little wider than `requests_per_second` needs."""
+    return Limiter(InMemoryBucket([Rate(1, spacing_ms(requests_per_second))]), buffer_ms=0)
 
 
 class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
@@ -38,19 +46,42 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
     instance is shared by every stream and fetch thread of a tap.
     """
 
-    def __init__(self, *, token: str, limiter: Limiter) -> None:
-        """Remember the token (and hide it from all logs) and the limiter to wait on."""
+    def __init__(self, *, token: str, limiter: Limiter, spacing: float) -> None:
+        """Remember the token (and hide it from all logs), the limiter and the spacing."""
         super().__init__(key="clientApiId", value=token, location="params")
         register_secret(token)
         self.limiter = limiter
+        self.spacing = spacing  # seconds between two calls leaving
         self.calls = 0  # every call this run, retries included
         # One waiter at a time: several threads sleeping in the limiter at once wake late
         # and leave slots unused (measured: ~3.8 instead of ~4.3 calls/s with 8 threads).
         self._turn = threading.Lock()
+        self._left = -math.inf  # when the last call left (time.monotonic)
 
-    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Block until the limiter grants a slot, then sign the request."""
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait until a call may go; the next call's wait counts from when this block ends.
+
+        The limiter spaces its grants, but a thread can lose the CPU or the GIL between its
+        grant and its send, and then leave together with the next one. So the next turn also
+        waits `spacing` after this one really left: the end of the block, just before the send.
+        """
         with self._turn:
             self.limiter.try_acquire("calltouch", blocking=True)
+            late = self._left + self.spacing - time.monotonic()
+            if late > 0:
+                time.sleep(late)
             self.calls += 1
+            try:
+                yield
+            finally:
+                self._left = time.monotonic()
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Wait for a turn, then sign the request; send it at once."""
+        with self.turn():
+            return self.sign(request)
+
+    def sign(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the token to the request, without waiting (inside a `turn`)."""
         return super().authenticate_request(request)

@@ -207,12 +207,13 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def _send(self, prepared: requests.PreparedRequest) -> Answer:
         """One attempt: wait for the limiter, sign, send, judge the status, read the body."""
         self._check_running()
-        signed = self.authenticator(prepared)
-        self._check_running()  # the limiter may have kept us waiting past a fatal error
-        self._parts_called.add(self._current_part.value)
-        with self._count_lock:
-            self.calls_made += 1
-        try:
+        with self.authenticator.turn():
+            self._check_running()  # the limiter may have kept us waiting past a fatal error
+            signed = self.authenticator.sign(prepared)
+            self._parts_called.add(self._current_part.value)
+            with self._count_lock:
+                self.calls_made += 1
+        try:  # sent right after the turn ends, which the next turn counts from
             response = self.requests_session.send(signed, timeout=self.timeout, stream=True)
             with response:
                 self.validate_response(response)

@@ -16,7 +16,7 @@ from singer_sdk.helpers.capabilities import (
 )
 
 from tap_calltouch import journal, settings, streams
-from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter
+from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchStream
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import register_secret
@@ -293,8 +293,12 @@ class TapCalltouch(Tap):
     @cached_property
     def authenticator(self) -> RateLimitedTokenAuthenticator:
         """One authenticator and limiter for every stream and fetch thread of this run."""
-        limiter = build_limiter(float(self.config.get("requests_per_second", 5)))
-        return RateLimitedTokenAuthenticator(token=str(self.config["api_token"]), limiter=limiter)
+        rate = float(self.config.get("requests_per_second", 5))
+        return RateLimitedTokenAuthenticator(
+            token=str(self.config["api_token"]),
+            limiter=build_limiter(rate),
+            spacing=spacing_ms(rate) / 1000,
+        )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import math
 from collections import Counter, defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,7 +16,11 @@ from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, run_ta
 from tests.emulator.calls_dataset import CALL_TIME, generate_calls, new_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
-from tests.test_faults import Run, assert_no_token, exception_texts, sync
+from tests.test_faults import MOSCOW, Run, assert_no_token, exception_texts, sync
+from tests.test_process import run_tap_process
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DAYS = 8
 LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
@@ -274,3 +278,52 @@ def test_a_bad_page_that_persists_fails_naming_window_and_page(
     bookmarks = [state.get("bookmarks", {}).get("calls", {}) for state in run.result.states]
     assert all("replication_key_value" not in bookmark for bookmark in bookmarks)
     assert_no_token(caplog.text, *exception_texts(run.error))
+
+
+def test_a_realistic_month_of_both_journals_arrives_once_within_the_limit(
+    tmp_path: Path,
+) -> None:
+    """30 days, ~1,000 calls and ~300 requests a day, default settings; then an increment.
+
+    The tap runs as its own process, as in production: an emulator sharing this process's GIL
+    with the tap would stamp arrivals late and see bunching no network shows.
+    """
+    days = 30
+    calls = generate_calls(seed=41, start=FIRST_DAY, days=days, per_day=1000)
+    requests = generate_dataset(seed=41, start=FIRST_DAY, days=days, per_day=300)
+    last = FIRST_DAY + dt.timedelta(days=days - 1)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator:
+        config = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": FIRST_DAY.isoformat(),
+            "end_date": last.isoformat(),
+            "api_url": emulator.url,
+        }
+        first = run_tap_process(tmp_path / "1", config, emulator=emulator, streams=None)
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert emulator.peak_rate() <= 5
+        assert emulator.count(429) == 0
+        state = first.states[-1]
+        emulator.reset_log()
+        second = run_tap_process(
+            tmp_path / "2", config, emulator=emulator, state=state, streams=None
+        )
+        assert second.returncode == 0, second.stderr[-2000:]
+    records: dict[str, list[Any]] = defaultdict(list)
+    for message in first.messages:
+        if message["type"] == "RECORD":
+            records[message["stream"]].append(message["record"])
+    assert_exactly_once(records, calls)
+    assert sorted(r["requestId"] for r in records["requests"]) == sorted(
+        int(r["requestId"]) for r in requests
+    )
+    for journal, fmt in (("calls", "%d/%m/%Y"), ("requests", "%m/%d/%Y")):
+        newest = state["bookmarks"][journal]["replication_key_value"]
+        day = dt.datetime.fromisoformat(newest.replace("Z", "+00:00")).astimezone(MOSCOW).date()
+        asked = {
+            dt.datetime.strptime(c.params["dateFrom"], fmt).date()  # noqa: DTZ007
+            for c in second.calls
+            if c.journal == journal
+        }
+        assert min(asked) == day - dt.timedelta(days=7), journal  # the default look-back

@@ -116,16 +116,24 @@ class Outcome:
 
 
 def start_tap(
-    directory: Path, config: dict[str, Any], state: dict[str, Any] | None = None
+    directory: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    streams: tuple[str, ...] | None = REQUEST_STREAMS,
 ) -> subprocess.Popen[str]:
-    """Start `tap-calltouch --config c.json [--state s.json]` with DEBUG logging."""
+    """Start `tap-calltouch --config c.json [--state s.json]` with DEBUG logging.
+
+    Only the requests journal by default, as these scenarios count its calls; `streams=None`
+    syncs every stream.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     config_file = directory / "config.json"
     config_file.write_text(json.dumps(config))
-    # The requests journal only, as these scenarios count its calls (see tests/test_calls.py).
-    catalog_file = directory / "catalog.json"
-    catalog_file.write_text(json.dumps(catalog_selecting(REQUEST_STREAMS)))
-    command = [TAP, "--config", str(config_file), "--catalog", str(catalog_file)]
+    command = [TAP, "--config", str(config_file)]
+    if streams is not None:
+        catalog_file = directory / "catalog.json"
+        catalog_file.write_text(json.dumps(catalog_selecting(streams)))
+        command += ["--catalog", str(catalog_file)]
     if state is not None:
         state_file = directory / "state.json"
         state_file.write_text(json.dumps(state))
@@ -152,17 +160,18 @@ def collect_stdout(process: subprocess.Popen[str], lines: queue.Queue[str]) -> N
     lines.put("")
 
 
-def run_tap_process(
+def run_tap_process(  # noqa: PLR0913 - keyword-only options
     directory: Path,
     config: dict[str, Any],
     *,
     emulator: Emulator | None = None,
     state: dict[str, Any] | None = None,
     deadline: float = 30,
+    streams: tuple[str, ...] | None = REQUEST_STREAMS,
 ) -> Outcome:
     """Run the command to the end (or kill it at `deadline`), keeping everything it said."""
     started = time.monotonic()
-    process = start_tap(directory, config, state)
+    process = start_tap(directory, config, state, streams)
     lines: list[tuple[float, str]] = []
     out: queue.Queue[str] = queue.Queue()
     readers = [
