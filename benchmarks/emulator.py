@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import sys
 import threading
 from collections import Counter
@@ -104,6 +105,9 @@ def main() -> None:
         per_day=args.calls_per_day,
         site_id=args.site_id,
     )
+    # Tens of thousands of records would make each full collection pause every thread for a
+    # few hundred ms: calls arriving meanwhile are logged (and rate-limited) late, in a bunch.
+    gc.freeze()
     emulator = CountingEmulator(
         dataset=dataset,
         calls=calls,
