@@ -924,7 +924,7 @@ class Benchmark:
             f"with {scale.saturation_latency:g} s per call (wall). Calls and pages from the "
             "emulator; every 200 answer is one page and spends one API point.\n\n"
             "| calls_window_days | windows | calls (server) | calls (tap's log) | pages | "
-            "calls per page | 429s | CPU s | wall s | peak RSS MB | wall s at 1 s/call | "
+            "records per page | 429s | CPU s | wall s | peak RSS MB | wall s at 1 s/call | "
             "calls/s at 1 s/call | calls at 1 s/call | STATE | exit |\n"
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
             + "\n".join(rows)
