@@ -1,7 +1,9 @@
 """The floor: fetch the same windows, parse with orjson, cut the child rows, print Singer lines.
 
 No SDK, no validation, no state handling beyond one STATE per window: what the work costs in
-plain Python. Run: `python benchmarks/bare_loop.py --config FILE` (the tap's config file).
+plain Python. Run: `python benchmarks/bare_loop.py --config FILE` (the tap's config file) for
+the requests journal, and with `--journal calls` for the calls journal: every page of every
+window (`calls_window_days`, `page_size`), one after the other.
 """
 
 from __future__ import annotations
@@ -12,22 +14,25 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import requests
 
-from tap_calltouch.settings import api_params
+from tap_calltouch.settings import api_params, call_params
 
 PATH = "/calls-service/RestAPI/requests/"
+CALLS_PATH = "/calls-service/RestAPI/{site_id}/calls-diary/calls"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
+CALL_STREAMS = ("calls", "call_orders", "call_comments", "call_map_visits", "call_tags")
 
 
-def windows(config: dict[str, Any]) -> list[tuple[dt.date, dt.date]]:
+def windows(config: dict[str, Any], key: str = "window_days") -> list[tuple[dt.date, dt.date]]:
     first = dt.date.fromisoformat(str(config["start_date"])[:10])
     end = config.get("end_date")
     last = dt.date.fromisoformat(str(end)[:10]) if end else dt.datetime.now(dt.timezone.utc).date()
-    step = dt.timedelta(days=int(config.get("window_days", 7)))
+    step = dt.timedelta(days=int(config.get(key, 7)))
     out = []
     while first <= last:
         out.append((first, min(first + step - dt.timedelta(days=1), last)))
@@ -53,10 +58,86 @@ def child_rows(request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
+def call_child_rows(call: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    call_id = call["callId"]
+    rows = [("call_orders", {**order, "callId": call_id}) for order in call.get("orders") or []]
+    rows += [("call_comments", {**c, "callId": call_id}) for c in call.get("comments") or []]
+    visits: dict[Any, dict[str, Any]] = {}
+    for visit in call.get("mapVisits") or []:
+        visits.setdefault(visit.get("sessionId"), {**visit, "callId": call_id})
+    rows += [("call_map_visits", visit) for visit in visits.values()]
+    tags: dict[str, dict[str, Any]] = {}
+    for tag in call.get("callTags") or []:
+        for names in tag.get("names") or []:
+            for name in filter(None, (part.strip() for part in names.split(","))):
+                row = {"callId": call_id, "name": name, "type": tag.get("type")}
+                tags.setdefault(name, {**row, "category": tag.get("category")})
+    rows += [("call_tags", tag) for tag in tags.values()]
+    return rows
+
+
+def local_to_utc(value: str, zone: ZoneInfo) -> str:
+    """`dd/mm/yyyy hh:mm:ss` in the account's zone as ISO UTC (sliced: strptime is slow)."""
+    numbers = (value[6:10], value[3:5], value[0:2], value[11:13], value[14:16], value[17:19])
+    local = dt.datetime(*map(int, numbers), tzinfo=zone)
+    return local.astimezone(dt.timezone.utc).isoformat()
+
+
+def get(session: requests.Session, url: str, params: dict[str, str], gap: float) -> bytes:
+    """One call, at most one per `gap` seconds; a 429 waits out the rate-limit second."""
+    global _last_call  # noqa: PLW0603 - one pace for the whole process
+    time.sleep(max(0.0, _last_call + gap - time.monotonic()))
+    _last_call = time.monotonic()
+    response = session.get(url, params=params, timeout=300)
+    while response.status_code == 429:  # too fast: wait out the rate-limit second
+        time.sleep(1.0)
+        response = session.get(url, params=params, timeout=300)
+    response.raise_for_status()
+    return response.content
+
+
+_last_call = 0.0
+
+
+def calls_main(config: dict[str, Any]) -> None:
+    """The calls journal: each window page by page; page 1 tells how many pages there are."""
+    base = str(config.get("api_url", "https://api.calltouch.ru")).rstrip("/")
+    url = base + CALLS_PATH.format(site_id=config["site_id"])
+    params = {**call_params(config), "clientApiId": config["api_token"]}
+    gap = 1.1 / float(config.get("requests_per_second", 5))  # the tap's pace: no 429s
+    zone = ZoneInfo(config.get("timezone") or "Europe/Moscow")
+    out = sys.stdout.buffer
+    for stream in CALL_STREAMS:
+        out.write(orjson.dumps({"type": "SCHEMA", "stream": stream, "schema": {}}) + b"\n")
+    session = requests.Session()
+    for first, last in windows(config, "calls_window_days"):
+        window = {"dateFrom": first.strftime("%d/%m/%Y"), "dateTo": last.strftime("%d/%m/%Y")}
+        page, page_total = 1, 1
+        while page <= page_total:
+            answer = orjson.loads(get(session, url, {**params, **window, "page": str(page)}, gap))
+            page_total = answer["pageTotal"]
+            for call in answer["records"]:
+                call["date"] = local_to_utc(call["date"], zone)
+                message = {"type": "RECORD", "stream": "calls", "record": call}
+                out.write(orjson.dumps(message) + b"\n")
+                for stream, row in call_child_rows(call):
+                    message = {"type": "RECORD", "stream": stream, "record": row}
+                    out.write(orjson.dumps(message) + b"\n")
+            page += 1
+        state = {"bookmarks": {"calls": {"window": str(last)}}}
+        out.write(orjson.dumps({"type": "STATE", "value": state}) + b"\n")
+    out.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, required=True)
-    config = orjson.loads(parser.parse_args().config.read_bytes())
+    parser.add_argument("--journal", choices=("requests", "calls"), default="requests")
+    args = parser.parse_args()
+    config = orjson.loads(args.config.read_bytes())
+    if args.journal == "calls":
+        calls_main(config)
+        return
     url = str(config.get("api_url", "https://api.calltouch.ru")).rstrip("/") + PATH
     params = {**api_params(config), "clientApiId": config["api_token"]}
     gap = 1.0 / float(config.get("requests_per_second", 5))

@@ -1,15 +1,18 @@
 """The project's API emulator with a call log the benchmark can read from another process.
 
 `python -m benchmarks.emulator --days 30 ...` (from the repository root) serves like
-`python -m tests.emulator`, prints `EMULATOR_URL=...`, then answers commands on stdin, one per
-line, with one JSON line on stdout: `stats` (calls, statuses, body sizes, arrival times) and
-`reset` (forget the calls so far). It stops when stdin closes.
+`python -m tests.emulator` (both journals: `--per-day` requests, `--calls-per-day` calls), prints
+`EMULATOR_URL=... REQUESTS=n CALLS=n`, then answers commands on stdin, one per line, with one
+JSON line on stdout: `stats` (calls, statuses, body sizes, arrival times), `reset` (forget the
+calls so far) and `latency SECONDS` (answer each later call that much later, so one dataset
+serves fast and slow runs). It stops when stdin closes.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import sys
 import threading
 from collections import Counter
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tests.emulator import Emulator, generate_dataset
+from tests.emulator.calls_dataset import generate_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID
 
 if TYPE_CHECKING:
@@ -83,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--per-day", type=int, default=320)
+    parser.add_argument("--calls-per-day", type=int, default=0, help="the calls journal; 0: none")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--token", default="demo-token")
@@ -93,15 +98,26 @@ def main() -> None:
     dataset = generate_dataset(
         seed=args.seed, start=args.start, days=args.days, per_day=args.per_day
     )
+    calls = generate_calls(
+        seed=args.seed,
+        start=args.start,
+        days=args.days,
+        per_day=args.calls_per_day,
+        site_id=args.site_id,
+    )
+    # Tens of thousands of records would make each full collection pause every thread for a
+    # few hundred ms: calls arriving meanwhile are logged (and rate-limited) late, in a bunch.
+    gc.freeze()
     emulator = CountingEmulator(
         dataset=dataset,
+        calls=calls,
         token=args.token,
         site_id=args.site_id,
         rate_limit=args.rate_limit or None,
         latency=args.latency,
     )
     emulator.start()
-    print(f"EMULATOR_URL={emulator.url} REQUESTS={len(dataset)}", flush=True)
+    print(f"EMULATOR_URL={emulator.url} REQUESTS={len(dataset)} CALLS={len(calls)}", flush=True)
     try:
         for line in sys.stdin:
             command = line.strip()
@@ -109,6 +125,9 @@ def main() -> None:
                 sys.stdout.write(orjson.dumps(emulator.stats()).decode() + "\n")
             elif command == "reset":
                 emulator.reset()
+                sys.stdout.write("{}\n")
+            elif command.startswith("latency "):
+                emulator.latency = float(command.split()[1])
                 sys.stdout.write("{}\n")
             else:
                 sys.stdout.write(orjson.dumps({"error": f"unknown command {command!r}"}).decode())

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from singer_sdk import Stream
 
 DEFAULT_WINDOW_DAYS = 14
-DEFAULT_CALLS_WINDOW_DAYS = 7
+DEFAULT_CALLS_WINDOW_DAYS = 14
 
 
 class RequestsStream(JournalStream):
