@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # after its slot (a new TCP connection, the GIL held by a parse), so bursts of five could land
 # as six in one second. Calls are spaced evenly instead, with this much headroom: six calls
 # then span 1.1 s, and arrivals would have to bunch by 100 ms to break the limit (the longest
-# GIL hold here, an orjson parse of a 1 MB answer, is ~15 ms).
+# GIL hold here, an orjson parse of a 256 KB answer, is ~4 ms).
 SPACING_HEADROOM = 1.10
 
 
