@@ -34,32 +34,27 @@ MODES = list(settings.FILTER_MODES)
 ID_LIST = th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
 
 
+def _switch(name: str, *, default: bool, description: str) -> th.Property:  # type: ignore[type-arg]
+    return th.Property(name, th.BooleanType, default=default, description=description)
+
+
 def _flag(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
+    """A `with*` flag of the requests journal, or of both where the calls journal has it too."""
     journals = "both journals" if name in settings.CALL_FLAGS else "the requests journal"
-    return th.Property(
-        name,
-        th.BooleanType,
-        default=True,
-        description=f"Ask {journals} for {what} (`{settings.FLAGS[name]}=true`).",
-    )
+    flag = settings.FLAGS[name]
+    return _switch(name, default=True, description=f"Ask {journals} for {what} (`{flag}=true`).")
 
 
 def _call_flag(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
-    return th.Property(
-        name,
-        th.BooleanType,
-        default=True,
-        description=f"Ask the calls journal for {what} (`{settings.CALL_FLAGS[name]}=true`).",
+    flag = settings.CALL_FLAGS[name]
+    return _switch(
+        name, default=True, description=f"Ask the calls journal for {what} (`{flag}=true`)."
     )
 
 
 def _call_filter(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
-    return th.Property(
-        name,
-        th.BooleanType,
-        default=False,
-        description=f"Only {what} (`{settings.CALL_FILTERS[name]}=true`).",
-    )
+    flag = settings.CALL_FILTERS[name]
+    return _switch(name, default=False, description=f"Only {what} (`{flag}=true`).")
 
 
 def _text_filter(name: str, how: str) -> th.Property:  # type: ignore[type-arg]
@@ -67,7 +62,7 @@ def _text_filter(name: str, how: str) -> th.Property:  # type: ignore[type-arg]
 
 
 class TapCalltouch(Tap):
-    """Singer tap for the Calltouch requests journal (leads, deals, comments, visits, tags)."""
+    """Singer tap for Calltouch's calls and requests journals (deals, comments, visits, tags)."""
 
     name = "tap-calltouch"
     message_writer_class = FastSingerWriter

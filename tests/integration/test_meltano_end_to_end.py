@@ -133,7 +133,9 @@ def test_meltano_into_duckdb(meltano_project: MeltanoProject, tmp_path: Path) ->
     )
     with warehouse() as db:
         calls = db.column_types("calls")
-    assert (calls["callid"], calls["duration"], calls["sessionid"]) == ("BIGINT",) * 3
+        integer = db.column_types("requests")["requestid"]  # how target-duckdb stores integers
+    assert integer in {"BIGINT", "HUGEINT"}
+    assert (calls["callid"], calls["duration"], calls["sessionid"]) == (integer,) * 3
     assert (calls["successful"], calls["uniquecall"], calls["targetcall"]) == ("BOOLEAN",) * 3
     assert (calls["date"], calls["callernumber"]) == ("TIMESTAMP", "VARCHAR")
 
