@@ -41,6 +41,7 @@ PG_DATABASE = "calltouch"
 # Seconds each slow step took, and rows per table after each run, printed at the end.
 TIMINGS: dict[str, float] = {}
 ROW_COUNTS: dict[str, dict[str, int]] = {}
+MODEL_FIGURES: dict[str, str] = {}  # the dbt models' totals after each run
 
 
 @contextlib.contextmanager
@@ -64,6 +65,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for when, counts in ROW_COUNTS.items():
             tables = ", ".join(f"{table} {rows}" for table, rows in counts.items())
             terminalreporter.write_line(f"{when}: {tables}")
+    if MODEL_FIGURES:
+        terminalreporter.section("dbt models")
+        for when, figures in MODEL_FIGURES.items():
+            terminalreporter.write_line(f"{when}: {figures}")
 
 
 # --- Meltano -----------------------------------------------------------------------------------

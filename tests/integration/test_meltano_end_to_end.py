@@ -41,7 +41,7 @@ from tests.emulator.dataset import (
     generate_dataset,
 )
 from tests.emulator.server import Emulator
-from tests.integration.conftest import ROW_COUNTS, meltano_env, timed
+from tests.integration.conftest import MODEL_FIGURES, ROW_COUNTS, meltano_env, timed
 from tests.integration.warehouses import (
     STREAMS,
     DuckDBWarehouse,
@@ -435,7 +435,6 @@ def check_changes(db: Warehouse, changed: Record, unseen: Record) -> None:
 def check_models(db: Warehouse, dataset: list[Record], calls: list[Record], when: str) -> None:
     """`leads`: one row per call and request; `leads_daily`: the dataset's own figures."""
     ((rows, keys),) = db.query("SELECT count(*), count(DISTINCT lead_key) FROM analytics.leads")
-    ROW_COUNTS[when]["analytics.leads"] = rows
     assert rows == keys == len(dataset) + len(calls), "one lead per call and per request"
     assert (
         db.query("SELECT lead_type, lead_id FROM analytics.leads GROUP BY 1, 2 HAVING count(*) > 1")
@@ -453,8 +452,9 @@ def check_models(db: Warehouse, dataset: list[Record], calls: list[Record], when
     expected = expected_daily(dataset, calls)
     assert loaded == expected
     totals = [sum(figures[i] for figures in expected.values()) for i in range(8)]
-    ROW_COUNTS[when]["leads_daily totals (calls, requests, leads, deals, revenue)"] = (
-        f"{totals[0]}, {totals[3]}, {totals[4]}, {totals[6]}, {totals[7]}"  # type: ignore[assignment]
+    MODEL_FIGURES[when] = (
+        f"leads {rows} (calls {totals[0]} + requests {totals[3]}), target leads {totals[5]}, "
+        f"deals {totals[6]}, revenue {totals[7]}"
     )
 
 
