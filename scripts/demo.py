@@ -1,10 +1,14 @@
-"""Run `meltano run tap-calltouch target-duckdb` and show what landed; called by scripts/demo.
+"""Run the job `calltouch-to-duckdb` and show what landed; called by scripts/demo.
+
+The job is `tap-calltouch target-duckdb dbt-duckdb:run dbt-duckdb:test`: the load, then the dbt
+models of transform/ (`analytics.leads`, `analytics.leads_daily`) and their tests.
 
 Against the bundled emulator (a made-up, realistic account, started here as a child process on
 a free loopback port) unless a real account is configured: an api_token and a site_id, from
 TAP_CALLTOUCH_API_TOKEN / TAP_CALLTOUCH_SITE_ID in the environment or .env, or `meltano config`.
-Each run prints the tap's progress, then rows per table, the date range, the DuckDB file and a
-query to paste; a second run says how much less it fetched, since Meltano kept the bookmark.
+Each run prints the tap's and dbt's progress, then rows per table, the date range, the top
+sources from `leads_daily`, the DuckDB file and the query to paste; a second run says how much
+less it fetched, since Meltano kept the bookmark.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ STREAMS = (
 )
 JOURNALS = ("requests", "calls")
 SCHEMA = "calltouch"
+MODELS = "analytics"  # the dbt models' schema
+JOB = "calltouch-to-duckdb"
 HISTORY = ROOT / ".meltano" / "demo-history.json"
 LOGS = ROOT / ".meltano" / "logs" / "demo"
 
@@ -52,15 +58,13 @@ DEMO_TOKEN = "demo-token"  # noqa: S105 - the emulator's made-up token
 DEMO_SITE_ID = "12345"
 
 EXAMPLE_QUERY = f"""\
-WITH leads AS (
-  SELECT coalesce(session->>'source', '(no session)') AS source, 0 AS calls, 1 AS requests
-  FROM {SCHEMA}.requests
-  UNION ALL
-  SELECT coalesce(nullif(source, ''), '(no session)'), 1, 0 FROM {SCHEMA}.calls)
-SELECT source, sum(calls) AS calls, sum(requests) AS requests, count(*) AS leads
-FROM leads GROUP BY 1 ORDER BY leads DESC LIMIT 5"""  # noqa: S608 - constants only
+SELECT source, sum(calls) AS calls, sum(requests) AS requests, sum(leads) AS leads,
+       sum(target_leads) AS target_leads, sum(deals) AS deals, sum(revenue) AS revenue
+FROM {MODELS}.leads_daily
+GROUP BY source ORDER BY leads DESC LIMIT 5"""  # noqa: S608 - constants only
 
 FAILED = {"Extractor failed": "tap-calltouch", "Loader failed": "target-duckdb"}
+DBT_PROGRESS = re.compile(r"OK created|Done\. PASS=|FAIL|ERROR|Completed with")
 TAP_PROGRESS = re.compile(r"^(Syncing|Window|Made|max_api_calls)")
 SUMMARY = re.compile(r"Made (\d+) API call\(s\) for (\d+) window\(s\); (\d+) (\w+) emitted")
 PLAN = re.compile(r"Syncing (\w+): \d+ window\(s\) of up to \d+ day\(s\): (\S+)")
@@ -223,10 +227,10 @@ def reset(target: Target, env: dict[str, str]) -> None:
 
 
 def run_pipeline(target: Target, env: dict[str, str]) -> RunReport:
-    """`meltano run tap-calltouch target-duckdb`, its progress on screen, its whole log on disk."""
+    """`meltano run calltouch-to-duckdb`, its progress on screen, its whole log on disk."""
     step(
-        f"meltano --environment={target.environment} run tap-calltouch target-duckdb "
-        f"(from {target.label})"
+        f"meltano --environment={target.environment} run {JOB} (from {target.label}): "
+        "tap-calltouch target-duckdb dbt-duckdb:run dbt-duckdb:test"
     )
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.log"
@@ -234,11 +238,15 @@ def run_pipeline(target: Target, env: dict[str, str]) -> RunReport:
         MELTANO,
         "--log-format=json",
         f"--environment={target.environment}",
-        *("run", "tap-calltouch", "target-duckdb"),
+        *("run", JOB),
     ]
     began = time.monotonic()
     report = RunReport(ok=False, seconds=0.0, log=log)
-    plugin_lines: dict[str, list[str]] = {"tap-calltouch": [], "target-duckdb": []}
+    plugin_lines: dict[str, list[str]] = {
+        "tap-calltouch": [],
+        "target-duckdb": [],
+        "dbt-duckdb": [],
+    }
     with log.open("w", encoding="utf-8") as sink:
         process = subprocess.Popen(
             command,
@@ -288,10 +296,18 @@ def show(line: str, report: RunReport, plugin_lines: dict[str, list[str]]) -> No
             report.journal(plan.group(1)).days = plan.group(2)
         if TAP_PROGRESS.match(text) or "WARNING" in text or "ERROR" in text:
             print(f"    tap      {text}", flush=True)
-    elif name == "target-duckdb" and text.startswith("Loading "):
-        print(f"    duckdb   {text.replace(chr(34), '')}", flush=True)
+    elif name in {"target-duckdb", "dbt-duckdb"}:
+        show_loader_or_dbt(name, text)
     elif name is None and level in {"warning", "error", "critical"} and "No state" not in text:
         print(f"    meltano  {level}: {text}", flush=True)
+
+
+def show_loader_or_dbt(name: str, text: str) -> None:
+    """target-duckdb's batch loads, and dbt's models, test tally and errors."""
+    if name == "target-duckdb" and text.startswith("Loading "):
+        print(f"    duckdb   {text.replace(chr(34), '')}", flush=True)
+    elif name == "dbt-duckdb" and DBT_PROGRESS.search(text):
+        print(f"    dbt      {' '.join(text.split())}", flush=True)
 
 
 def explain_run(target: Target, report: RunReport, before: str | None, after: str | None) -> None:
@@ -382,12 +398,26 @@ def summarize(target: Target, before: dict[str, int]) -> None:
             if span and span[0]:
                 first, last = (f"{value:%Y-%m-%d %H:%M}" for value in span)
                 print(f"    {journal:<8} created {first} .. {last} UTC")
-        print("\n    Calls and requests by traffic source (the query below):\n")
+        leads = con.execute(f"SELECT count(*) FROM {MODELS}.leads").fetchone()  # noqa: S608
+        days = con.execute(
+            f"SELECT min(created_date_local), max(created_date_local) FROM {MODELS}.leads_daily"  # noqa: S608
+        ).fetchone()
+        print(
+            f"\n    dbt built {MODELS}.leads ({leads[0] if leads else 0:,} leads: one per call and "
+            f"per request) and {MODELS}.leads_daily"
+        )
+        if days and days[0]:
+            print(
+                f"\n    Top sources, {days[0]} .. {days[1]} (account's days), from leads_daily:\n"
+            )
         for line in str(con.sql(EXAMPLE_QUERY)).splitlines():
             print(f"    {line}")
     relative = target.duckdb_file.relative_to(ROOT)
     query = " ".join(EXAMPLE_QUERY.split())
-    print("\n    Paste this to query it yourself (tables are in the calltouch schema):\n")
+    print(
+        f"\n    Paste this to query it yourself (models in schema {MODELS}, raw tables in "
+        f"{SCHEMA}):\n"
+    )
     code = f"import duckdb; con = duckdb.connect('{relative}', read_only=True); "
     code += f'con.sql(\\"{query}\\").show()'
     print(f'    .venv-meltano/bin/python -c "{code}"')

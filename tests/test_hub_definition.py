@@ -161,7 +161,11 @@ def test_loaders_install_from_pypi_with_inline_settings() -> None:
             assert bool(setting.get("sensitive")) == secret, f"{name}.{setting['name']}"
     assert loaders["target-postgres"]["config"]["load_method"] == "upsert"
     jobs = {job["name"]: job["tasks"] for job in project["jobs"]}
-    assert jobs["calltouch-to-duckdb"] == ["tap-calltouch target-duckdb"]
-    assert jobs["calltouch-to-postgres"] == ["tap-calltouch target-postgres"]
+    assert jobs["calltouch-to-duckdb"] == [
+        "tap-calltouch target-duckdb dbt-duckdb:run dbt-duckdb:test"
+    ]
+    assert jobs["calltouch-to-postgres"] == [
+        "tap-calltouch target-postgres dbt-postgres:run dbt-postgres:test"
+    ]
     assert any(schedule["interval"] == "@daily" for schedule in project["schedules"])
     assert project["send_anonymous_usage_stats"] is False

@@ -1,11 +1,12 @@
 """Real services for the end-to-end tests: Meltano with its plugins, and a PostgreSQL server.
 
 Meltano goes into .venv-meltano (from scripts/meltano-requirements.txt, shared with
-./scripts/demo, reused while that file is unchanged). Each session copies meltano.yml into a
-temporary project, pointed at this checkout, and `meltano install`s the tap and two loaders
-there. PostgreSQL is a cluster of its own in a temporary folder on a free loopback port, run as
-the `postgres` user when the tests run as root, and stopped afterwards; when its binaries are
-missing and apt-get can install them (as root), this installs the `postgresql` package first.
+./scripts/demo, reused while that file is unchanged). Each session copies meltano.yml and the
+dbt project (transform/) into a temporary project, pointed at this checkout, and `meltano
+install`s the tap, two loaders and the two dbt utilities there. PostgreSQL is a cluster of its
+own in a temporary folder on a free loopback port, run as the `postgres` user when the tests run
+as root, and stopped afterwards; when its binaries are missing and apt-get can install them (as
+root), this installs the `postgresql` package first.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ ROOT = Path(__file__).resolve().parents[2]
 MELTANO_VENV = ROOT / ".venv-meltano"
 REQUIREMENTS = ROOT / "scripts" / "meltano-requirements.txt"
 LOADERS = ("target-postgres", "target-duckdb")
+UTILITIES = ("dbt-postgres", "dbt-duckdb")
 PG_PASSWORD = "it-Пароль/secret"  # noqa: S105 - a throwaway cluster's password; Cyrillic on purpose
 PG_DATABASE = "calltouch"
 
 # Seconds each slow step took, and rows per table after each run, printed at the end.
 TIMINGS: dict[str, float] = {}
 ROW_COUNTS: dict[str, dict[str, int]] = {}
+MODEL_FIGURES: dict[str, str] = {}  # the dbt models' totals after each run
 
 
 @contextlib.contextmanager
@@ -62,6 +65,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for when, counts in ROW_COUNTS.items():
             tables = ", ".join(f"{table} {rows}" for table, rows in counts.items())
             terminalreporter.write_line(f"{when}: {tables}")
+    if MODEL_FIGURES:
+        terminalreporter.section("dbt models")
+        for when, figures in MODEL_FIGURES.items():
+            terminalreporter.write_line(f"{when}: {figures}")
 
 
 # --- Meltano -----------------------------------------------------------------------------------
@@ -123,11 +130,17 @@ class MeltanoProject:
 
 @pytest.fixture(scope="session")
 def meltano_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
-    """meltano.yml in a temporary folder, the tap installed from this checkout, and the loaders."""
+    """meltano.yml and transform/ in a temporary folder, the tap from this checkout, the loaders
+    and the dbt utilities."""
     root = tmp_path_factory.mktemp("meltano-project")
     text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
     assert text.count("pip_url: -e .\n") == 1, "the tap's pip_url is no longer `-e .`"
     (root / "meltano.yml").write_text(text.replace("pip_url: -e .\n", f"pip_url: -e {ROOT}\n"))
+    shutil.copytree(
+        ROOT / "transform",
+        root / "transform",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
     project = MeltanoProject(root, meltano_bin)
     env = meltano_env()
     with timed("meltano install tap-calltouch " + " ".join(LOADERS)):
@@ -135,6 +148,8 @@ def meltano_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory)
             ["install", "--plugin-type", "extractor", "tap-calltouch"], root / "i1.log", env
         )
         project.run(["install", "--plugin-type", "loader", *LOADERS], root / "i2.log", env)
+    with timed("meltano install " + " ".join(UTILITIES)):
+        project.run(["install", "--plugin-type", "utility", *UTILITIES], root / "i3.log", env)
     return project
 
 
@@ -200,13 +215,18 @@ class Postgres:
         )
 
     def loader_env(self) -> dict[str, str]:
-        """target-postgres settings as Meltano environment variables."""
+        """target-postgres and dbt-postgres settings as Meltano environment variables."""
         return {
             "TARGET_POSTGRES_HOST": "127.0.0.1",
             "TARGET_POSTGRES_PORT": str(self.port),
             "TARGET_POSTGRES_USER": self.user,
             "TARGET_POSTGRES_PASSWORD": self.password,
             "TARGET_POSTGRES_DATABASE": self.database,
+            "DBT_POSTGRES_HOST": "127.0.0.1",
+            "DBT_POSTGRES_PORT": str(self.port),
+            "DBT_POSTGRES_USER": self.user,
+            "DBT_POSTGRES_PASSWORD": self.password,
+            "DBT_POSTGRES_DBNAME": self.database,
         }
 
 

@@ -1,11 +1,15 @@
 """`meltano run tap-calltouch target-postgres` / `target-duckdb`, twice, against the emulator.
 
-Run 1 loads a month of an emulated account from scratch. Between the runs the account changes
-as a real one does: a lead inside the look-back gets a deal, a tag, a comment, a new status and
-manager; a lead outside the look-back gets a tag (which an incremental run must not see); four
-new leads arrive. Run 2 starts from Meltano's saved bookmark. After each run, SQL against the
-loaded database must show exactly the rows the emulator's dataset implies, worked out here from
-the dataset itself, each primary key once, the changed values, and text and nested JSON intact.
+Each run is the project's job: the load, then the dbt models (`leads`, `leads_daily` in schema
+`analytics`) and their tests. Run 1 loads a month of an emulated account from scratch. Between
+the runs the account changes as a real one does: a lead inside the look-back gets a deal, a tag,
+a comment, a new status and manager; a lead outside the look-back gets a tag (which an
+incremental run must not see); four new leads arrive. Run 2 starts from Meltano's saved
+bookmark. After each run, SQL against the loaded database must show exactly the rows the
+emulator's dataset implies, worked out here from the dataset itself, each primary key once, the
+changed values, and text and nested JSON intact; and the models must hold one lead per call and
+request, with per-day and per-source figures and revenue equal to those counted here from the
+dataset, the new deals included after run 2.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+from collections import Counter
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
 
 from tests.conftest import TOKEN
@@ -34,7 +41,7 @@ from tests.emulator.dataset import (
     generate_dataset,
 )
 from tests.emulator.server import Emulator
-from tests.integration.conftest import ROW_COUNTS, meltano_env, timed
+from tests.integration.conftest import MODEL_FIGURES, ROW_COUNTS, meltano_env, timed
 from tests.integration.warehouses import (
     STREAMS,
     DuckDBWarehouse,
@@ -66,6 +73,13 @@ UNSEEN_TAG = "Вне окна"
 NEW_COMMENT = "Клиент перезвонил, ждёт замерщика\n"
 NEW_MANAGER = "Новикова Анна Петровна"
 NEW_SUM = "12345.6700"
+JOBS = {"target-postgres": "calltouch-to-postgres", "target-duckdb": "calltouch-to-duckdb"}
+DBT = {"target-postgres": "dbt-postgres", "target-duckdb": "dbt-duckdb"}
+LOADER_DUCKDB = "1.2.2"  # target-duckdb's pin in meltano.yml, and dbt-duckdb's
+LEAD_DEALS = (
+    "SELECT deals, revenue, first_deal_at FROM analytics.leads"
+    " WHERE lead_type = '{kind}' AND lead_id = {id}"
+)
 
 
 # --- the two loaders ---------------------------------------------------------------------------
@@ -108,8 +122,14 @@ def test_meltano_into_duckdb(meltano_project: MeltanoProject, tmp_path: Path) ->
         finally:
             opened.close()  # target-duckdb needs the file to itself on the next run
 
+    env = {"TARGET_DUCKDB_PATH": str(path), "DBT_DUCKDB_PATH": str(path)}
     run_twice(
-        meltano_project, "target-duckdb", {"TARGET_DUCKDB_PATH": str(path)}, warehouse, tmp_path
+        meltano_project,
+        "target-duckdb",
+        env,
+        warehouse,
+        tmp_path,
+        after_run=lambda: check_file(path),
     )
     with warehouse() as db:
         calls = db.column_types("calls")
@@ -123,12 +143,14 @@ def test_meltano_into_duckdb(meltano_project: MeltanoProject, tmp_path: Path) ->
 # --- the scenario ------------------------------------------------------------------------------
 
 
-def run_twice(
+def run_twice(  # noqa: PLR0913 - after_run is the DuckDB file check
     project: MeltanoProject,
     loader: str,
     loader_env: dict[str, str],
     warehouse: Callable[[], AbstractContextManager[Warehouse]],
     tmp_path: Path,
+    *,
+    after_run: Callable[[], None] = lambda: None,
 ) -> None:
     """Full run, change the account, incremental run; check the database after each."""
     dataset = generate_dataset(seed=11, start=FIRST_DAY, days=DAYS, per_day=PER_DAY)
@@ -136,7 +158,8 @@ def run_twice(
     state_id = f"dev:tap-calltouch-to-{loader}"
     with Emulator(dataset=dataset, calls=calls, token=TOKEN) as emulator:
         env = meltano_env(**tap_env(emulator.url), **loader_env)
-        command = ["--environment=dev", "run", "tap-calltouch", loader]
+        # The job: tap-calltouch LOADER dbt-...:run dbt-...:test (a failed dbt test fails it).
+        command = ["--environment=dev", "run", JOBS[loader]]
 
         with timed(f"{loader}: meltano run 1 (full)"):
             log = project.run(command, tmp_path / "run1.log", env)
@@ -151,6 +174,9 @@ def run_twice(
             check_rows(db, expected_keys(dataset, calls), f"{loader} after run 1")
             check_content(db, dataset)
             check_calls_content(db, calls)
+            check_models(db, dataset, calls, f"{loader} after run 1")
+        check_dbt_tests(project, DBT[loader])
+        after_run()
 
         changed, unseen = change_account(dataset)
         changed_call = change_calls(calls)
@@ -179,6 +205,10 @@ def run_twice(
             check_content(db, dataset)
             check_changes(db, changed, unseen)
             check_call_changes(db, changed_call)
+            check_models(db, dataset, calls, f"{loader} after run 2")
+            check_new_deals(db, changed, changed_call)
+        check_dbt_tests(project, DBT[loader])
+        after_run()
 
 
 def requests_journal(emulator: Emulator) -> list[Any]:
@@ -397,6 +427,117 @@ def check_changes(db: Warehouse, changed: Record, unseen: Record) -> None:
 
     old = db.row("requests", requestId=unseen["requestId"])
     assert UNSEEN_TAG not in [name for tag in old["requesttags"] for name in tag["names"]]
+
+
+# --- the dbt models ----------------------------------------------------------------------------
+
+
+def check_models(db: Warehouse, dataset: list[Record], calls: list[Record], when: str) -> None:
+    """`leads`: one row per call and request; `leads_daily`: the dataset's own figures."""
+    ((rows, keys),) = db.query("SELECT count(*), count(DISTINCT lead_key) FROM analytics.leads")
+    assert rows == keys == len(dataset) + len(calls), "one lead per call and per request"
+    assert (
+        db.query("SELECT lead_type, lead_id FROM analytics.leads GROUP BY 1, 2 HAVING count(*) > 1")
+        == []
+    )
+    daily = db.query(
+        "SELECT created_date_local, source, sum(calls), sum(unique_calls), sum(target_calls),"
+        " sum(requests), sum(leads), sum(target_leads), sum(deals), sum(revenue)"
+        " FROM analytics.leads_daily GROUP BY 1, 2"
+    )
+    loaded = {
+        (day, source): (*(int(value) for value in counts[:-1]), Decimal(counts[-1]))
+        for day, source, *counts in daily
+    }
+    expected = expected_daily(dataset, calls)
+    assert loaded == expected
+    totals = [sum(figures[i] for figures in expected.values()) for i in range(8)]
+    MODEL_FIGURES[when] = (
+        f"leads {rows} (calls {totals[0]} + requests {totals[3]}), target leads {totals[5]}, "
+        f"deals {totals[6]}, revenue {totals[7]}"
+    )
+
+
+def expected_daily(
+    dataset: list[Record], calls: list[Record]
+) -> dict[tuple[dt.date, str], tuple[Any, ...]]:
+    """Per local day and source, from the emulator's records: calls, unique calls, target calls,
+    requests, leads, target leads, deals, revenue (requests' `sum`, calls' `plannedAmount`)."""
+    counts: dict[tuple[dt.date, str], Counter[str]] = {}
+    revenue: dict[tuple[dt.date, str], Decimal] = {}
+    for call in calls:
+        day = dt.datetime.fromtimestamp(call[CALL_TIME], MOSCOW).date()
+        key = (day, call["source"] or "(not set)")
+        orders = call.get("orders") or []
+        counts.setdefault(key, Counter()).update(
+            calls=1,
+            unique_calls=truthy(call["uniqueCall"]),
+            target_calls=truthy(call["targetCall"]),
+            leads=1,
+            target_leads=truthy(call["targetCall"]),
+            deals=len(orders),
+        )
+        amounts = [Decimal(str(order["plannedAmount"])) for order in orders]
+        revenue[key] = revenue.get(key, Decimal(0)) + sum(amounts, Decimal(0))
+    for record in dataset:
+        session = record["session"] or {}
+        key = (local_day(record["date"]), session.get("source") or "(not set)")
+        counts.setdefault(key, Counter()).update(
+            requests=1,
+            leads=1,
+            target_leads=truthy(record["targetRequest"]),
+            deals=len(record["orders"]),
+        )
+        amounts = [Decimal(str(order["sum"])) for order in record["orders"]]
+        revenue[key] = revenue.get(key, Decimal(0)) + sum(amounts, Decimal(0))
+    names = ("calls", "unique_calls", "target_calls", "requests", "leads", "target_leads", "deals")
+    return {
+        key: (*(figures[name] for name in names), revenue[key]) for key, figures in counts.items()
+    }
+
+
+def check_new_deals(db: Warehouse, changed: Record, changed_call: Record) -> None:
+    """The deals added between the runs count once each in their leads, to the kopeck."""
+    request = db.query(LEAD_DEALS.format(kind="request", id=int(changed["requestId"])))
+    assert [(deals, revenue) for deals, revenue, _ in request] == [(1, Decimal(NEW_SUM))]
+    assert request[0][2] is not None
+    call = [
+        row[:2] for row in db.query(LEAD_DEALS.format(kind="call", id=int(changed_call["callId"])))
+    ]
+    planned = [Decimal(str(order["plannedAmount"])) for order in changed_call["orders"]]
+    assert call == [(len(planned), sum(planned, Decimal(0)))]
+    assert Decimal(NEW_SUM) in planned
+
+
+def check_dbt_tests(project: MeltanoProject, utility: str) -> None:
+    """The job's last step, `dbt test`, passed every test, the row-count test among them."""
+    results = project.root / ".meltano" / "transformers" / utility / "target" / "run_results.json"
+    outcome = {
+        result["unique_id"].split(".")[2]: result["status"]
+        for result in json.loads(results.read_text(encoding="utf-8"))["results"]
+    }
+    assert set(outcome.values()) == {"pass"}, outcome
+    assert {"leads_match_raw_journals", "accepted_values_leads_lead_type__call__request"} <= set(
+        outcome
+    )
+    assert len(outcome) >= 25
+
+
+def check_file(path: Path) -> None:
+    """After dbt wrote it, the DuckDB file opens read-write with the loader's duckdb version."""
+    assert duckdb.__version__ == LOADER_DUCKDB
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("CREATE TABLE analytics.scratch AS SELECT 1 AS one")
+        connection.execute("DROP TABLE analytics.scratch")
+        (count,) = connection.execute("SELECT count(*) FROM analytics.leads_daily").fetchone() or (
+            0,
+        )
+    assert count > 0
+
+
+def truthy(value: Any) -> bool:
+    """A Calltouch flag, whether it came as a JSON boolean or as text."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ class Warehouse(Protocol):
         """Each column's type, as the database names it."""
         ...
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a query both databases read alike (the dbt models' snake_case columns)."""
+        ...
+
 
 class PostgresWarehouse:
     """A database target-postgres loaded."""
@@ -66,6 +70,10 @@ class PostgresWarehouse:
 
     def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self.connection.execute(sql, params).fetchall()
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a query."""
+        return self._all(sql)
 
     def tables(self) -> set[str]:
         """Tables in the calltouch schema."""
@@ -121,6 +129,10 @@ class DuckDBWarehouse:
 
     def _all(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.connection.execute(sql, params or []).fetchall()
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a query."""
+        return self._all(sql)
 
     def tables(self) -> set[str]:
         """Tables in the calltouch schema."""

@@ -1,0 +1,25 @@
+-- Calls, requests, deals and revenue per site, account-local day, source, medium and campaign:
+-- the table to point a BI tool at. Missing attribution reads '(not set)'.
+select
+    site_id,
+    created_date_local,
+    coalesce(source, '(not set)') as source,
+    coalesce(medium, '(not set)') as medium,
+    coalesce(campaign, '(not set)') as campaign,
+    cast(sum(case when lead_type = 'call' then 1 else 0 end) as bigint) as calls,
+    cast(sum(case when lead_type = 'call' and is_unique then 1 else 0 end) as bigint)
+        as unique_calls,
+    cast(sum(case when lead_type = 'call' and is_target then 1 else 0 end) as bigint)
+        as target_calls,
+    cast(sum(case when lead_type = 'request' then 1 else 0 end) as bigint) as requests,
+    cast(count(*) as bigint) as leads,
+    cast(sum(case when is_target then 1 else 0 end) as bigint) as target_leads,
+    cast(sum(deals) as bigint) as deals,
+    cast(sum(revenue) as {{ money_type() }}) as revenue
+from {{ ref('leads') }}
+group by
+    site_id,
+    created_date_local,
+    coalesce(source, '(not set)'),
+    coalesce(medium, '(not set)'),
+    coalesce(campaign, '(not set)')

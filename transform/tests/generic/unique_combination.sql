@@ -1,0 +1,7 @@
+{# Each combination of `columns` appears once (nulls compare equal, as in GROUP BY). #}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as n
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
