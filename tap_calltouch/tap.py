@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,7 +18,8 @@ from singer_sdk.helpers.capabilities import (
 
 from tap_calltouch import journal, settings, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spacing_ms
-from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchStream
+from tap_calltouch.bookmarks import StateError
+from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError, CalltouchStream
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import register_secret
 from tap_calltouch.stopping import Interrupted
@@ -255,9 +257,19 @@ class TapCalltouch(Tap):
     @classmethod
     @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the command line, and say so plainly when a signal stopped the run."""
+        """Run the command line; end a failure a person must act on with its message alone.
+
+        Rejected credentials, spent points, a refused call, unreadable state: the message says
+        what to check, and exit code 1 says it failed; a traceback would only bury the message
+        (it is kept at DEBUG). Anything else is a bug and keeps its traceback.
+        """
         try:
             super().invoke(*args, **kwargs)
+        except (CalltouchAPIError, StateError) as error:
+            if cls.logger.isEnabledFor(logging.DEBUG):
+                raise
+            cls.logger.error("%s", error)  # noqa: TRY400 - the message is the whole story
+            raise SystemExit(1) from None
         except Interrupted as stop:
             cls.logger.error(  # noqa: TRY400 - a signal, not a failure with a traceback
                 "Stopped by %s: no more calls; the last STATE holds the last complete window, "

@@ -1,0 +1,99 @@
+"""What a person reads when a run fails for a reason they must act on, through the command line
+at the default log level: the reason in a few lines, exit code 1, no traceback, no token. And a
+`--test` connection check that passes reads as passed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import FIRST_DAY, TOKEN
+from tests.emulator.calls_dataset import generate_calls
+from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
+from tests.emulator.server import Emulator
+from tests.test_faults import assert_no_token
+from tests.test_process import ENV, TAP
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MAX_LINES = 30
+QUIET = {**ENV, "TAP_CALLTOUCH_LOGLEVEL": "INFO"}  # the default level, as Meltano runs it
+
+
+def run_cli(
+    tmp_path: Path, config: dict[str, Any], *args: str, env: dict[str, str] = QUIET
+) -> subprocess.CompletedProcess[str]:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    return subprocess.run(  # noqa: S603 - our own executable, arguments we wrote
+        [TAP, "--config", str(config_file), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def server() -> Any:
+    requests = generate_dataset(seed=3, start=FIRST_DAY, days=4, per_day=5)
+    calls = generate_calls(seed=3, start=FIRST_DAY, days=4, per_day=5)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator:
+        yield emulator
+
+
+def settings(url: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "api_token": TOKEN,
+        "site_id": str(DEFAULT_SITE_ID),
+        "start_date": FIRST_DAY.isoformat(),
+        "end_date": (FIRST_DAY + dt.timedelta(days=3)).isoformat(),
+        "api_url": url,
+        "window_days": 1,
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "says"),
+    [
+        ("token", {"api_token": "wrong/" + TOKEN[::-1]}, "Calltouch rejected the credentials"),
+        ("points", {}, "daily API points are used up"),
+        ("setting", {"window_days": 0}, "window_days"),
+    ],
+)
+def test_an_error_to_act_on_is_its_message_alone(
+    tmp_path: Path, server: Emulator, case: str, changes: dict[str, Any], says: str
+) -> None:
+    if case == "points":
+        server.points_budget = 0
+    done = run_cli(tmp_path, settings(server.url, **changes))
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(lines) <= MAX_LINES, f"{len(lines)} lines:\n{done.stderr}"
+    assert_no_token(done.stderr, done.stdout, token=changes.get("api_token", TOKEN))
+
+
+def test_the_traceback_is_there_at_debug(tmp_path: Path, server: Emulator) -> None:
+    debug = {**ENV, "TAP_CALLTOUCH_LOGLEVEL": "DEBUG"}
+    done = run_cli(tmp_path, settings(server.url, api_token=TOKEN[::-1]), env=debug)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr
+    assert "Calltouch rejected the credentials" in done.stderr
+
+
+def test_a_passing_connection_test_reads_as_passed(tmp_path: Path, server: Emulator) -> None:
+    done = run_cli(tmp_path, settings(server.url), "--test")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "unhandled error" not in done.stderr
+    assert '"status":"failed"' not in done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines() if '"RECORD"' in line]
+    assert {record["stream"] for record in records} >= {"requests", "calls"}
