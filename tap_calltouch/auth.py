@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # then span 1.1 s, and arrivals would have to bunch by 100 ms to break the limit (the longest
 # GIL hold here, an orjson parse of a 256 KB answer, is ~4 ms).
 SPACING_HEADROOM = 1.10
+TOKEN_PARAMETER = "clientApiId"  # noqa: S105 - the name of the parameter, not a token
 
 
 def spacing_ms(requests_per_second: float) -> int:
@@ -48,7 +49,7 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
 
     def __init__(self, *, token: str, limiter: Limiter, spacing: float) -> None:
         """Remember the token (and hide it from all logs), the limiter and the spacing."""
-        super().__init__(key="clientApiId", value=token, location="params")
+        super().__init__(key=TOKEN_PARAMETER, value=token, location="params")
         register_secret(token)
         self.limiter = limiter
         self.spacing = spacing  # seconds between two calls leaving
@@ -82,6 +83,11 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
         with self.turn():
             return self.sign(request)
 
-    def sign(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Add the token to the request, without waiting (inside a `turn`)."""
-        return super().authenticate_request(request)
+    def sign(
+        self, request: requests.PreparedRequest, token: str | None = None
+    ) -> requests.PreparedRequest:
+        """Add the token (a site's own, or the default) without waiting (inside a `turn`)."""
+        if token is None:
+            return super().authenticate_request(request)
+        request.prepare_url(request.url, {TOKEN_PARAMETER: token})
+        return request

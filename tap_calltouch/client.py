@@ -26,7 +26,8 @@ from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
 from tap_calltouch.redact import redact_registered, shorten
 from tap_calltouch.retry import exponential_waits
-from tap_calltouch.settings import DEFAULT_API_URL, account_zone
+from tap_calltouch.settings import DEFAULT_API_URL
+from tap_calltouch.sites import Site, sites_of
 from tap_calltouch.windows import REQUESTS_DATE_FORMAT, Part
 
 if sys.version_info >= (3, 12):
@@ -36,7 +37,6 @@ else:
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
-    from zoneinfo import ZoneInfo
 
     from backoff.types import Details
 
@@ -67,6 +67,14 @@ class PointsExhaustedError(CalltouchAPIError):
     """The project's daily API points are spent; calls fail until tomorrow."""
 
 
+class SitesFailedError(CalltouchAPIError):
+    """Some sites stopped (rejected token, spent points) while the others were read."""
+
+
+class UnreachableError(CalltouchAPIError):
+    """The API could not be reached at all: no site can be read, so the run stops."""
+
+
 class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     """Base stream of the Calltouch API: HTTP, auth, retries, judging answers, fetching parts.
 
@@ -80,6 +88,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     date_format: ClassVar[str] = REQUESTS_DATE_FORMAT
     #: Whether a window is read page by page (`page`, `pageTotal`).
     paged: ClassVar[bool] = False
+    #: The query parameter naming the site; None where `path` has `{site_id}` instead.
+    site_parameter: ClassVar[str | None] = None
     #: The query every call carries besides dates, page and token (a function of `settings`).
     base_query: ClassVar[staticmethod[[dict[str, Any]], dict[str, str]]]
     #: How many parts may be in flight at once; they still come out in order.
@@ -117,19 +127,24 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         return int(self.config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
 
     @cached_property
-    def zone(self) -> ZoneInfo:
-        """The account's time zone."""
-        return account_zone(dict(self.config))
+    def sites(self) -> list[Site]:
+        """The sites this run reads, in the order configured."""
+        return sites_of(dict(self.config))
 
     @cached_property
     def _query(self) -> dict[str, str]:
         """The query parameters every call of this run carries, besides dates and the token."""
         return self.base_query(dict(self.config))
 
-    @cached_property
-    def journal_url(self) -> str:
-        """The journal's URL, with the site id where the path has a place for it."""
-        return self.url_base + self.path.format(site_id=self.config.get("site_id", ""))
+    def journal_url(self, site: Site) -> str:
+        """The journal's URL for a site, with its id where the path has a place for it."""
+        return self.url_base + self.path.format(site_id=site.site_id)
+
+    @property
+    def site_failures(self) -> dict[int, str]:
+        """Sites stopped in this run (rejected token, spent points), and why: the tap's own."""
+        failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
+        return failures
 
     # Retries
 
@@ -200,8 +215,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._stopping.set()
 
     def _check_running(self) -> None:
-        """Refuse to call once the sync has stopped (a fatal error, the consumer gone)."""
-        if self._stopping.is_set():
+        """Refuse to call once the sync or the part's site has stopped."""
+        if self._stopping.is_set() or self._current_part.value.site.site_id in self.site_failures:
             raise StoppedError
 
     def _send(self, prepared: requests.PreparedRequest) -> Answer:
@@ -209,7 +224,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._check_running()
         with self.authenticator.turn():
             self._check_running()  # the limiter may have kept us waiting past a fatal error
-            signed = self.authenticator.sign(prepared)
+            signed = self.authenticator.sign(prepared, self._current_part.value.site.token)
             self._parts_called.add(self._current_part.value)
             with self._count_lock:
                 self.calls_made += 1
@@ -245,23 +260,42 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         )(send)
 
     def fetch_part(self, part: Part) -> list[Answer]:
-        """Answers covering one part: one, or several when the server cannot build a window."""
+        """Answers covering one part: one, or several when the server cannot build a window.
+
+        With several sites, one whose token is rejected or whose points are spent stops alone:
+        it is noted in `site_failures`, and its parts answer nothing from then on.
+        """
         self._current_part.value = part
-        return self._fetch(part)
+        try:
+            return self._fetch(part)
+        except StoppedError:
+            if part.site.site_id in self.site_failures:
+                return []
+            raise
+        except CalltouchAPIError as error:
+            if len(self.sites) == 1 or isinstance(error, UnreachableError):
+                raise
+            with self._count_lock:
+                self.site_failures.setdefault(part.site.site_id, str(error))
+            self.logger.error("%s stopped, the other sites go on: %s", part.site, error)  # noqa: TRY400
+            return []
 
     def _fetch(self, part: Part) -> list[Answer]:
         # A page is not split (a smaller page is the fix); a whole window is, on a 504.
-        pieces = [] if part.page is not None else part.window.split(self.zone)
+        pieces = [] if part.page is not None else part.window.split(part.site.zone)
         params = {**self._query, **part.params(self.date_format)}
+        if self.site_parameter:
+            params[self.site_parameter] = str(part.site.site_id)
         # Prepared unsigned: `_send` signs each attempt, so each one waits for the limiter once.
         headers = {"User-Agent": self.user_agent, **self.http_headers}
-        prepared = requests.Request("GET", self.journal_url, params=params, headers=headers)
+        url = self.journal_url(part.site)
+        prepared = requests.Request("GET", url, params=params, headers=headers)
         error: Exception
         try:
             return [self._retrying(self._send, can_split=bool(pieces))(prepared.prepare())]
         except RetriableAPIError as exc:
             splittable = bool(pieces) and isinstance(exc, AnswerTooLargeError)
-            error = exc if splittable else CalltouchAPIError(self._failure_message(part, exc))
+            error = exc if splittable else self._exhausted(part, exc)
         except FatalAPIError as exc:
             error = type(exc)(redact_registered(f"{self.name} window {part}: {exc}"))
         if not isinstance(error, AnswerTooLargeError):
@@ -274,7 +308,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         answers: list[Answer] = []
         try:
             for piece in pieces:
-                answers.extend(self._fetch(Part(piece)))
+                answers.extend(self._fetch(Part(piece, part.site)))
         except BaseException:
             release(answers)
             raise
@@ -285,6 +319,11 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         if isinstance(exc, TransientNetworkError):
             msg += f" (check the `api_url` setting, {self.url_base}, and the network)"
         return redact_registered(msg)
+
+    def _exhausted(self, part: Part, exc: RetriableAPIError) -> CalltouchAPIError:
+        """The error a call that failed every try ends with; an unreachable API stops all."""
+        kind = UnreachableError if isinstance(exc, TransientNetworkError) else CalltouchAPIError
+        return kind(self._failure_message(part, exc))
 
     def fetch_in_order(
         self, parts: Iterable[Part], *, budgeted: bool = True

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
 from tap_calltouch.bookmarks import RESUME_KEY, read_bookmark, read_resume_day
-from tap_calltouch.client import CalltouchAPIError, CalltouchStream
+from tap_calltouch.client import CalltouchAPIError, CalltouchStream, SitesFailedError
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.projection import Plan, compile_plan, project
-from tap_calltouch.windows import Part, Window, cut_windows, parse_instant, sync_days
+from tap_calltouch.sites import failure_summary
+from tap_calltouch.windows import Part, cut_windows, parse_instant, sync_days
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from singer_sdk.metrics import Counter
 
     from tap_calltouch.answers import Answer
+    from tap_calltouch.sites import Site
+    from tap_calltouch.windows import Window
 
 DEFAULT_LOOKBACK_DAYS = 7
 
@@ -63,13 +66,16 @@ class JournalStream(CalltouchStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Start with no window progress."""
         super().__init__(*args, **kwargs)
-        self._newest_seen: str | None = None
+        self._newest_seen: dict[int, str] = {}  # per site
 
     # --- which days ----------------------------------------------------------------------------
 
-    def plan_windows(self) -> list[Window]:
-        """Windows from max(start_date, bookmark - lookback_days), or the resume day, to end."""
-        zone = self.zone
+    def plan_windows(self, site: Site) -> list[Window]:
+        """A site's windows, in calendar days of its zone, from its bookmark less the look-back.
+
+        From max(start_date, bookmark - lookback_days), or the site's resume day, to end_date.
+        """
+        zone = site.zone
         start = parse_instant(str(self.config["start_date"]), zone)
         end_setting = self.config.get("end_date")
         end = parse_instant(str(end_setting), zone) if end_setting else dt.datetime.now(zone)
@@ -77,23 +83,44 @@ class JournalStream(CalltouchStream):
             start=start,
             end=end,
             tz=zone,
-            bookmark=self._bookmark(),
+            bookmark=self._bookmark(site),
             lookback_days=int(self.config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)),
-            resume_from=read_resume_day(self.stream_state, stream=self.name),
+            resume_from=read_resume_day(self._site_state(site), stream=self.name),
         )
         return cut_windows(first, last, self.window_days)
+
+    def _site_state(self, site: Site) -> dict[str, Any]:
+        """A site's bookmark and resume day: its own small partition.
+
+        With `site_id` alone, the stream's state itself, so bookmarks from before `sites`
+        existed keep working.
+        """
+        if self.config.get("sites") is None:
+            return self.stream_state
+        return self.get_context_state({"siteId": site.site_id})
+
+    def _interleaved(self, plans: list[tuple[Site, list[Window]]]) -> Iterator[Part]:
+        """First parts of every site's windows, the sites taking turns.
+
+        So the calls in flight, and a `max_api_calls` budget, are shared among sites; a site
+        that stops is skipped from then on.
+        """
+        for turn in itertools.zip_longest(*(windows for _, windows in plans)):
+            for (site, _), window in zip(plans, turn, strict=True):
+                if window is not None and site.site_id not in self.site_failures:
+                    yield Part(window, site, 1) if self.paged else Part(window, site)
 
     @property
     def window_days(self) -> int:
         """Calendar days per window, from this journal's own setting."""
         return int(self.config.get(self.window_days_setting) or self.default_window_days)
 
-    def _bookmark(self) -> dt.datetime | None:
-        """The saved creation-time bookmark; a full-table sync ignores it."""
+    def _bookmark(self, site: Site) -> dt.datetime | None:
+        """A site's saved creation-time bookmark; a full-table sync ignores it."""
         if self.replication_method != REPLICATION_INCREMENTAL:
             return None
         return read_bookmark(
-            self.stream_state, stream=self.name, replication_key=str(self.replication_key)
+            self._site_state(site), stream=self.name, replication_key=str(self.replication_key)
         )
 
     def _check_binding(self) -> None:
@@ -119,81 +146,117 @@ class JournalStream(CalltouchStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Each window's records, shaped; child rows go out alongside, STATE after each window."""
+        """Each window's records, shaped; child rows go out alongside, STATE after each window.
+
+        Windows of all sites take turns under the one limiter; each site's windows still come
+        out in order, and a site's STATE moves only past its own complete windows.
+        """
         self._check_binding()
-        windows = self.plan_windows()
-        self.logger.info(
-            "Syncing %s: %d window(s) of up to %d day(s): %s",
-            self.name,
-            len(windows),
-            self.window_days,
-            f"{windows[0].first_day}..{windows[-1].last_day}" if windows else "nothing to fetch",
-        )
+        plans = [
+            (site, self.plan_windows(site))
+            for site in self.sites
+            if site.site_id not in self.site_failures
+        ]
+        self._log_plan(plans)
+        left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
         self.start_fetching()
         emitted = count = done = 0
         pages: PageCheck | None = None
         limit = self.ABORT_AT_RECORD_COUNT  # `--test`: a dry run of this many records
         try:
             with self._child_writers() as write:
-                for part, answers in self.fetch_in_order(self._first_part(w) for w in windows):
+                for part, answers in self.fetch_in_order(self._interleaved(plans)):
+                    site = part.site
+                    if site.site_id in self.site_failures:
+                        self._check_some_site_left()
+                        count, pages = 0, None  # its window stays incomplete: no STATE
+                        continue
                     records = self._shaped(part, answers)
                     if self.paged:
                         pages = pages or PageCheck(self.primary_keys[0])
                         records = pages.fresh(records, answers[0].records_total)
                     if limit is not None:
                         records = itertools.islice(records, max(0, limit - emitted - count))
-                    count += yield from self._emit(records, write)
+                    count += yield from self._emit(records, write, site)
                     if limit is not None and emitted + count >= limit:
                         return  # the dry run has its records: no STATE for a partial window
                     if not part.is_last(answers[0].page_total if answers else None):
                         continue
                     if pages is not None and not pages.consistent:
-                        count += yield from self._emit(self._read_again(part.window, pages), write)
+                        again = self._read_again(part, pages)
+                        count += yield from self._emit(again, write, site)
                     emitted += count
                     done += 1
-                    self._checkpoint(resume_from=part.window.last_day + dt.timedelta(days=1))
+                    left[site.site_id] -= 1
+                    self._checkpoint(
+                        site,
+                        resume_from=part.window.last_day + dt.timedelta(days=1),
+                        complete=not left[site.site_id],
+                    )
                     self.logger.info(
                         "Window %d/%d %s: %d %s (%d so far); state saved",
-                        *(done, len(windows), part.window, count, self.name, emitted),
+                        *(done, sum(len(w) for _, w in plans), Part(part.window, site)),
+                        *(count, self.name, emitted),
                     )
                     count, pages = 0, None
-                if self.held_back is None:
-                    self.stream_state.pop(RESUME_KEY, None)  # the pass is complete
         finally:
             self._stopping.set()  # no call outlives the sync, whatever ended it
-            self._log_summary(emitted, windows)
+            self._log_summary(emitted, sum(len(windows) for _, windows in plans))
+        if self.site_failures and self._syncs_last():
+            raise SitesFailedError(failure_summary(self.sites, self.site_failures))
 
-    def _first_part(self, window: Window) -> Part:
-        return Part(window, 1) if self.paged else Part(window)
+    def _syncs_last(self) -> bool:
+        """Whether this is the run's last journal to sync: the one to report stopped sites."""
+        journals = [
+            stream
+            for stream in self._tap.streams.values()
+            if isinstance(stream, JournalStream)
+            and (stream.selected or stream.has_selected_descendents)
+        ]
+        return journals[-1] is self
+
+    def _log_plan(self, plans: list[tuple[Site, list[Window]]]) -> None:
+        windows = [window for _, site_windows in plans for window in site_windows]
+        span = f"{min(windows).first_day}..{max(windows).last_day}" if windows else "nothing"
+        sites = f" of {len(plans)} site(s)" if len(self.sites) > 1 else ""
+        self.logger.info(
+            "Syncing %s: %d window(s)%s of up to %d day(s): %s",
+            *(self.name, len(windows), sites, self.window_days, span),
+        )
+
+    def _check_some_site_left(self) -> None:
+        """End the run at once when every site has stopped: nothing is left to read."""
+        if all(site.site_id in self.site_failures for site in self.sites):
+            raise SitesFailedError(failure_summary(self.sites, self.site_failures))
 
     def _emit(
-        self, records: Iterable[Record], write_children: Callable[[Record], None]
+        self, records: Iterable[Record], write_children: Callable[[Record], None], site: Site
     ) -> Generator[Record, None, int]:
-        """Hand records to the SDK, child rows first; returns how many went out."""
+        """Hand a site's records to the SDK, child rows first; returns how many went out."""
         count = 0
         for record in records:
             write_children(record)
             count += 1
             created = record.get(self.replication_key)
             yield self._as_declared(record)
-            self._note_emitted(created)
+            self._note_emitted(site, created)
         return count
 
-    def _read_again(self, window: Window, pages: PageCheck) -> Iterator[Record]:
+    def _read_again(self, part: Part, pages: PageCheck) -> Iterator[Record]:
         """Read a window whose pages disagreed once more, emitting only records not yet seen.
 
         Calls arriving while a window is paged push records down a page (seen twice, emitted
         once); a call removed pulls one up past a page already read (missed): a second read
         finds it.
         """
+        window = Part(part.window, part.site)
         self.logger.warning(
-            "Window %s changed while its pages were read (%s); reading it again",
-            window,
-            pages,
+            "Window %s changed while its pages were read (%s); reading it again", window, pages
         )
         again = pages.again()
-        for part, answers in self.fetch_in_order([self._first_part(window)], budgeted=False):
-            yield from again.fresh(self._shaped(part, answers), answers[0].records_total)
+        first = Part(part.window, part.site, 1)
+        for page, answers in self.fetch_in_order([first], budgeted=False):
+            yield from again.fresh(self._shaped(page, answers), answers[0].records_total)
         if not again.steady:
             self.logger.warning(
                 "Window %s was still changing on the second read (%s); the next run's "
@@ -208,10 +271,12 @@ class JournalStream(CalltouchStream):
         Projected with the built-in schema, so child rows are cut from complete blocks
         whatever the catalog says about the parent.
         """
-        zone, plan, shape = self.zone, self._projection, self.shape
+        zone, plan, shape, site_id = part.site.zone, self._projection, self.shape, part.site.site_id
         for answer in answers:
             for raw in self.parse_answer(answer, part):
-                yield project(shape(raw, zone), plan)
+                record = shape(raw, zone)
+                record["siteId"] = site_id  # the site asked for, whatever the record says
+                yield project(record, plan)
 
     @cached_property
     def _projection(self) -> Plan:
@@ -240,29 +305,27 @@ class JournalStream(CalltouchStream):
 
             yield write
 
-    def _log_summary(self, total: int, windows: list[Window]) -> None:
+    def _log_summary(self, total: int, windows: int) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
         self.logger.info(
             "Made %d API call(s) for %d window(s); %d %s emitted",
-            self.calls_made,
-            len(windows),
-            total,
-            self.name,
+            *(self.calls_made, windows, total, self.name),
         )
         if self.held_back is not None:
             self.logger.warning(
                 "max_api_calls (%s) reached: stopped before window %s; "
                 "the next run continues from there",
                 self.config.get("max_api_calls"),
-                self.held_back.window,
+                Part(self.held_back.window, self.held_back.site),
             )
 
     # --- state ---------------------------------------------------------------------------------
 
-    def _note_emitted(self, value: str | None) -> None:
-        """Remember the newest creation time emitted; RFC 3339 UTC strings sort as times."""
-        if value and (self._newest_seen is None or value > self._newest_seen):
-            self._newest_seen = value
+    def _note_emitted(self, site: Site, value: str | None) -> None:
+        """Remember a site's newest creation time emitted; RFC 3339 UTC strings sort as times."""
+        newest = self._newest_seen.get(site.site_id)
+        if value and (newest is None or value > newest):
+            self._newest_seen[site.site_id] = value
 
     @override
     def _increment_stream_state(
@@ -270,18 +333,21 @@ class JournalStream(CalltouchStream):
     ) -> None:
         """Per-record progress markers are not needed: the bookmark moves per window."""
 
-    def _checkpoint(self, *, resume_from: dt.date) -> None:
-        """Advance the bookmark to the newest record emitted so far and write STATE.
+    def _checkpoint(self, site: Site, *, resume_from: dt.date, complete: bool) -> None:
+        """Advance a site's bookmark to the newest record emitted so far and write STATE.
 
         Called once a window is fully emitted: every record up to the bookmark has gone out,
         so a crash after this point loses at most the window in progress. `resume_from`, the
         day after the window, lets a pass that is cut short continue where it stopped rather
-        than from the look-back again.
+        than from the look-back again; a `complete` pass drops it.
         """
-        state = self.stream_state
-        state[RESUME_KEY] = resume_from.isoformat()
-        newest = self._newest_seen
-        current = self._bookmark()
+        state = self._site_state(site)
+        if complete:
+            state.pop(RESUME_KEY, None)
+        else:
+            state[RESUME_KEY] = resume_from.isoformat()
+        newest = self._newest_seen.get(site.site_id)
+        current = self._bookmark(site)
         if newest and (current is None or parse_instant(newest, dt.timezone.utc) > current):  # type: ignore[arg-type]
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = newest

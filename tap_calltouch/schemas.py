@@ -190,9 +190,10 @@ REQUEST = th.PropertiesList(
 def child_schema(
     block: th.ObjectType, parent_key: str = "requestId", parent: str = "request"
 ) -> dict[str, Any]:
-    """A child stream's schema: its block's fields plus the parent's id under `parent_key`."""
+    """A child stream's schema: its block's fields, the parent's id and the site's."""
     properties = th.PropertiesList(
         th.Property(parent_key, ID, required=True, description=f"The parent {parent}."),
+        th.Property("siteId", ID, description=f"The {parent}'s Calltouch site."),
     ).to_dict()
     block_schema = block.to_dict()
     properties["properties"] = {**block_schema["properties"], **properties["properties"]}

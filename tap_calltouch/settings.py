@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tap_calltouch.sites import site_problems
 from tap_calltouch.windows import parse_instant
 
 DEFAULT_API_URL = "https://api.calltouch.ru"
@@ -61,15 +62,11 @@ TEXT_FILTERS = {
 FILTER_MODES = ("startwith", "contains", "exact")
 
 
-def account_zone(config: dict[str, Any]) -> ZoneInfo:
-    """The account's time zone, in which the API reads dates."""
-    return ZoneInfo(config.get("timezone") or DEFAULT_TIMEZONE)
-
-
 def problems(config: dict[str, Any]) -> list[str]:
     """Every setting that is set but unusable, each message naming the setting."""
     zone, errors = _zone_problems(config)
     return [
+        *site_problems(config),
         *errors,
         *_date_problems(config, zone),
         *_url_problems(config),
@@ -137,8 +134,8 @@ def _filter_problems(config: dict[str, Any]) -> list[str]:
 
 
 def api_params(config: dict[str, Any]) -> dict[str, str]:
-    """The query parameters every call of this config carries, besides dates and the token."""
-    params: dict[str, str] = {"siteId": str(config["site_id"])}
+    """The query parameters every requests-journal call carries, besides site, dates, token."""
+    params: dict[str, str] = {}
     params.update({flag: "true" for setting, flag in FLAGS.items() if config.get(setting, True)})
     params.update({name: str(config[key]) for key, name in TEXT_FILTERS.items() if config.get(key)})
     if config.get("attribution") is not None:

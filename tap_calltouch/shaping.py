@@ -195,19 +195,19 @@ RowsOf = Callable[[Record], list[Record]]
 
 
 def rows_of(field: str, *, parent_key: str, unique_by: str | None = None) -> RowsOf:
-    """Rows from the parent's list `field`, each with the parent's id under `parent_key`.
+    """Rows from the parent's list `field`, each with the parent's id and its `siteId`.
 
     With `unique_by`, the first row of each value of that key wins (a visit listed twice).
     """
 
     def rows(parent: Record) -> list[Record]:
-        parent_id = parent.get(parent_key)
+        keys = {parent_key: parent.get(parent_key), "siteId": parent.get("siteId")}
         items = _list(parent.get(field))
         if unique_by is None:
-            return [{**item, parent_key: parent_id} for item in items]
+            return [{**item, **keys} for item in items]
         unique: dict[Any, Record] = {}
         for item in items:
-            unique.setdefault(item.get(unique_by), {**item, parent_key: parent_id})
+            unique.setdefault(item.get(unique_by), {**item, **keys})
         return list(unique.values())
 
     return rows
@@ -225,6 +225,7 @@ def tag_rows_of(field: str, *, parent_key: str) -> RowsOf:
                     name,
                     {
                         parent_key: parent_id,
+                        "siteId": parent.get("siteId"),
                         "name": name,
                         "type": entry.get("type"),
                         "category": entry.get("category"),

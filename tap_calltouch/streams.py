@@ -26,6 +26,7 @@ class RequestsStream(JournalStream):
 
     name = "requests"
     path = "/calls-service/RestAPI/requests/"
+    site_parameter = "siteId"
     primary_keys = ("requestId",)
     schema = schemas.REQUEST.to_dict()
     envelope = BARE_ARRAY

@@ -22,6 +22,7 @@ from tap_calltouch.bookmarks import StateError
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError, CalltouchStream
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import register_secret
+from tap_calltouch.sites import site_problems
 from tap_calltouch.stopping import Interrupted
 
 if sys.version_info >= (3, 12):
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 MODES = list(settings.FILTER_MODES)
 ID_LIST = th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
+SITE_ID = th.StringType(min_length=1, pattern=r"^\d+$")
 
 
 def _switch(name: str, *, default: bool, description: str) -> th.Property:  # type: ignore[type-arg]
@@ -84,17 +86,32 @@ class TapCalltouch(Tap):
         th.Property(
             "api_token",
             th.StringType(min_length=1),
-            required=True,
             secret=True,
             title="API token",
-            description="Calltouch API token (`clientApiId`): Integrations > API and Webhooks.",
+            description="Calltouch API token (`clientApiId`): Integrations > API and Webhooks. "
+            "Required unless every entry of `sites` has its own.",
         ),
         th.Property(
             "site_id",
-            th.StringType(min_length=1, pattern=r"^\d+$"),
-            required=True,
+            SITE_ID,
             title="Site ID",
-            description="Calltouch account (site) id (`siteId`), digits only.",
+            description="Calltouch account (site) id (`siteId`), digits only; or use `sites`.",
+        ),
+        th.Property(
+            "sites",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property("site_id", SITE_ID, required=True),
+                    th.Property("api_token", th.StringType(min_length=1), secret=True),
+                    th.Property("name", th.StringType),
+                    th.Property("timezone", th.StringType),
+                    additional_properties=False,
+                )
+            ),
+            secret=True,
+            description="Several sites in one run, instead of `site_id`: a list of "
+            "{site_id, api_token?, name?, timezone?}; a missing token or time zone falls back "
+            "to `api_token` and `timezone`. All sites share one limiter and one state.",
         ),
         th.Property(
             "start_date",
@@ -234,10 +251,13 @@ class TapCalltouch(Tap):
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        """Hide the token from every log line before anything can print it."""
+        """Hide every token from every log line before anything can print it."""
         super().__init__(*args, **kwargs)
-        if self.config.get("api_token"):
-            register_secret(str(self.config["api_token"]))
+        tokens = [self.config.get("api_token")]
+        tokens += [entry.get("api_token") for entry in self.config.get("sites") or []]
+        for token in filter(None, tokens):
+            register_secret(str(token))
+        self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -245,13 +265,17 @@ class TapCalltouch(Tap):
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Schema checks first, then what a schema cannot say (zones, dates, URL)."""
-        errors = super()._validate_config(raise_errors=raise_errors)
-        if not errors and self.config:
-            errors = settings.problems(dict(self.config))
-            if errors and raise_errors:
-                summary = "Config validation failed"
-                raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
+        """Schema checks, then what a schema cannot say (sites, zones, dates, URL).
+
+        Which sites to read, and with which token, is checked even when the schema failed:
+        an empty config names `api_token` and `site_id` (or `sites`), not only `start_date`.
+        """
+        config = dict(self.config)
+        errors = super()._validate_config(raise_errors=False)
+        errors += settings.problems(config) if not errors else site_problems(config)
+        if errors and raise_errors:
+            summary = "Config validation failed"
+            raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
         return errors
 
     @classmethod
@@ -307,7 +331,7 @@ class TapCalltouch(Tap):
         """One authenticator and limiter for every stream and fetch thread of this run."""
         rate = float(self.config.get("requests_per_second", 5))
         return RateLimitedTokenAuthenticator(
-            token=str(self.config["api_token"]),
+            token=str(self.config.get("api_token") or ""),
             limiter=build_limiter(rate),
             spacing=spacing_ms(rate) / 1000,
         )

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from zoneinfo import ZoneInfo
 
+    from tap_calltouch.sites import Site
+
 REQUESTS_DATE_FORMAT = "%m/%d/%Y"  # mm/dd/yyyy: the requests journal
 CALLS_DATE_FORMAT = "%d/%m/%Y"  # dd/mm/yyyy: the calls and deals journals
 API_TIME_FORMAT = "%H:%M:%S"
@@ -98,9 +100,10 @@ class Window:
 
 @dataclass(frozen=True)
 class Part:
-    """What one API call asks for: a whole window, or one page of it (pages count from 1)."""
+    """What one API call asks for: a site's whole window, or one page of it (from 1)."""
 
     window: Window
+    site: Site
     page: int | None = None  # None: the journal is not paged
     pages: int | None = None  # how many pages the window has, once its first page told
 
@@ -115,7 +118,7 @@ class Part:
         """The window's other pages, once its first page has told how many there are."""
         if self.page != 1:
             return []
-        return [Part(self.window, page, page_total) for page in range(2, page_total + 1)]
+        return [Part(self.window, self.site, page, page_total) for page in range(2, page_total + 1)]
 
     def is_last(self, page_total: int | None) -> bool:
         """Whether the window is complete once this part is read."""
@@ -126,11 +129,12 @@ class Part:
         return self.page == self.pages
 
     def __str__(self) -> str:
-        """The window, and which page of it."""
+        """The window, which page of it, and which site when there are several."""
+        where = f"{self.site} " if self.site.named else ""
         if self.page is None:
-            return str(self.window)
+            return f"{where}{self.window}"
         of = f" of {self.pages}" if self.pages else ""
-        return f"{self.window}, page {self.page}{of}"
+        return f"{where}{self.window}, page {self.page}{of}"
 
 
 def _unambiguous(day: dt.date, hour: int, tz: ZoneInfo) -> bool:

@@ -71,6 +71,15 @@ BAD_SETTINGS: dict[str, list[tuple[Any, dict[str, Any]]]] = {
     "attribution": [(2, {}), (-1, {}), ("0", {}), (1.5, {})],
     "bind_to": [("call", {}), ("", {}), (1, {})],
     "calls_bind_to": [("request", {}), ("", {}), (1, {})],
+    # Each of these also comes with `site_id`, which `sites` replaces; tests/test_sites.py
+    # tries the lists on their own (duplicates, missing tokens, zones).
+    "sites": [
+        ("x", {}),
+        ([], {}),
+        ([{"site_id": "abc"}], {}),
+        ([{"site_id": "1", "color": "red"}], {}),
+        ([{"site_id": "1"}], {}),
+    ],
     "calls_window_days": [(0, {}), (93, {}), ("7", {}), (1.5, {})],
     "page_size": [(0, {}), (1001, {}), ("1000", {}), (2.5, {})],
     **{

@@ -74,6 +74,7 @@ def test_number_and_sums_from_drifting_types() -> None:
 
 
 def test_child_rows_carry_parent_id(request_record: dict) -> None:
+    request_record["siteId"] = 777  # set by the journal from the site it asked for
     orders = shaping.order_rows(request_record)
     comments = shaping.comment_rows(request_record)
     visits = shaping.map_visit_rows(request_record)
@@ -81,8 +82,17 @@ def test_child_rows_carry_parent_id(request_record: dict) -> None:
     assert [o["orderId"] for o in orders] == [119901]
     assert [c["commentId"] for c in comments] == [7319]
     assert [v["sessionId"] for v in visits] == [15952760, 16441053]
-    assert tags == [{"requestId": 145507, "name": "Тег заявки", "type": "AUTO-CT", "category": ""}]
+    assert tags == [
+        {
+            "requestId": 145507,
+            "siteId": 777,
+            "name": "Тег заявки",
+            "type": "AUTO-CT",
+            "category": "",
+        }
+    ]
     assert {row["requestId"] for row in (*orders, *comments, *visits, *tags)} == {145507}
+    assert {row["siteId"] for row in (*orders, *comments, *visits, *tags)} == {777}
 
 
 def test_child_rows_dedupe_on_their_keys() -> None:
@@ -114,7 +124,7 @@ def test_missing_or_null_blocks_give_no_rows() -> None:
 def test_comment_text_is_kept_verbatim() -> None:
     record = {"requestId": 1, "comments": [{"commentId": "9", "comment": "Перезвонить\n"}]}
     rows = shaping.comment_rows(shaping.shape_request(record, MOSCOW))
-    assert rows == [{"commentId": 9, "comment": "Перезвонить\n", "requestId": 1}]
+    assert rows == [{"commentId": 9, "comment": "Перезвонить\n", "requestId": 1, "siteId": None}]
 
 
 def test_visitor_ids_become_text_everywhere() -> None:
