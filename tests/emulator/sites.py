@@ -128,7 +128,7 @@ def tokens_for(sites: Sequence[Site], names: Sequence[str]) -> dict[str, set[int
 def _block_size(days: int, per_day: int) -> int:
     """A power of ten above what one journal of one site can draw, with room to add more."""
     most = (math.floor(1.1 * per_day) + 1) * max(days, 1) * _MOST_PER_RECORD * _HEADROOM
-    return max(100_000, 10 ** math.ceil(math.log10(most)))
+    return max(100_000, int(10 ** math.ceil(math.log10(most))))
 
 
 def _block(kinds: Mapping[str, int], index: int, size: int) -> dict[str, int]:
