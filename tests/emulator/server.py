@@ -398,7 +398,11 @@ class Emulator:
             self._faults.extend([(kind, opts)] * times)
 
     def count(
-        self, status: int | None = None, *, journal: str | None = None, site: int | None = None
+        self,
+        status: int | None = None,
+        *,
+        journal: str | None = None,
+        site: int | str | None = None,
     ) -> int:
         """How many calls arrived, or were answered with this status; of one journal, one site."""
         named = None if site is None else str(site)
