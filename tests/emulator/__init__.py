@@ -2,7 +2,8 @@
 
 `dataset` and `calls_dataset` make deterministic request and call records and edit them between
 runs; `server` serves them on 127.0.0.1 as the API does, with its limits and injectable faults;
-`calls_journal` holds the calls journal's parameters and paging.
+`calls_journal` holds the calls journal's parameters and paging; `sites` describes the sites
+one emulator serves (one, or an agency's many under a few tokens) and generates n of them.
 """
 
 from tests.emulator.calls_dataset import (
@@ -23,12 +24,15 @@ from tests.emulator.dataset import (
     generate_dataset,
 )
 from tests.emulator.server import API_PATH, Call, Emulator, PageServed
+from tests.emulator.sites import ZONES, Site, generate_sites, tokens_for
 
 __all__ = [
     "API_PATH",
+    "ZONES",
     "Call",
     "Emulator",
     "PageServed",
+    "Site",
     "add_call_comment",
     "add_call_order",
     "add_call_tag",
@@ -41,5 +45,7 @@ __all__ = [
     "find_request",
     "generate_calls",
     "generate_dataset",
+    "generate_sites",
     "new_calls",
+    "tokens_for",
 ]

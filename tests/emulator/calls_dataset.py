@@ -32,12 +32,14 @@ from tests.emulator.dataset import (
     MANAGERS,
     NOT_SET,
     PAGES,
+    Records,
     _Factory,
     _gc_paused,
+    first_ids_of,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from tests.emulator.dataset import Record
 
@@ -45,7 +47,7 @@ CALL_TIME = "_callTime"
 CALL_SESSION_TIME = "_callSessionTime"
 SITE_NAME = "Окна Демо"
 
-_FIRST_IDS = {
+FIRST_IDS = {
     "call": 415_000_000,
     "session": 26_000_000,
     "comment": 52_000,
@@ -94,11 +96,18 @@ def generate_calls(  # noqa: PLR0913 - the same keyword arguments as generate_da
     per_day: int,
     tz: str = DEFAULT_TZ,
     site_id: int = DEFAULT_SITE_ID,
+    first_ids: Mapping[str, int] | None = None,
 ) -> list[Record]:
-    """Build `days` days of calls from `start`, oldest first; the same arguments, the same calls."""
+    """Build `days` days of calls from `start`, oldest first; the same arguments, the same calls.
+
+    `first_ids` starts some id sequences elsewhere (keys as `FIRST_IDS`), so that several
+    sites' calls share no ids (`sites.generate_sites`); the answer is then a `Records` that
+    remembers them, for the helpers that add calls later.
+    """
     rng = random.Random(seed)
-    factory = _CallFactory(rng, ZoneInfo(tz), site_id, _FIRST_IDS)
-    records: list[Record] = []
+    starts = {**FIRST_IDS, **(first_ids or {})}
+    factory = _CallFactory(rng, ZoneInfo(tz), site_id, starts)
+    records: list[Record] = [] if first_ids is None else Records(first_ids=starts)
     with _gc_paused():
         for offset in range(days):
             day = start + dt.timedelta(days=offset)
@@ -205,7 +214,7 @@ def find_call(calls: list[Record], call_id: int | str) -> Record:
 
 def _next_ids(calls: list[Record]) -> dict[str, int]:
     """Continue every id sequence past what the calls hold, so added records stay unique."""
-    last = {kind: first - 1 for kind, first in _FIRST_IDS.items()}
+    last = {kind: first - 1 for kind, first in first_ids_of(calls, FIRST_IDS).items()}
     for record in calls:
         last["call"] = max(last["call"], int(record["callId"]))
         for visit in record.get("mapVisits") or []:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator, Sequence
+    from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 
 Record = dict[str, Any]
 
@@ -29,7 +29,7 @@ SESSION_TIME = "_sessionTime"
 NOT_SET = "<не указано>"
 DOMAIN = "okna-demo.ru"
 
-_FIRST_IDS = {
+FIRST_IDS = {
     "request": 81_000_000,
     "session": 16_000_000,
     "client": 640_000,
@@ -147,11 +147,18 @@ def generate_dataset(  # noqa: PLR0913 - the brief fixes these keyword arguments
     per_day: int,
     tz: str = DEFAULT_TZ,
     site_id: int = DEFAULT_SITE_ID,
+    first_ids: Mapping[str, int] | None = None,
 ) -> list[Record]:
-    """Build `days` days of requests from `start`; the same arguments give the same records."""
+    """Build `days` days of requests from `start`; the same arguments give the same records.
+
+    `first_ids` starts some id sequences elsewhere (keys as `FIRST_IDS`), so that several
+    sites' records share no ids (`sites.generate_sites`); the answer is then a `Records`
+    that remembers them, for the helpers that add records later.
+    """
     rng = random.Random(seed)
-    factory = _Factory(rng, ZoneInfo(tz), site_id, _FIRST_IDS)
-    records: list[Record] = []
+    starts = {**FIRST_IDS, **(first_ids or {})}
+    factory = _Factory(rng, ZoneInfo(tz), site_id, starts)
+    records: list[Record] = [] if first_ids is None else Records(first_ids=starts)
     with _gc_paused():
         for offset in range(days):
             day = start + dt.timedelta(days=offset)
@@ -229,9 +236,30 @@ def find_request(dataset: list[Record], request_id: int) -> Record:
     raise KeyError(request_id)
 
 
+class Records(list[Record]):
+    """A list of records that owns a block of ids: `first_ids` are where its sequences start.
+
+    `generate_sites` gives each site's journal its own block, so that the helpers that add
+    records or deals (`add_requests`, `add_calls`, `add_order`, ...) continue inside it, and a
+    site with no deals yet gets its first deal id from its block, not from another site's.
+    """
+
+    first_ids: dict[str, int]
+
+    def __init__(self, records: Iterable[Record] = (), *, first_ids: Mapping[str, int]) -> None:
+        """Hold `records`; `first_ids` has an entry for every id sequence of the journal."""
+        super().__init__(records)
+        self.first_ids = dict(first_ids)
+
+
+def first_ids_of(records: list[Record], defaults: Mapping[str, int]) -> dict[str, int]:
+    """Where a journal's id sequences start: its block's, or the single-site `defaults`."""
+    return dict(records.first_ids) if isinstance(records, Records) else dict(defaults)
+
+
 def _next_ids(dataset: list[Record]) -> dict[str, int]:
     """Continue every id sequence past what the dataset holds, so added records stay unique."""
-    last = {kind: first - 1 for kind, first in _FIRST_IDS.items()}
+    last = {kind: first - 1 for kind, first in first_ids_of(dataset, FIRST_IDS).items()}
     for record in dataset:
         last["request"] = max(last["request"], record["requestId"])
         last["client"] = max(last["client"], record["client"]["clientId"])

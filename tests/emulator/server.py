@@ -7,6 +7,27 @@ A call is judged as the real service would: the gateway first (unknown path, rat
 faults a test injected), then access (token and site, daily points), then the parameters
 (400 naming the bad one), then the filters, and each record is shaped by the `with*` flags.
 Both journals share one rate limit per client IP and one daily points budget, as the API's do.
+
+One emulator serves one site or many. One site, one token, as ever:
+
+    Emulator(dataset=requests, calls=calls, token="tok", site_id=12345, tz="Europe/Moscow")
+
+Many sites (an agency's cabinets) under a few tokens, each site with its own records, zone
+and points budget (`sites.Site`, made by hand or by `sites.generate_sites`):
+
+    Emulator(
+        sites=[Site(101, requests=[...], calls=[...], tz="Asia/Novosibirsk"), Site(102), ...],
+        tokens={"tok-a": {101, 102}, "tok-b": {103}},
+    )
+
+A token asking for a site it does not serve, in either journal, is refused as a wrong token
+is (`denied_status`, 403 or 401, `ACCESS_DENIED`). At run time `revoke(token)` refuses every
+call of a token and `restore(token)` lets it in again; `exhaust(site_id)` spends a site's
+points for the day (its calls then get the points error, other sites still answer) and
+`refill()` starts a new day. The rate limit stays one per client IP over every site and both
+journals, as the API's is. Each logged `Call` knows its `site`; `count(site=...)` filters on it.
+The single-site attributes (`dataset`, `call_records`, `token`, `site_id`, `zone`,
+`points_budget`) are the first site's and the first token's.
 """
 
 from __future__ import annotations
@@ -21,7 +42,6 @@ import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from typing_extensions import Self, override
@@ -32,10 +52,12 @@ from werkzeug.wrappers import Request, Response
 from tests.emulator.calls_journal import CallsQuery, site_in_path
 from tests.emulator.dataset import DEFAULT_SITE_ID, DEFAULT_TZ, SESSION_TIME, Record
 from tests.emulator.errors import BadRequestError
+from tests.emulator.sites import Site
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from types import TracebackType
+    from zoneinfo import ZoneInfo
 
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from werkzeug.datastructures import MultiDict
@@ -109,6 +131,11 @@ class Call:
         return "calls" if site_in_path(self.path) is not None else "requests"
 
     @property
+    def site(self) -> str | None:
+        """The site the call named (calls: in the path; requests: `siteId`), as it named it."""
+        return site_in_path(self.path) or self.params.get("siteId")
+
+    @property
     def page(self) -> int | None:
         """The `page` a calls-journal call asked for; None without one, or when not a number."""
         page = self.params.get("page", "")
@@ -133,10 +160,10 @@ class Emulator:
     def __init__(  # noqa: PLR0913 - every knob is a documented behaviour of the API
         self,
         *,
-        dataset: list[Record],
-        token: str,
-        site_id: int = DEFAULT_SITE_ID,
-        tz: str = DEFAULT_TZ,
+        dataset: list[Record] | None = None,
+        token: str | None = None,
+        site_id: int | None = None,
+        tz: str | None = None,
         rate_limit: int | None = 5,
         retry_after: float | None = None,
         latency: float = 0.0,
@@ -147,25 +174,46 @@ class Emulator:
         calls: list[Record] | None = None,
         empty_page_total: int = 0,
         calls_max_days: int | None = None,
+        sites: Iterable[Site] | None = None,
+        tokens: Mapping[str, Iterable[int]] | None = None,
     ) -> None:
         """Keep the dataset and the calls by reference, so a test can change them between runs.
 
+        One site: `dataset`, `token`, and optionally `site_id`, `tz`, `calls`, `points_budget`.
+        Many: `sites` and `tokens` (token -> the site ids it serves) instead of all of those.
         `calls` are the calls journal's records (see `calls_dataset`), served as
         `call_records`: `calls` itself is the call log. `empty_page_total` is the `pageTotal`
         an empty range answers (clients saw 0 and 1); `calls_max_days` makes longer calls-journal
         ranges a 400 (one client caps them at about 3 months; the vendor says nothing).
         """
-        self.dataset = dataset
-        self.call_records: list[Record] = [] if calls is None else calls
+        if sites is None:
+            if dataset is None or token is None or tokens is not None:
+                msg = "give dataset= and token= for one site, or sites= and tokens= for many"
+                raise ValueError(msg)
+            site_id = DEFAULT_SITE_ID if site_id is None else site_id
+            calls = [] if calls is None else calls
+            sites = [Site(site_id, dataset, calls, tz or DEFAULT_TZ, points_budget)]
+            tokens = {token: {site_id}}
+        elif tokens is None or any(
+            given is not None for given in (dataset, token, site_id, tz, calls, points_budget)
+        ):
+            msg = "with sites=, give tokens= and set data, zone and budget on each Site"
+            raise ValueError(msg)
+        self.sites: dict[int, Site] = {}
+        for site in sites:
+            if site.site_id in self.sites:
+                msg = f"site {site.site_id} is given twice"
+                raise ValueError(msg)
+            self.sites[site.site_id] = site
+        self.tokens: dict[str, set[int]] = {name: set(ids) for name, ids in tokens.items()}
+        if unknown := set().union(*self.tokens.values()) - self.sites.keys():
+            msg = f"tokens name sites the emulator does not serve: {sorted(unknown)}"
+            raise ValueError(msg)
         self.empty_page_total = empty_page_total
         self.calls_max_days = calls_max_days
-        self.token = token
-        self.site_id = site_id
-        self.zone = ZoneInfo(tz)
         self.rate_limit = rate_limit
         self.retry_after = retry_after
         self.latency = latency
-        self.points_budget = points_budget
         self.max_response_records = max_response_records
         self.shuffle_seed = shuffle_seed
         self.denied_status = denied_status  # a wrong token or site: 403, sometimes 401
@@ -177,10 +225,96 @@ class Emulator:
         self._faults: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self._page_hooks: list[PageHook] = []
         self._data_lock = threading.RLock()  # a page is selected, or a hook edits, not both
-        self._points_spent = 0
+        self._points_spent: collections.Counter[int] = collections.Counter()
+        self._exhausted: set[int] = set()  # sites whose points `exhaust` spent
+        self._revoked: dict[str, int] = {}  # token -> the status its calls now get
         self._server: BaseWSGIServer | None = None
         self._stopping = threading.Event()  # releases the callers a `hang` fault holds
         self._thread: threading.Thread | None = None
+
+    # --- the single-site view: the first site and the first token --------------------------------
+
+    @property
+    def first_site(self) -> Site:
+        """The site given first (the only one, for a single-site emulator)."""
+        return next(iter(self.sites.values()))
+
+    @property
+    def dataset(self) -> list[Record]:
+        """The first site's requests."""
+        return self.first_site.requests
+
+    @dataset.setter
+    def dataset(self, records: list[Record]) -> None:
+        self.first_site.requests = records
+
+    @property
+    def call_records(self) -> list[Record]:
+        """The first site's calls."""
+        return self.first_site.calls
+
+    @call_records.setter
+    def call_records(self, records: list[Record]) -> None:
+        self.first_site.calls = records
+
+    @property
+    def site_id(self) -> int:
+        """The first site's id."""
+        return self.first_site.site_id
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The first site's zone."""
+        return self.first_site.zone
+
+    @property
+    def points_budget(self) -> int | None:
+        """The first site's daily points budget."""
+        return self.first_site.points_budget
+
+    @points_budget.setter
+    def points_budget(self, budget: int | None) -> None:
+        self.first_site.points_budget = budget
+
+    @property
+    def token(self) -> str:
+        """The first token."""
+        return next(iter(self.tokens))
+
+    # --- access and points at run time, for tests -----------------------------------------------
+
+    def revoke(self, token: str, *, status: int | None = None) -> None:
+        """Refuse every call of `token`, for every site, with `status` (`denied_status`)."""
+        if token not in self.tokens:
+            raise KeyError(token)
+        with self._lock:
+            self._revoked[token] = self.denied_status if status is None else status
+
+    def restore(self, token: str) -> None:
+        """Let a revoked token in again, to the sites it served."""
+        if token not in self.tokens:
+            raise KeyError(token)
+        with self._lock:
+            self._revoked.pop(token, None)
+
+    def exhaust(self, site_id: int) -> None:
+        """Spend a site's points for the day: its calls get the points error until `refill`."""
+        if site_id not in self.sites:
+            raise KeyError(site_id)
+        with self._lock:
+            self._exhausted.add(site_id)
+
+    def refill(self, site_id: int | None = None) -> None:
+        """A new day: give one site (or every site) its whole points budget again."""
+        with self._lock:
+            for site in self.sites if site_id is None else [site_id]:
+                self._points_spent.pop(site, None)
+                self._exhausted.discard(site)
+
+    def points_spent(self, site_id: int) -> int:
+        """How many points a site spent today (successful calls over both journals)."""
+        with self._lock:
+            return self._points_spent[site_id]
 
     # --- running -------------------------------------------------------------------------------
 
@@ -263,14 +397,22 @@ class Emulator:
         with self._lock:
             self._faults.extend([(kind, opts)] * times)
 
-    def count(self, status: int | None = None, *, journal: str | None = None) -> int:
-        """How many calls arrived, or how many were answered with this status; of one journal."""
+    def count(
+        self,
+        status: int | None = None,
+        *,
+        journal: str | None = None,
+        site: int | str | None = None,
+    ) -> int:
+        """How many calls arrived, or were answered with this status; of one journal, one site."""
+        named = None if site is None else str(site)
         with self._lock:
             return sum(
                 1
                 for call in self.calls
                 if (status is None or call.status == status)
                 and (journal is None or call.journal == journal)
+                and (named is None or call.site == named)
             )
 
     def peak_rate(self, window: float = 1.0) -> int:
@@ -306,11 +448,13 @@ class Emulator:
         *,
         remove: Iterable[int | str] = (),
         date_from: str | None = None,
+        site: int | None = None,
     ) -> None:
         """Once, after calls-journal page `page` is served, append `calls` and remove `remove`.
 
         `remove` holds callIds (numbers or strings). `date_from` (dd/mm/yyyy) waits for the
-        page of that window only. Make the new calls with `calls_dataset.new_calls`, on the
+        page of that window only, `site` for a page of that site only; the calls change on the
+        site whose page was served. Make the new calls with `calls_dataset.new_calls`, on the
         range's last day and later than its calls, so they come first on page 1.
         """
         arriving = list(calls)
@@ -321,7 +465,9 @@ class Emulator:
                 return False
             if date_from is not None and served.params.get("dateFrom") != date_from:
                 return False
-            records = self.call_records
+            if site is not None and served.site_id != str(site):
+                return False
+            records = self.sites[int(served.site_id)].calls  # served: a site that exists
             records[:] = [r for r in records if int(r["callId"]) not in gone]
             records.extend(arriving)
             return True
@@ -378,38 +524,38 @@ class Emulator:
 
     def _api(self, request: Request) -> Response:
         """The API proper: access, parameters, then the records as a streamed array."""
-        refusal = self._refusal(request)
-        if refusal is not None:
-            return refusal
+        site = self._admitted_site(request, request.args.get("siteId"))
+        if isinstance(site, Response):
+            return site
         args = request.args
         try:
-            keep = _filters(args, self.zone)
+            keep = _filters(args, site.zone)
             shape = _Shape.from_args(args)
         except BadRequestError as error:
             return _json_error(400, "BAD_REQUEST", str(error))
-        records = [record for record in self.dataset if all(test(record) for test in keep)]
+        records = [record for record in site.requests if all(test(record) for test in keep)]
         if self.max_response_records is not None and len(records) > self.max_response_records:
             return _gateway_page(504)  # the real service cannot build such an answer in time
-        if not self._spend_point():
+        if not self._spend_point(site):
             return _points_error()
         random.Random(self.shuffle_seed).shuffle(records)  # the API does not sort
         return Response(_json_array(records, shape), 200, content_type=JSON)
 
-    def _calls_api(self, request: Request, site: str) -> Response:
+    def _calls_api(self, request: Request, named: str) -> Response:
         """The calls journal: access, parameters, then one page (or one day) newest first."""
-        refusal = self._refusal(request, site)
-        if refusal is not None:
-            return refusal
+        site = self._admitted_site(request, named)
+        if isinstance(site, Response):
+            return site
         try:
-            query = CallsQuery.from_args(request.args, self.zone, self.calls_max_days)
+            query = CallsQuery.from_args(request.args, site.zone, self.calls_max_days)
         except BadRequestError as error:
             return _json_error(400, "BAD_REQUEST", str(error))
         with self._data_lock:
-            selected = query.select(self.call_records)
+            selected = query.select(site.calls)
             records = query.page_of(selected)
             if self.max_response_records is not None and len(records) > self.max_response_records:
                 return _gateway_page(504)
-            if not self._spend_point():
+            if not self._spend_point(site):
                 return _points_error()
             shaped = [query.shape(record) for record in records]
             if query.page is None:
@@ -427,7 +573,7 @@ class Emulator:
                 )
             params = {k: v for k, v in request.args.items() if k != CLIENT_API_ID}
             served = PageServed(
-                site, params, query.page, page_total, len(selected),
+                named, params, query.page, page_total, len(selected),
                 [int(record["callId"]) for record in records],
             )  # fmt: skip
             self._run_page_hooks(served)
@@ -442,21 +588,32 @@ class Emulator:
             for hook in done:
                 self._page_hooks.remove(hook)
 
-    def _refusal(self, request: Request, site: str | None = None) -> Response | None:
-        """Refuse a call that is not a GET, bears a wrong token or site, or has no points left.
+    def _admitted_site(self, request: Request, named: str | None) -> Site | Response:
+        """The site a call may read, or why not: no GET, a bad token or site, no points left.
 
-        The requests journal names the site in its `siteId` parameter, the calls journal in
-        the path (`site`).
+        A token is bad when unknown, revoked, or not this site's. The requests journal names
+        the site in its `siteId` parameter, the calls journal in the path (`named`).
         """
         if request.method != "GET":
             return _json_error(405, "METHOD_NOT_ALLOWED", "Only GET is supported")
-        args = request.args
-        asked_site = args.get("siteId") if site is None else site
-        if args.get(CLIENT_API_ID) != self.token or asked_site != str(self.site_id):
+        token = request.args.get(CLIENT_API_ID)
+        site = self._site_named(named)
+        with self._lock:
+            revoked = self._revoked.get(token) if token is not None else None
+        if revoked is not None:
+            return _json_error(revoked, "ACCESS_DENIED", "Invalid clientApiId or siteId")
+        if token not in self.tokens or site is None or site.site_id not in self.tokens[token]:
             return _json_error(self.denied_status, "ACCESS_DENIED", "Invalid clientApiId or siteId")
-        if not self._has_points():
+        if not self._has_points(site):
             return _points_error()
-        return None
+        return site
+
+    def _site_named(self, named: str | None) -> Site | None:
+        """The site a call names, exactly as its id prints ("012345" or " 12345" name none)."""
+        if named is None or not (named.isascii() and named.isdigit()):
+            return None
+        site = self.sites.get(int(named))
+        return site if site is not None and str(site.site_id) == named else None
 
     # --- limits --------------------------------------------------------------------------------
 
@@ -486,18 +643,25 @@ class Emulator:
                     return kind, opts
             return None, {}
 
-    def _has_points(self) -> bool:
-        """Whether the daily budget still allows a successful call."""
+    def _has_points(self, site: Site) -> bool:
+        """Whether the site's daily budget still allows a successful call."""
         with self._lock:
-            return self.points_budget is None or self._points_spent < self.points_budget
+            return self._points_left(site)
 
-    def _spend_point(self) -> bool:
-        """Charge one successful call against the budget; False when it is already spent."""
+    def _spend_point(self, site: Site) -> bool:
+        """Charge one successful call against the site's budget; False when it is spent."""
         with self._lock:
-            if self.points_budget is not None and self._points_spent >= self.points_budget:
+            if not self._points_left(site):
                 return False
-            self._points_spent += 1
+            self._points_spent[site.site_id] += 1
             return True
+
+    def _points_left(self, site: Site) -> bool:
+        """Whether a site may still spend a point today; call it holding `_lock`."""
+        if site.site_id in self._exhausted:
+            return False
+        budget = site.points_budget
+        return budget is None or self._points_spent[site.site_id] < budget
 
 
 # --- parameters --------------------------------------------------------------------------------
