@@ -1,0 +1,217 @@
+"""Many sites in one run: one limiter, one state with an entry per site, and a site that fails
+stopping alone, against the emulator serving an agency's sites under a few tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from tap_calltouch.client import SitesFailedError
+from tap_calltouch.sites import site_problems
+from tests.conftest import FIRST_DAY, SyncResult
+from tests.emulator.server import Emulator
+from tests.emulator.sites import Site, generate_sites
+from tests.test_calls import CALL_STREAMS
+from tests.test_faults import assert_no_token, exception_texts, sync
+
+DAYS = 4
+LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+REQUEST_STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
+KEYS = {
+    "requests": ("requestId",),
+    "orders": ("orderId",),
+    "comments": ("commentId",),
+    "map_visits": ("requestId", "sessionId"),
+    "request_tags": ("requestId", "name"),
+    "calls": ("callId",),
+    "call_orders": ("callId", "orderId"),
+    "call_comments": ("commentId",),
+    "call_map_visits": ("callId", "sessionId"),
+    "call_tags": ("callId", "name"),
+}
+LONE, MANY, REST = "lone/tok+1", "many/tok+2", "rest/tok+3"  # the agency's three logins
+
+
+def agency(n: int, **sizes: int) -> list[Site]:
+    return generate_sites(n, seed=13, start=FIRST_DAY, days=DAYS, **sizes)
+
+
+def token_of(sites: list[Site]) -> dict[int, str]:
+    """Site 1 alone under LONE, sites 2-10 under MANY, the rest under REST."""
+    return {
+        site.site_id: LONE if k == 0 else MANY if k < 10 else REST for k, site in enumerate(sites)
+    }
+
+
+def config(url: str, sites: list[Site], **changes: Any) -> dict[str, Any]:
+    tokens = token_of(sites)
+    return {
+        "sites": [
+            {"site_id": str(s.site_id), "api_token": tokens[s.site_id], "name": f"Brand {k}"}
+            | ({"timezone": s.tz} if s.tz != "Europe/Moscow" else {})
+            for k, s in enumerate(sites, 1)
+        ],
+        "start_date": FIRST_DAY.isoformat(),
+        "end_date": LAST_DAY.isoformat(),
+        "api_url": url,
+        "window_days": DAYS,
+        "calls_window_days": DAYS,
+        "lookback_days": 1,
+        **changes,
+    }
+
+
+def expected(sites: list[Site]) -> dict[str, set[tuple[Any, ...]]]:
+    """Each stream's keys with siteId, worked out from the emulator's own records."""
+    keys: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
+    for site in sites:
+        sid = site.site_id
+        for r in site.requests:
+            rid = int(r["requestId"])
+            keys["requests"].add((sid, rid))
+            keys["orders"].update((sid, int(o["orderId"])) for o in r["orders"])
+            keys["comments"].update((sid, int(c["commentId"])) for c in r["comments"])
+            keys["map_visits"].update((sid, rid, int(v["sessionId"])) for v in r["mapVisits"])
+            keys["request_tags"].update(
+                (sid, rid, name.strip())
+                for tag in r["RequestTags"]
+                for names in tag["names"]
+                for name in names.split(",")
+                if name.strip()
+            )
+        for c in site.calls:
+            cid = int(c["callId"])
+            keys["calls"].add((sid, cid))
+            keys["call_orders"].update((sid, cid, int(o["orderId"])) for o in c["orders"])
+            keys["call_comments"].update((sid, int(m["commentId"])) for m in c["comments"])
+            keys["call_map_visits"].update((sid, cid, int(v["sessionId"])) for v in c["mapVisits"])
+            keys["call_tags"].update(
+                (sid, cid, name.strip())
+                for tag in c["callTags"]
+                for names in tag["names"]
+                for name in names.split(",")
+                if name.strip()
+            )
+    return keys
+
+
+def delivered(result: SyncResult) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        stream: [(r["siteId"], *(r[key] for key in KEYS[stream])) for r in result.records[stream]]
+        for stream in KEYS
+    }
+
+
+def assert_once(result: SyncResult, sites: list[Site], *, only: bool = True) -> None:
+    """Every row of `sites` exactly once; with `only`, no row of any other site."""
+    want, got = expected(sites), delivered(result)
+    ids = {site.site_id for site in sites}
+    for stream in KEYS:
+        rows = got[stream] if only else [row for row in got[stream] if row[0] in ids]
+        assert want[stream], stream
+        assert len(rows) == len(set(rows)), f"{stream}: a row went out twice"
+        assert set(rows) == want[stream], stream
+
+
+def test_an_agency_run_where_one_token_is_revoked_and_one_site_has_no_points() -> None:
+    sites = agency(20, requests_per_day=3, calls_per_day=5)
+    revoked, spent = sites[0], sites[14]  # LONE's only site, and one of REST's
+    tokens: dict[str, set[int]] = defaultdict(set)
+    for site_id, token in token_of(sites).items():
+        tokens[token].add(site_id)
+    with Emulator(sites=sites, tokens=tokens) as emulator:
+        emulator.revoke(LONE)
+        emulator.exhaust(spent.site_id)
+        settings = config(emulator.url, sites)
+        first = sync(settings, streams=None)
+        peak, throttled = emulator.peak_rate(), emulator.count(429)
+        emulator.restore(LONE)
+        emulator.refill()
+        emulator.reset_log()
+        second = sync(settings, state=first.result.final_state, streams=None)
+        second_calls = list(emulator.calls)
+    # The 18 healthy sites arrived complete, exactly once, within the limit.
+    healthy = [site for site in sites if site not in (revoked, spent)]
+    assert_once(first.result, healthy)
+    assert {r["siteId"] for r in first.result.records["calls"]} == {s.site_id for s in healthy}
+    assert peak <= 5
+    assert throttled == 0
+    # One error names both stopped sites (id and name) and why; no token in it.
+    assert isinstance(first.error, SitesFailedError)
+    message = str(first.error)
+    assert message.startswith("2 of 20 site(s) stopped")
+    assert f"site {revoked.site_id} (Brand 1): " in message
+    assert "rejected the credentials" in message
+    assert f"site {spent.site_id} (Brand 15): " in message
+    assert "daily API points are used up" in message
+    for token in (LONE, MANY, REST):
+        assert_no_token(*exception_texts(first.error), token=token)
+    # The next run completes the two from start_date and re-reads only the others' look-back.
+    assert second.error is None
+    assert_once(second.result, [revoked, spent], only=False)
+    first_day = FIRST_DAY.strftime("%m/%d/%Y")
+    for call in second_calls:
+        if call.journal != "requests":
+            continue
+        if int(call.params["siteId"]) in (revoked.site_id, spent.site_id):
+            assert call.params["dateFrom"] == first_day
+        else:
+            assert call.params["dateFrom"] != first_day, "a healthy site started over"
+
+
+def test_a_hundred_small_sites_keep_a_small_state_one_entry_each() -> None:
+    sites = agency(100, requests_per_day=1, calls_per_day=1)
+    tokens = {REST: {site.site_id for site in sites}}
+    with Emulator(sites=sites, tokens=tokens) as emulator:
+        settings = config(emulator.url, sites)
+        for entry in settings["sites"]:
+            entry["api_token"] = REST
+        run = sync(settings, streams=None)
+    assert run.error is None
+    state = run.result.final_state
+    size = len(json.dumps(state, separators=(",", ":")))  # as the tap writes it
+    assert size < 20_000, f"{size} bytes"
+    for stream in ("requests", "calls"):
+        partitions = state["bookmarks"][stream]["partitions"]
+        assert sorted(p["context"]["siteId"] for p in partitions) == sorted(
+            s.site_id for s in sites
+        )
+        assert all("resume_from" not in p for p in partitions)
+    assert_once(run.result, sites)
+
+
+@pytest.mark.parametrize(
+    ("sites", "top", "says"),
+    [
+        ([], {"api_token": "t"}, "sites: the list is empty"),
+        ([{"site_id": "1"}, {"site_id": "1"}], {"api_token": "t"}, "site_id 1 is listed twice"),
+        ([{"site_id": "1"}, {"site_id": "2", "api_token": "x"}], {}, "sites[1] (site 1): no"),
+        ([{"site_id": "1", "timezone": "Mars/Base"}], {"api_token": "t"}, "'Mars/Base'"),
+        ([{"site_id": "1"}], {"api_token": "t", "site_id": "1"}, "either `site_id` or `sites`"),
+    ],
+)
+def test_a_bad_site_list_is_refused_naming_the_site(
+    sites: list[dict[str, str]], top: dict[str, str], says: str
+) -> None:
+    problems = site_problems({**top, "sites": sites})
+    assert any(says in problem for problem in problems), problems
+
+
+def test_requests_and_calls_of_each_site_are_asked_with_its_token_and_zone() -> None:
+    sites = agency(3, requests_per_day=2, calls_per_day=2)
+    tokens: dict[str, set[int]] = defaultdict(set)
+    for site_id, token in token_of(sites).items():
+        tokens[token].add(site_id)
+    with Emulator(sites=sites, tokens=tokens) as emulator:
+        run = sync(config(emulator.url, sites), streams=None)
+        asked = {(call.journal, call.site) for call in emulator.calls}
+    assert run.error is None
+    assert asked == {(j, str(s.site_id)) for j in ("requests", "calls") for s in sites}
+    zones = {s.site_id: s.tz for s in sites}
+    assert len(set(zones.values())) == 3  # the sites keep different local times
+    for stream in (*REQUEST_STREAMS, *CALL_STREAMS):
+        assert {row["siteId"] for row in run.result.records[stream]} <= set(zones)
