@@ -49,13 +49,13 @@ JOB = "calltouch-to-duckdb"
 HISTORY = ROOT / ".meltano" / "demo-history.json"
 LOGS = ROOT / ".meltano" / "logs" / "demo"
 
-# The emulated account: 45 days up to yesterday, about 150 requests and 200 calls a day, every
-# optional block.
+# The emulated account: 45 days up to yesterday, two sites (as an agency lists them in `sites`),
+# each with about 75 requests and 100 calls a day, every optional block.
 DEMO_DAYS = 45
-DEMO_PER_DAY = 150
-DEMO_CALLS_PER_DAY = 200
+DEMO_PER_DAY = 75  # per site
+DEMO_CALLS_PER_DAY = 100
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the emulator's made-up token
-DEMO_SITE_ID = "12345"
+DEMO_SITES = ({"site_id": "12345", "name": "Окна Демо"}, {"site_id": "12346", "name": "Двери Демо"})
 
 EXAMPLE_QUERY = f"""\
 SELECT source, sum(calls) AS calls, sum(requests) AS requests, sum(leads) AS leads,
@@ -125,7 +125,7 @@ def main() -> int:
     emulator: subprocess.Popen[str] | None = None
     try:
         config = meltano_json(["--environment=dev", "config", "print", "tap-calltouch"], env)
-        if config.get("api_token") and config.get("site_id"):  # the token comes masked
+        if config.get("api_token") and (config.get("site_id") or config.get("sites")):
             target = real_target(config, env)
         else:
             emulator, target = start_emulator(env)
@@ -168,8 +168,8 @@ def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], Target]:
     """Start `python -m tests.emulator` on a free port and point the tap at it."""
     step(
         "No Calltouch token configured: starting the bundled emulator "
-        f"({DEMO_DAYS} days of a made-up account, about {DEMO_PER_DAY} requests and "
-        f"{DEMO_CALLS_PER_DAY} calls a day)"
+        f"({DEMO_DAYS} days of a made-up agency account: {len(DEMO_SITES)} sites, each with "
+        f"about {DEMO_PER_DAY} requests and {DEMO_CALLS_PER_DAY} calls a day)"
     )
     first_day = dt.date.today() - dt.timedelta(days=DEMO_DAYS)  # noqa: DTZ011 - as the emulator
     command = [
@@ -179,7 +179,8 @@ def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], Target]:
         *("--port", "0", "--days", str(DEMO_DAYS), "--per-day", str(DEMO_PER_DAY)),
         *("--calls-per-day", str(DEMO_CALLS_PER_DAY)),
         *("--start", first_day.isoformat(), "--seed", "1"),
-        *("--token", DEMO_TOKEN, "--site-id", DEMO_SITE_ID),
+        *("--token", DEMO_TOKEN, "--site-id", DEMO_SITES[0]["site_id"]),
+        *("--sites", str(len(DEMO_SITES))),
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None  # noqa: S101 - stdout=PIPE above
@@ -193,7 +194,7 @@ def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], Target]:
     env |= {
         "TAP_CALLTOUCH_API_URL": url,
         "TAP_CALLTOUCH_API_TOKEN": DEMO_TOKEN,
-        "TAP_CALLTOUCH_SITE_ID": DEMO_SITE_ID,
+        "TAP_CALLTOUCH_SITES": json.dumps(DEMO_SITES, ensure_ascii=False),  # an agency's list
         "TAP_CALLTOUCH_START_DATE": first_day.isoformat(),
         "TAP_CALLTOUCH_TIMEZONE": "Europe/Moscow",
     }
@@ -351,13 +352,17 @@ def load_history() -> dict[str, Any]:
 
 
 def bookmark(target: Target, env: dict[str, str]) -> str | None:
-    """The requests stream's bookmark in Meltano's state store, or None before the first run."""
+    """The requests bookmark in Meltano's state store (the newest site's), or None at first."""
     state = meltano_json(
         [f"--environment={target.environment}", "state", "get", target.state_id], env
     )
     requests = state.get("singer_state", {}).get("bookmarks", {}).get("requests", {})
-    value = requests.get("replication_key_value")
-    return str(value) if value else None
+    # One site: the stream's own bookmark; several: one per site, the newest of them here.
+    values = [
+        entry.get("replication_key_value") for entry in [requests, *requests.get("partitions", [])]
+    ]
+    newest = max(filter(None, values), default=None)
+    return str(newest) if newest else None
 
 
 # --- what landed -------------------------------------------------------------------------------
