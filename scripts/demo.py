@@ -67,7 +67,9 @@ FAILED = {"Extractor failed": "tap-calltouch", "Loader failed": "target-duckdb"}
 DBT_PROGRESS = re.compile(r"OK created|Done\. PASS=|FAIL|ERROR|Completed with")
 TAP_PROGRESS = re.compile(r"^(Syncing|Window|Made|max_api_calls)")
 SUMMARY = re.compile(r"Made (\d+) API call\(s\) for (\d+) window\(s\); (\d+) (\w+) emitted")
-PLAN = re.compile(r"Syncing (\w+): \d+ window\(s\) of up to \d+ day\(s\): (\S+)")
+PLAN = re.compile(
+    r"Syncing (\w+): \d+ window\(s\)(?: of \d+ site\(s\))? of up to \d+ day\(s\): (\S+)"
+)
 
 
 @dataclasses.dataclass
