@@ -117,7 +117,11 @@ class JournalStream(CalltouchStream):
         for turn in itertools.zip_longest(*(windows for _, windows in plans)):
             for (site, _), window in zip(plans, turn, strict=True):
                 if window is not None and site.site_id not in self.site_failures:
-                    yield Part(window, site, 1) if self.paged else Part(window, site)
+                    yield self._first_part(window, site)
+
+    def _first_part(self, window: Window, site: Site) -> Part:
+        """The first call of a window: its first page, or the whole window if not paged."""
+        return Part(window, site, 1) if self.paged else Part(window, site)
 
     @property
     def window_days(self) -> int:
@@ -212,7 +216,7 @@ class JournalStream(CalltouchStream):
             self._stopping.set()  # no call outlives the sync, whatever ended it
             self._log_summary(emitted, sum(len(windows) for _, windows in plans))
         if self.site_failures and self._syncs_last():
-            raise SitesFailedError(failure_summary(self.sites, self.site_failures))
+            raise self._stopped_sites()
 
     def _syncs_last(self) -> bool:
         """Whether this is the run's last journal to sync: the one to report stopped sites."""
@@ -236,7 +240,11 @@ class JournalStream(CalltouchStream):
     def _check_some_site_left(self) -> None:
         """End the run at once when every site has stopped: nothing is left to read."""
         if all(site.site_id in self.site_failures for site in self.sites):
-            raise SitesFailedError(failure_summary(self.sites, self.site_failures))
+            raise self._stopped_sites()
+
+    def _stopped_sites(self) -> SitesFailedError:
+        """The one error naming every site that stopped in this run, and why."""
+        return SitesFailedError(failure_summary(self.sites, self.site_failures))
 
     def _emit(
         self, records: Iterable[Record], write_children: Callable[[Record], None], site: Site
@@ -263,7 +271,7 @@ class JournalStream(CalltouchStream):
             "Window %s changed while its pages were read (%s); reading it again", window, pages
         )
         again = pages.again()
-        first = Part(part.window, part.site, 1)
+        first = self._first_part(part.window, part.site)
         for page, answers in self.fetch_in_order([first], budgeted=False):
             yield from again.fresh(self._shaped(page, answers), answers[0].records_total)
         if not again.steady:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from tap_calltouch.sites import site_problems
+from tap_calltouch.sites import DEFAULT_TIMEZONE, site_problems, zone_named
 from tap_calltouch.windows import parse_instant
 
 DEFAULT_API_URL = "https://api.calltouch.ru"
-DEFAULT_TIMEZONE = "Europe/Moscow"
 
 # Boolean settings and the API flag each one turns on.
 FLAGS = {
@@ -77,11 +76,11 @@ def problems(config: dict[str, Any]) -> list[str]:
 
 def _zone_problems(config: dict[str, Any]) -> tuple[ZoneInfo, list[str]]:
     name = config.get("timezone") or DEFAULT_TIMEZONE
-    try:
-        return ZoneInfo(name), []
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        message = f"timezone: {name!r} is not an IANA time zone name (e.g. 'Europe/Moscow')"
-        return ZoneInfo("UTC"), [message]
+    zone = zone_named(name)
+    if zone is not None:
+        return zone, []
+    message = f"timezone: {name!r} is not an IANA time zone name (e.g. 'Europe/Moscow')"
+    return ZoneInfo("UTC"), [message]
 
 
 def _date_problems(config: dict[str, Any], zone: ZoneInfo) -> list[str]:

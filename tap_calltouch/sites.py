@@ -14,6 +14,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
+def zone_named(name: object) -> ZoneInfo | None:
+    """The IANA time zone of that name, or None when there is none."""
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class Site:
     """One site to read, with the token and time zone its calls use."""
@@ -72,11 +80,8 @@ def site_problems(config: dict[str, Any]) -> list[str]:
         seen.add(site)
         if not entry.get("api_token") and not config.get("api_token"):
             errors.append(f"{where}: no api_token, and no top-level `api_token` to fall back on")
-        if entry.get("timezone"):
-            try:
-                ZoneInfo(str(entry["timezone"]))
-            except (ZoneInfoNotFoundError, ValueError):
-                errors.append(f"{where}: timezone {entry['timezone']!r} is not an IANA zone")
+        if entry.get("timezone") and zone_named(entry["timezone"]) is None:
+            errors.append(f"{where}: timezone {entry['timezone']!r} is not an IANA zone")
     return errors
 
 

@@ -22,7 +22,7 @@ from tap_calltouch.bookmarks import StateError
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError, CalltouchStream
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import register_secret
-from tap_calltouch.sites import site_problems
+from tap_calltouch.sites import DEFAULT_TIMEZONE, site_problems
 from tap_calltouch.stopping import Interrupted
 
 if sys.version_info >= (3, 12):
@@ -135,7 +135,7 @@ class TapCalltouch(Tap):
         th.Property(
             "timezone",
             th.StringType,
-            default=settings.DEFAULT_TIMEZONE,
+            default=DEFAULT_TIMEZONE,
             description="The account's IANA time zone, in which the API reads "
             "`dateFrom`/`dateTo` and sends local times.",
         ),

@@ -15,24 +15,13 @@ from tap_calltouch.sites import site_problems
 from tests.conftest import FIRST_DAY, SyncResult
 from tests.emulator.server import Emulator
 from tests.emulator.sites import Site, generate_sites
+from tests.integration.warehouses import PRIMARY_KEYS as KEYS
 from tests.test_calls import CALL_STREAMS
 from tests.test_faults import assert_no_token, exception_texts, sync
 
 DAYS = 4
 LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
 REQUEST_STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
-KEYS = {
-    "requests": ("requestId",),
-    "orders": ("orderId",),
-    "comments": ("commentId",),
-    "map_visits": ("requestId", "sessionId"),
-    "request_tags": ("requestId", "name"),
-    "calls": ("callId",),
-    "call_orders": ("callId", "orderId"),
-    "call_comments": ("commentId",),
-    "call_map_visits": ("callId", "sessionId"),
-    "call_tags": ("callId", "name"),
-}
 LONE, MANY, REST = "lone/tok+1", "many/tok+2", "rest/tok+3"  # the agency's three logins
 
 
