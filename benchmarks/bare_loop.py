@@ -139,7 +139,7 @@ def main() -> None:
         calls_main(config)
         return
     url = str(config.get("api_url", "https://api.calltouch.ru")).rstrip("/") + PATH
-    params = {**api_params(config), "clientApiId": config["api_token"]}
+    params = {**api_params(config), "siteId": config["site_id"], "clientApiId": config["api_token"]}
     gap = 1.0 / float(config.get("requests_per_second", 5))
     out = sys.stdout.buffer
     for stream in STREAMS:

@@ -78,7 +78,7 @@ class RequestsStream(RESTStream[Any]):
         context: Context | None,
         next_page_token: Any | None,  # noqa: ANN401, ARG002
     ) -> dict[str, Any]:
-        params: dict[str, Any] = api_params(dict(self.config))
+        params: dict[str, Any] = {**api_params(dict(self.config)), "siteId": self.config["site_id"]}
         if context:
             params.update(dateFrom=context["dateFrom"], dateTo=context["dateTo"])
         return params
