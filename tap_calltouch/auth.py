@@ -8,15 +8,18 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from pyrate_limiter import InMemoryBucket, Limiter, Rate
+from pyrate_limiter import InMemoryBucket, Limiter, Rate, RateItem
 from singer_sdk.authenticators import APIKeyAuthenticator
 
+from tap_calltouch.limit_store import open_bucket
 from tap_calltouch.redact import register_secret
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import requests
+
+    from tap_calltouch.limit_store import Store
 
 # Calltouch counts the calls that *arrive* in any rolling second. A call can leave a little
 # after its slot (a new TCP connection, the GIL held by a parse), so bursts of five could land
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 # GIL hold here, an orjson parse of a 256 KB answer, is ~4 ms).
 SPACING_HEADROOM = 1.10
 TOKEN_PARAMETER = "clientApiId"  # noqa: S105 - the name of the parameter, not a token
+SLOT = "calltouch"  # the one key every call takes its slot under, in every process
 
 
 def spacing_ms(requests_per_second: float) -> int:
@@ -35,9 +39,15 @@ def spacing_ms(requests_per_second: float) -> int:
     return math.ceil(1000 * SPACING_HEADROOM / requests_per_second)
 
 
-def build_limiter(requests_per_second: float) -> Limiter:
-    """A limiter that spaces calls evenly, a little wider than `requests_per_second` needs."""
-    return Limiter(InMemoryBucket([Rate(1, spacing_ms(requests_per_second))]), buffer_ms=0)
+def build_limiter(requests_per_second: float, store: Store | None = None) -> Limiter:
+    """A limiter that spaces calls evenly, a little wider than `requests_per_second` needs.
+
+    Without a store the slots are this process's own; with one (`rate_limit_store`) they are
+    taken from pyrate-limiter's bucket there, so every process naming it shares the spacing.
+    """
+    rates = [Rate(1, spacing_ms(requests_per_second))]
+    bucket = InMemoryBucket(rates) if store is None else open_bucket(store, rates)
+    return Limiter(bucket, buffer_ms=0)
 
 
 class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
@@ -68,7 +78,7 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
         waits `spacing` after this one really left: the end of the block, just before the send.
         """
         with self._turn:
-            self.limiter.try_acquire("calltouch", blocking=True)
+            self._take_slot()
             late = self._left + self.spacing - time.monotonic()
             if late > 0:
                 time.sleep(late)
@@ -77,6 +87,19 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
                 yield
             finally:
                 self._left = time.monotonic()
+
+    def _take_slot(self) -> None:
+        """Take the next slot, asking again each time the bucket says one frees up.
+
+        Not the limiter's own blocking wait: that stamps the slot it finally takes with the time
+        it meant to wake, not the time it did, and a process waking late would leave less than
+        `spacing` before the next process's call. Asked afresh, each slot carries the bucket's
+        clock (the database's, for PostgreSQL) at the moment it was taken.
+        """
+        (bucket,) = self.limiter.buckets()  # build_limiter's one, sync
+        while not self.limiter.try_acquire(SLOT, blocking=False):
+            wait_ms = bucket.waiting(RateItem(SLOT, int(bucket.now())))  # type: ignore[no-untyped-call]
+            time.sleep(max(int(wait_ms), 1) / 1000)  # type: ignore[arg-type]
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Wait for a turn, then sign the request; send it at once."""
