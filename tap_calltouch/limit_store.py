@@ -137,7 +137,7 @@ def open_bucket(store: Store, rates: list[Rate]) -> AbstractBucket:
     except RateStoreError:
         raise
     except Exception as error:  # noqa: BLE001 - whatever the driver raises, one clear message
-        reason = redact_registered(f"{type(error).__name__}: {error}".strip())
+        reason = " ".join(redact_registered(f"{type(error).__name__}: {error}").split())
         msg = f"{SETTING}: cannot open {store.url}: {reason}"
         raise RateStoreError(msg) from None
 

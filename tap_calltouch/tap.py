@@ -289,6 +289,7 @@ class TapCalltouch(Tap):
         an empty config names `api_token` and `site_id` (or `sites`), not only `start_date`.
         """
         config = dict(self.config)
+        limit_store.hide_password(config)  # before any message could quote the store's URL
         errors = super()._validate_config(raise_errors=False)
         errors += settings.problems(config) if not errors else site_problems(config)
         errors += limit_store.store_problems(config) + shards.shard_problems(config)
