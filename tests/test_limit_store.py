@@ -8,10 +8,13 @@ import http.client
 import json
 import logging
 import subprocess
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tap_calltouch.auth import STALE_SLOT, RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.limit_store import (
     POSTGRES,
     SQLITE,
@@ -161,3 +164,34 @@ def test_the_limit_counts_each_ip_alone_or_all_clients_together(per: str, sixth:
         statuses = [call_from(emulator, "127.0.0.1") for _ in range(5)]
         statuses.append(call_from(emulator, "127.0.0.2"))
     assert statuses == [403] * 5 + [sixth]
+
+
+# --- a slot held too long is given up ----------------------------------------------------------
+
+
+def test_a_call_that_lost_the_cpu_after_its_slot_takes_a_fresh_one(tmp_path: Path) -> None:
+    """Two processes' authenticators on one store; the first is held up after taking its slot
+    (as a process descheduled under load is) for longer than `STALE_SLOT`. Its call must not
+    then leave close behind the other's: the two calls still leave a spacing apart."""
+    store = parse_store(f"sqlite:///{tmp_path}/limit.db")
+    spacing = spacing_ms(5) / 1000
+    first, second = (
+        RateLimitedTokenAuthenticator(token=TOKEN, limiter=build_limiter(5, store), spacing=spacing)
+        for _ in range(2)
+    )
+    held = threading.Event()
+
+    def slow() -> None:
+        with first.turn():
+            held.set()
+            time.sleep(4 * STALE_SLOT)  # the CPU lost between the slot and the send
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    held.wait(timeout=10)
+    with second.turn():
+        pass
+    thread.join(timeout=10)
+    assert abs(second._left - first._left) >= spacing - STALE_SLOT
+    assert first.stale_slots == 1
+    assert second.stale_slots == 0
