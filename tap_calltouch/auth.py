@@ -64,13 +64,19 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
     instance is shared by every stream and fetch thread of a tap.
     """
 
-    def __init__(self, *, token: str, limiter: Limiter, spacing: float) -> None:
-        """Remember the token (and hide it from all logs), the limiter and the spacing."""
+    def __init__(
+        self, *, token: str, limiter: Limiter, spacing: float, shared: bool = False
+    ) -> None:
+        """Remember the token (and hide it from all logs), the limiter and the spacing.
+
+        `shared`: the limiter's bucket is a `rate_limit_store` other processes take slots from.
+        """
         super().__init__(key=TOKEN_PARAMETER, value=token, location="params")
         register_secret(token)
         self.limiter = limiter
         self.spacing = spacing  # seconds between two calls leaving
         self.calls = 0  # every call this run, retries included
+        self.shared = shared
         self.stale_slots = 0  # slots given up because the process lost the CPU after one
         # One waiter at a time: several threads sleeping in the limiter at once wake late
         # and leave slots unused (measured: ~3.8 instead of ~4.3 calls/s with 8 threads).
@@ -84,9 +90,9 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
         The limiter spaces its grants, but a thread can lose the CPU or the GIL between its
         grant and its send, and then leave together with the next one. So the next turn also
         waits `spacing` after this one really left (the end of the block, just before the
-        send), and this one takes its slot only after that wait, then a fresh slot if the block
-        ended more than `STALE_SLOT` after it: other processes sharing the store count from
-        the slot, not from when this call left.
+        send), and this one takes its slot only after that wait. With a `shared` store it takes
+        a fresh slot if the block ended more than `STALE_SLOT` after it: other processes count
+        from the slot, not from when this call left.
         """
         with self._turn:
             late = self._left + self.spacing - time.monotonic()
@@ -99,7 +105,7 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
             except BaseException:
                 self._left = time.monotonic()
                 raise
-            while (held := time.monotonic() - taken) > STALE_SLOT:
+            while self.shared and (held := time.monotonic() - taken) > STALE_SLOT:
                 self.stale_slots += 1
                 _logger.debug(
                     "Slot held %.0f ms before the call could leave: a fresh one", held * 1e3

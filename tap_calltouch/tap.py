@@ -360,6 +360,7 @@ class TapCalltouch(Tap):
             token=str(self.config.get("api_token") or ""),
             limiter=build_limiter(rate, store),
             spacing=spacing_ms(rate) / 1000,
+            shared=store is not None,
         )
 
 

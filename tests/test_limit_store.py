@@ -176,7 +176,9 @@ def test_a_call_that_lost_the_cpu_after_its_slot_takes_a_fresh_one(tmp_path: Pat
     store = parse_store(f"sqlite:///{tmp_path}/limit.db")
     spacing = spacing_ms(5) / 1000
     first, second = (
-        RateLimitedTokenAuthenticator(token=TOKEN, limiter=build_limiter(5, store), spacing=spacing)
+        RateLimitedTokenAuthenticator(
+            token=TOKEN, limiter=build_limiter(5, store), spacing=spacing, shared=True
+        )
         for _ in range(2)
     )
     held = threading.Event()
