@@ -19,6 +19,7 @@ machines behind one NAT; `none` when each shard has an IP of its own).
 # No `from __future__ import annotations`: Dagster reads the hints of ops and assets at runtime.
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,7 +114,7 @@ class ShardsConfig(Config):
 
 
 @op(out=DynamicOut(str))
-def shard_list(config: ShardsConfig):  # noqa: ANN201 - Dagster reads the generator's outputs
+def shard_list(config: ShardsConfig) -> Iterator[DynamicOutput[str]]:
     """Every shard (or those named), each a step of its own."""
     for key in config.only or PARTITIONS.get_partition_keys():
         yield DynamicOutput(key, mapping_key=key.replace("-", "_"))
