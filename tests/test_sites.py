@@ -9,11 +9,13 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from pyrate_limiter import InMemoryBucket, Limiter, Rate
 
-from tap_calltouch.client import SitesFailedError
+from tap_calltouch import tap as tap_module
+from tap_calltouch.client import CalltouchStream, SitesFailedError
 from tap_calltouch.sites import site_problems
 from tests.conftest import FIRST_DAY, SyncResult
-from tests.emulator.server import Emulator
+from tests.emulator.server import Call, Emulator
 from tests.emulator.sites import Site, generate_sites
 from tests.integration.warehouses import PRIMARY_KEYS as KEYS
 from tests.test_calls import CALL_STREAMS
@@ -204,3 +206,165 @@ def test_requests_and_calls_of_each_site_are_asked_with_its_token_and_zone() -> 
     assert len(set(zones.values())) == 3  # the sites keep different local times
     for stream in (*REQUEST_STREAMS, *CALL_STREAMS):
         assert {row["siteId"] for row in run.result.records[stream]} <= set(zones)
+
+
+# --- a fault on one site of many: that site stops alone --------------------------------------
+
+TRIES = CalltouchStream.backoff_tries
+FAULTY_NAME = "faulty/tok+9"  # the faulty site's own login, so it can be revoked alone
+FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # name: (emulator fault, its options); each lasts longer than the tap's tries
+    "timeout": ("hang", {"seconds": 3}),
+    "reset": ("reset", {}),
+    "cut-mid-body": ("cut", {}),
+    "truncated": ("truncated", {}),
+    "html": ("html", {}),
+    "500": ("status", {"status": 500}),
+    "503-endpoints": ("status", {"status": 503, "message": "no healthy upstream endpoints"}),
+    "429": ("status", {"status": 429, "message": "Too many requests"}),
+}
+# Where the fault sits: the site's very first call, or page 2 of its second calls window.
+TARGETS = {
+    "first-call": {"journal": "requests", "dateFrom": FIRST_DAY.strftime("%m/%d/%Y")},
+    "later-page": {
+        "journal": "calls",
+        "dateFrom": (FIRST_DAY + dt.timedelta(days=2)).strftime("%d/%m/%Y"),
+        "page": 2,
+    },
+}
+# Each fault on two (site, target) pairs, turning over the three sites and both targets.
+MATRIX = [
+    (fault, k % 3, target)
+    for k, fault in enumerate(FAULTS)
+    for k, target in ((k, "first-call"), (k + 1, "later-page"))
+]
+
+
+@pytest.fixture
+def quick_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls 5 ms apart against an emulator without a rate limit: these tests are about
+    faults, and a fault matrix at 4.5 calls/s would take minutes."""
+    monkeypatch.setattr(tap_module, "spacing_ms", lambda _rate: 5)
+    monkeypatch.setattr(
+        tap_module, "build_limiter", lambda _rate: Limiter(InMemoryBucket([Rate(1, 5)]))
+    )
+
+
+def three_sites() -> list[Site]:
+    return generate_sites(
+        3, seed=29, start=FIRST_DAY, days=DAYS, requests_per_day=4, calls_per_day=8
+    )
+
+
+def matrix_config(url: str, sites: list[Site], faulty: Site) -> dict[str, Any]:
+    """Two 2-day windows per journal and site, calls windows of three or more pages."""
+    settings = config(url, sites, window_days=2, calls_window_days=2, page_size=5)
+    for entry in settings["sites"]:
+        entry["api_token"] = FAULTY_NAME if entry["site_id"] == str(faulty.site_id) else MANY
+    return settings
+
+
+def matrix_emulator(sites: list[Site], faulty: Site) -> Emulator:
+    others = {site.site_id for site in sites} - {faulty.site_id}
+    tokens = {MANY: others, FAULTY_NAME: {faulty.site_id}}
+    return Emulator(sites=sites, tokens=tokens, rate_limit=None)
+
+
+def rows_of(result: SyncResult, sites: list[Site]) -> dict[str, list[tuple[Any, ...]]]:
+    ids = {site.site_id for site in sites}
+    return {
+        stream: [row for row in rows if row[0] in ids] for stream, rows in delivered(result).items()
+    }
+
+
+def assert_complete_once(result: SyncResult, sites: list[Site]) -> None:
+    """Every row of `sites`, each exactly once (other sites' rows are not looked at)."""
+    want, got = expected(sites), rows_of(result, sites)
+    for stream in KEYS:
+        assert len(got[stream]) == len(set(got[stream])), f"{stream}: a row went out twice"
+        assert set(got[stream]) == want[stream], stream
+
+
+def assert_state_follows_emitted(result: SyncResult, state: dict[str, Any] | None = None) -> None:
+    """No site's bookmark in any STATE is past the newest record of that site emitted before
+    (or the bookmark the run started from); a site stopped midway keeps an older one."""
+    newest: dict[tuple[str, int], str] = {}
+    for stream in ("requests", "calls"):
+        bookmark = (state or {}).get("bookmarks", {}).get(stream, {})
+        for partition in bookmark.get("partitions", []):
+            if (value := partition.get("replication_key_value")) is not None:
+                newest[stream, partition["context"]["siteId"]] = value
+    for message in result.messages:
+        if message["type"] == "RECORD" and message["stream"] in ("requests", "calls"):
+            key, date = (message["stream"], message["record"]["siteId"]), message["record"]["date"]
+            newest[key] = max(newest.get(key, date), date)
+        elif message["type"] == "STATE":
+            for stream in ("requests", "calls"):
+                bookmark = message["value"].get("bookmarks", {}).get(stream, {})
+                for partition in bookmark.get("partitions", []):
+                    value = partition.get("replication_key_value")
+                    site_id = partition["context"]["siteId"]
+                    if value is not None:
+                        assert value <= newest.get((stream, site_id), ""), (stream, site_id)
+
+
+def assert_bookmarked_through_the_end(result: SyncResult, sites: list[Site]) -> None:
+    """Each of `sites` ends its pass in both journals bookmarked at its newest record emitted."""
+    state = result.final_state
+    for stream in ("requests", "calls"):
+        partitions = {p["context"]["siteId"]: p for p in state["bookmarks"][stream]["partitions"]}
+        for site in sites:
+            newest = max(r["date"] for r in result.records[stream] if r["siteId"] == site.site_id)
+            assert "resume_from" not in partitions[site.site_id], (stream, site.site_id)
+            assert partitions[site.site_id]["replication_key_value"] == newest, (stream, site)
+
+
+def hit(call: Call, site: Site, target: dict[str, Any]) -> bool:
+    """Whether a call the emulator saw is the faulty site's call at the fault's target."""
+    wanted = {key: str(value) for key, value in target.items() if key != "journal"}
+    return (
+        call.site == str(site.site_id)
+        and call.journal == target["journal"]
+        and all(call.params.get(key) == value for key, value in wanted.items())
+    )
+
+
+@pytest.mark.usefixtures("fast_retries", "quick_limiter")
+@pytest.mark.parametrize(("fault", "position", "target"), MATRIX)
+def test_a_fault_on_one_site_stops_that_site_alone(fault: str, position: int, target: str) -> None:
+    sites = three_sites()
+    faulty = sites[position]
+    healthy = [site for site in sites if site is not faulty]
+    kind, options = FAULTS[fault]
+    with matrix_emulator(sites, faulty) as emulator:
+        settings = matrix_config(emulator.url, sites, faulty)
+        if fault == "timeout":
+            settings["request_timeout"] = 1
+        emulator.inject(kind, times=TRIES + 4, site=faulty.site_id, **TARGETS[target], **options)
+        first = sync(settings, streams=None)
+        tries = sum(hit(call, faulty, TARGETS[target]) for call in emulator.calls)
+    # The other sites are complete, exactly once, and their state reached their last record.
+    assert_complete_once(first.result, healthy)
+    assert_bookmarked_through_the_end(first.result, healthy)
+    assert_state_follows_emitted(first.result)
+    # The faulty site was retried to the end, then stopped alone, named in the one error.
+    assert tries >= TRIES
+    assert isinstance(first.error, SitesFailedError), first.error
+    message = str(first.error)
+    assert message.startswith("1 of 3 site(s) stopped")
+    assert f"site {faulty.site_id} (Brand {position + 1}): " in message
+    assert f"failed after {TRIES} attempts" in message or "broke off mid-stream" in message
+    assert "points" not in message
+    for token in (MANY, FAULTY_NAME):
+        assert_no_token(*exception_texts(first.error), token=token)
+    # Without the fault, the next run brings every site up to date.
+    with matrix_emulator(sites, faulty) as emulator:
+        settings = matrix_config(emulator.url, sites, faulty)
+        second = sync(settings, state=first.result.final_state, streams=None)
+    assert second.error is None, second.error
+    assert_state_follows_emitted(second.result, first.result.final_state)
+    assert_bookmarked_through_the_end(second.result, [faulty])
+    both = SyncResult(first.result.messages + second.result.messages)
+    want, got = expected(sites), rows_of(both, sites)
+    for stream in KEYS:
+        assert set(got[stream]) == want[stream], stream
