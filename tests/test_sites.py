@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -12,10 +14,11 @@ import pytest
 from pyrate_limiter import InMemoryBucket, Limiter, Rate
 
 from tap_calltouch import tap as tap_module
-from tap_calltouch.client import CalltouchStream, SitesFailedError
+from tap_calltouch.client import CalltouchStream, SitesFailedError, UnreachableError
 from tap_calltouch.sites import site_problems
 from tests.conftest import FIRST_DAY, SyncResult
-from tests.emulator.server import Call, Emulator
+from tests.emulator.calls_dataset import new_calls
+from tests.emulator.server import Call, Emulator, PageServed
 from tests.emulator.sites import Site, generate_sites
 from tests.integration.warehouses import PRIMARY_KEYS as KEYS
 from tests.test_calls import CALL_STREAMS
@@ -368,3 +371,105 @@ def test_a_fault_on_one_site_stops_that_site_alone(fault: str, position: int, ta
     want, got = expected(sites), rows_of(both, sites)
     for stream in KEYS:
         assert set(got[stream]) == want[stream], stream
+
+
+# --- the API down for every site -----------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fast_retries", "quick_limiter")
+def test_a_host_refusing_connections_stops_every_site_after_one_calls_tries() -> None:
+    sites = three_sites()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    run = sync(matrix_config(closed, sites, sites[1]), streams=None)
+    assert isinstance(run.error, UnreachableError), run.error
+    message = str(run.error)
+    assert message.startswith(f"calls window site {sites[0].site_id} (Brand 1) ")
+    assert f"failed after {TRIES} attempts" in message
+    assert "Connection refused" in message
+    assert "check the `api_url` setting" in message
+    assert run.seconds < 10  # one site's tries, not every site's
+    for token in (MANY, FAULTY_NAME):
+        assert_no_token(*exception_texts(run.error), token=token)
+
+
+@pytest.mark.usefixtures("fast_retries", "quick_limiter")
+def test_answers_breaking_for_every_site_stop_the_run_after_two_sites() -> None:
+    sites = three_sites()
+    with matrix_emulator(sites, sites[1]) as emulator:
+        emulator.inject("reset", times=10_000)  # every call of every site
+        run = sync(matrix_config(emulator.url, sites, sites[1]), streams=None)
+        time.sleep(0.3)  # let any call still on its way arrive
+        called = {call.site for call in emulator.calls}
+        calls = emulator.count()
+    assert isinstance(run.error, UnreachableError), run.error
+    message = str(run.error)
+    assert "broke the same way and no call was answered since" in message
+    assert "check the `api_url` setting" in message
+    # The first site's calls alone, then a few sites' at once: not every window's tries.
+    assert len(called) >= 2
+    assert calls <= TRIES * (1 + CalltouchStream.fetch_concurrency)
+    assert run.result.records["calls"] == []
+
+
+# --- a site stopping while a changed window is read again ---------------------------------------
+
+
+def stop_after(emulator: Emulator, site: Site, pages: int, how: str) -> None:
+    """Once `site` has been served `pages` calls-journal pages, make its calls fail: its token
+    revoked, its points spent, or a fault on every call."""
+    served = 0
+
+    def hook(page: PageServed) -> bool:
+        nonlocal served
+        if page.site_id != str(site.site_id):
+            return False
+        served += 1
+        if served < pages:
+            return False
+        if how == "revoked":
+            emulator.revoke(FAULTY_NAME)
+        elif how == "points":
+            emulator.exhaust(site.site_id)
+        else:
+            emulator.inject("status", times=10_000, status=500, site=site.site_id)
+        return True
+
+    emulator.on_page(hook)
+
+
+@pytest.mark.usefixtures("fast_retries", "quick_limiter")
+@pytest.mark.parametrize("how", ["revoked", "points", "500"])
+@pytest.mark.parametrize("pages", [3, 4], ids=["before-the-re-read", "during-the-re-read"])
+def test_a_site_stopping_while_a_changed_window_is_read_again_stops_alone(
+    how: str, pages: int
+) -> None:
+    sites = three_sites()
+    faulty = sites[1]
+    healthy = [site for site in sites if site is not faulty]
+    settings = matrix_config("", sites, faulty) | {"calls_window_days": DAYS, "page_size": 12}
+    last = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+    late = [dt.time(23, 59, 50)]
+    with matrix_emulator(sites, faulty) as emulator:
+        # After page 1, a call arrives: the pages disagree, so the window is read again.
+        arriving = new_calls(faulty.calls, 1, last, times=late, seed=3, tz=faulty.tz)
+        emulator.arrive_after(page=1, calls=arriving, site=faulty.site_id)
+        stop_after(emulator, faulty, pages, how)
+        first = sync({**settings, "api_url": emulator.url}, streams=CALL_STREAMS)
+    assert isinstance(first.error, SitesFailedError), first.error
+    assert str(first.error).startswith("1 of 3 site(s) stopped")
+    assert f"site {faulty.site_id} (Brand 2): " in str(first.error)
+    assert_state_follows_emitted(first.result)
+    partitions = first.result.final_state["bookmarks"]["calls"]["partitions"]
+    stopped = next(p for p in partitions if p["context"]["siteId"] == faulty.site_id)
+    assert "replication_key_value" not in stopped  # its one window never completed
+    calls_of = {s.site_id: {int(c["callId"]) for c in s.calls} for s in sites}
+    for site in healthy:
+        got = [r["callId"] for r in first.result.records["calls"] if r["siteId"] == site.site_id]
+        assert sorted(got) == sorted(calls_of[site.site_id])
+    with matrix_emulator(sites, faulty) as emulator:
+        second = sync({**settings, "api_url": emulator.url}, first.result.final_state, CALL_STREAMS)
+    assert second.error is None, second.error
+    got = {r["callId"] for r in second.result.records["calls"] if r["siteId"] == faulty.site_id}
+    assert got == calls_of[faulty.site_id]
