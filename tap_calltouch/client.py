@@ -436,7 +436,11 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._silent_failure = None
 
     def parse_answer(self, answer: Answer, part: Part) -> Iterator[dict[str, Any]]:
-        """The records of one answer; a large body that breaks mid-stream ends the sync clearly."""
+        """The records of one answer; a large body that breaks mid-stream stops its site.
+
+        Some of its records are out by then, so it is not fetched again in this run: its
+        window stays incomplete (no STATE), and the next run reads it again.
+        """
         try:
             yield from records_of(answer)
         except MalformedStreamError as exc:
@@ -444,7 +448,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
                 f"{self.name} window {part}: the answer broke off mid-stream ({exc}); state "
                 "holds the previous window, so the next run fetches this one again"
             )
-            raise CalltouchAPIError(msg) from None
+        else:
+            return
+        self.stop_site(part.site, CalltouchAPIError(msg))
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:

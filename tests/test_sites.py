@@ -3,6 +3,7 @@ stopping alone, against the emulator serving an agency's sites under a few token
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import socket
@@ -473,3 +474,41 @@ def test_a_site_stopping_while_a_changed_window_is_read_again_stops_alone(
     assert second.error is None, second.error
     got = {r["callId"] for r in second.result.records["calls"] if r["siteId"] == faulty.site_id}
     assert got == calls_of[faulty.site_id]
+
+
+@pytest.mark.usefixtures("quick_limiter")
+def test_a_large_answer_breaking_while_streamed_stops_its_site_alone() -> None:
+    """An answer too large to parse at once is checked at its edges and streamed later; cut
+    after a `]` it passes the check and breaks mid-stream, after some records went out."""
+    sites = generate_sites(
+        2, seed=31, start=FIRST_DAY, days=DAYS, requests_per_day=80, calls_per_day=1
+    )
+    faulty, healthy = sites
+    with matrix_emulator(sites, faulty) as emulator:
+        settings = matrix_config(emulator.url, sites, faulty) | {"window_days": DAYS}
+        emulator.inject("truncated", after="]", site=faulty.site_id, journal="requests")
+        first = sync(settings, streams=REQUEST_STREAMS)
+        state = copy.deepcopy(first.result.final_state)  # the tap changes the state it is given
+        second = sync(settings, state=state, streams=REQUEST_STREAMS)
+    assert isinstance(first.error, SitesFailedError), first.error
+    assert f"site {faulty.site_id} (Brand 1): " in str(first.error)
+    assert "broke off mid-stream" in str(first.error)
+    assert_state_follows_emitted(first.result)
+    got = {
+        r["requestId"] for r in first.result.records["requests"] if r["siteId"] == faulty.site_id
+    }
+    assert got, "some records went out before the body broke"
+    partitions = first.result.final_state["bookmarks"]["requests"]["partitions"]
+    assert all(
+        "replication_key_value" not in p
+        for p in partitions
+        if p["context"]["siteId"] == faulty.site_id
+    )
+    wanted = {s.site_id: {int(r["requestId"]) for r in s.requests} for s in sites}
+    assert {
+        r["requestId"] for r in first.result.records["requests"] if r["siteId"] == healthy.site_id
+    } == wanted[healthy.site_id]
+    assert second.error is None, second.error
+    assert {
+        r["requestId"] for r in second.result.records["requests"] if r["siteId"] == faulty.site_id
+    } == wanted[faulty.site_id]
