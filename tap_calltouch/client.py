@@ -87,7 +87,7 @@ class PointsExhaustedError(CalltouchAPIError):
 
 
 class SitesFailedError(CalltouchAPIError):
-    """Some sites stopped (rejected token, spent points) while the others were read."""
+    """Some sites stopped (rejected token, spent points, calls failing every try)."""
 
 
 class UnreachableError(CalltouchAPIError):
@@ -172,7 +172,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @property
     def site_failures(self) -> dict[int, str]:
-        """Sites stopped in this run (rejected token, spent points), and why: the tap's own."""
+        """Sites stopped in this run, and why: the tap's own, shared by both journals."""
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
         return failures
 
@@ -304,8 +304,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def fetch_part(self, part: Part) -> list[Answer]:
         """Answers covering one part: one, or several when the server cannot build a window.
 
-        With several sites, one whose token is rejected or whose points are spent stops alone:
-        it is noted in `site_failures`, and its parts answer nothing from then on.
+        With several sites, one whose token is rejected, whose points are spent or whose calls
+        fail every try stops alone (see `stop_site`): it is noted in `site_failures`, and its
+        parts answer nothing from then on.
         """
         self._current_part.value = part
         try:

@@ -16,7 +16,8 @@ from pyrate_limiter import InMemoryBucket, Limiter, Rate
 
 from tap_calltouch import tap as tap_module
 from tap_calltouch.client import CalltouchStream, SitesFailedError, UnreachableError
-from tap_calltouch.sites import site_problems
+from tap_calltouch.sites import Site as SiteSetting
+from tap_calltouch.sites import failure_summary, site_problems
 from tests.conftest import FIRST_DAY, SyncResult
 from tests.emulator.calls_dataset import new_calls
 from tests.emulator.server import Call, Emulator, PageServed
@@ -512,3 +513,13 @@ def test_a_large_answer_breaking_while_streamed_stops_its_site_alone() -> None:
     assert {
         r["requestId"] for r in second.result.records["requests"] if r["siteId"] == faulty.site_id
     } == wanted[faulty.site_id]
+
+
+def test_the_summary_does_not_claim_others_completed_when_every_site_stopped() -> None:
+    sites = [SiteSetting(101, "t", name="A"), SiteSetting(102, "t", name="B")]
+    one = failure_summary(sites, {101: "why"})
+    every = failure_summary(sites, {101: "why", 102: "because"})
+    assert one.startswith("1 of 2 site(s) stopped; the others completed")
+    assert every.startswith("2 of 2 site(s) stopped; none is left")
+    assert "the others completed" not in every
+    assert "  site 102 (B): because" in every.splitlines()
