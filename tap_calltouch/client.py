@@ -489,9 +489,9 @@ def is_points_answer(response: requests.Response) -> bool:
 
 def _api_error_texts(response: requests.Response) -> list[str]:
     """The API's own error fields of an answer, or none when it is not a JSON object."""
-    try:
+    try:  # a body broken on its way is a transport fault, retried: not caught here
         body = orjson.loads(response.content)
-    except (orjson.JSONDecodeError, requests.RequestException):
+    except orjson.JSONDecodeError:
         return []
     if not isinstance(body, dict):
         return []

@@ -743,3 +743,14 @@ def test_the_emulators_points_answer_is_the_points_answer(dataset: list[Record])
         )
     assert spent.status_code == 403
     assert is_points_answer(spent)
+
+
+def test_an_error_answer_broken_on_its_way_is_retried_before_it_is_judged(
+    dataset: list[Record],
+) -> None:
+    with Emulator(dataset=dataset, token=TOKEN, points_budget=0) as server:
+        server.inject("cut")  # the first 403's body stops halfway
+        run = sync(settings(server.url))
+        calls = server.count()
+    assert isinstance(run.error, PointsExhaustedError), run.error
+    assert calls == 2

@@ -898,7 +898,12 @@ def _json_error(
 
 
 def _points_error() -> Response:
-    """The daily points budget is spent: 403, told apart from a bad token only by its body."""
+    """The daily points budget is spent: 403, told apart from a bad token only by its body.
+
+    The vendor documents neither the status nor the body of this answer (only that calls fail
+    until the next day), and no published client or captured answer shows one: this one is
+    the emulator's assumption, in the JSON error shape clients saw on 403.
+    """
     return _json_error(403, "POINTS_LIMIT_EXCEEDED", "Daily API points limit exceeded")
 
 
