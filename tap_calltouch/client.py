@@ -91,16 +91,14 @@ class SitesFailedError(CalltouchAPIError):
 
 
 class UnreachableError(CalltouchAPIError):
-    """The API could not be reached at all: no site can be read, so the run stops."""
+    """The API could not be reached at all: no site can be read, so the run stops.
 
-
-#: What tells the host is down from one site's answers breaking, once a call has failed at
-#: the transport level through all its tries (see `CalltouchStream._exhausted`).
-UNREACHABLE_RULE = (
-    "a call that could not connect (refused, unresolved, connect timeout, TLS) stops every "
-    "site; a call whose answer broke (read timeout, reset, body cut off) stops its site alone, "
-    "unless another site's call broke the same way and the API answered no call since"
-)
+    Told from one site's answers breaking once a call has failed at the transport level
+    through all its tries (`CalltouchStream._exhausted`): a call that could not connect
+    (refused, unresolved, connect timeout, TLS) stops every site; a call whose answer broke
+    (read timeout, reset, body cut off) stops its site alone, unless another site's call
+    broke the same way and the API answered no call since.
+    """
 
 
 class CalltouchStream(LeanRecordStream, RESTStream[Any]):
@@ -376,7 +374,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def _exhausted(self, part: Part, exc: RetriableAPIError, began: float) -> CalltouchAPIError:
         """The error a call that failed every try ends with: `UnreachableError` stops every site.
 
-        The rule is `UNREACHABLE_RULE`. A call that could not connect was never sent, so it
+        The rule (see `UnreachableError`): a call that could not connect was never sent, so it
         says nothing about its site: the host is down. An answer that broke may be the site's
         own (a huge window, a slow shard), so its site stops alone while other sites' calls
         are answered; but when two sites' calls break one after the other and no call of any

@@ -524,6 +524,6 @@ def test_the_summary_does_not_claim_others_completed_when_every_site_stopped() -
     one = failure_summary(sites, {101: "why"})
     every = failure_summary(sites, {101: "why", 102: "because"})
     assert one.startswith("1 of 2 site(s) stopped; the others completed")
-    assert every.startswith("2 of 2 site(s) stopped; none is left")
+    assert every.startswith("2 of 2 site(s) stopped; the next run continues each site")
     assert "the others completed" not in every
     assert "  site 102 (B): because" in every.splitlines()
