@@ -295,12 +295,11 @@ def run_variant(  # noqa: PLR0913 - one fresh run of one configuration
     sites = agency(VARIANT_DAYS)
     with_calls = variant != "calls-deselected"
     with Emulator(sites=sites, tokens={TOKEN: {site.site_id for site in sites}}) as emulator:
-        env = meltano_env(
-            **tap_env(emulator.url, sites),
-            TAP_CALLTOUCH_END_DATE=(FIRST_DAY + dt.timedelta(days=VARIANT_DAYS + 1)).isoformat(),
-            **VARIANTS[variant],
-            **loader_env,
-        )
+        settings = tap_env(emulator.url, sites)
+        settings["TAP_CALLTOUCH_END_DATE"] = (
+            FIRST_DAY + dt.timedelta(days=VARIANT_DAYS + 1)
+        ).isoformat()
+        env = meltano_env(**settings, **VARIANTS[variant], **loader_env)
         command = ["--environment=dev", "run", f"--state-id-suffix={variant}", JOBS[loader]]
         with timed(f"{loader}: meltano run ({variant})"):
             project.run(command, tmp_path / f"{variant}.log", env)
