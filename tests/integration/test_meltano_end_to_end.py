@@ -772,9 +772,11 @@ def check_dbt_tests(project: MeltanoProject, utility: str) -> None:
         for result in json.loads(results.read_text(encoding="utf-8"))["results"]
     }
     assert set(outcome.values()) == {"pass"}, outcome
-    assert {"leads_match_raw_journals", "accepted_values_leads_lead_type__call__request"} <= set(
-        outcome
-    )
+    assert {
+        "leads_match_raw_journals",
+        "each_deal_counts_once",
+        "accepted_values_leads_lead_type__call__request",
+    } <= set(outcome)
     assert len(outcome) >= 25
 
 

@@ -43,10 +43,25 @@
   {%- if flat in columns -%}
     cast({{ adapter.quote(columns[flat]) }} as {{ type }})
   {%- elif parts | length == 2 and (parts[0] | lower) in columns -%}
-    cast(nullif({{ adapter.quote(columns[parts[0] | lower]) }} ->> '{{ parts[1] }}', '') as {{ type }})
+    cast(nullif({{ json_text(adapter.quote(columns[parts[0] | lower]), parts[1]) }}, '') as {{ type }})
   {%- else -%}
     cast(null as {{ type }})
   {%- endif -%}
+{%- endmacro %}
+
+
+{# A text field of a JSON object column: jsonb or JSON as the loaders store objects, or JSON
+   text where a flattening depth left an object whole. #}
+{% macro json_text(column, key) -%}
+  {{ return(adapter.dispatch('json_text', 'calltouch')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(column, key) -%}
+  cast({{ column }} as jsonb) ->> '{{ key }}'
+{%- endmacro %}
+
+{% macro duckdb__json_text(column, key) -%}
+  cast({{ column }} as json) ->> '{{ key }}'
 {%- endmacro %}
 
 
