@@ -21,8 +21,8 @@ from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spa
 from tap_calltouch.bookmarks import StateError
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError, CalltouchStream
 from tap_calltouch.output import FastSingerWriter
-from tap_calltouch.redact import register_secret
-from tap_calltouch.sites import DEFAULT_TIMEZONE, site_problems
+from tap_calltouch.redact import config_secrets, redact_registered, register_secret
+from tap_calltouch.sites import DEFAULT_TIMEZONE, SITE_ID_PATTERN, site_problems
 from tap_calltouch.stopping import Interrupted
 
 if sys.version_info >= (3, 12):
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 MODES = list(settings.FILTER_MODES)
 ID_LIST = th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
-SITE_ID = th.StringType(min_length=1, pattern=r"^\d+$")
+SITE_ID = th.StringType(min_length=1, pattern=SITE_ID_PATTERN)
 
 
 def _switch(name: str, *, default: bool, description: str) -> th.Property:  # type: ignore[type-arg]
@@ -162,7 +162,7 @@ class TapCalltouch(Tap):
         ),
         th.Property(
             "lookback_days",
-            th.IntegerType(minimum=0),
+            th.IntegerType(minimum=0, maximum=settings.MAX_LOOKBACK_DAYS),
             default=journal.DEFAULT_LOOKBACK_DAYS,
             description="Days before the bookmark each incremental run re-reads, to catch "
             "late deals, comments, tags, manager/status changes and ad data.",
@@ -182,7 +182,7 @@ class TapCalltouch(Tap):
         ),
         th.Property(
             "max_api_calls",
-            th.IntegerType(minimum=1),
+            th.IntegerType(minimum=1, maximum=settings.MAX_API_CALLS),
             description="Stop cleanly, state saved, once a run has made this many calls "
             "(each spends API points); the next run continues. Default: no limit.",
         ),
@@ -251,12 +251,8 @@ class TapCalltouch(Tap):
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        """Hide every token from every log line before anything can print it."""
+        """Start with no site stopped; `_validate_config` has hidden every token by then."""
         super().__init__(*args, **kwargs)
-        tokens = [self.config.get("api_token")]
-        tokens += [entry.get("api_token") for entry in self.config.get("sites") or []]
-        for token in filter(None, tokens):
-            register_secret(str(token))
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
 
     @override
@@ -269,10 +265,17 @@ class TapCalltouch(Tap):
 
         Which sites to read, and with which token, is checked even when the schema failed:
         an empty config names `api_token` and `site_id` (or `sites`), not only `start_date`.
+
+        The SDK calls this first thing in `__init__`, on the raw config (files and environment
+        merged): every token in it, of any type, is registered for masking here, before a
+        schema message can quote one or a log line print one, and the messages are redacted.
         """
         config = dict(self.config)
+        for secret in config_secrets(config):
+            register_secret(secret)
         errors = super()._validate_config(raise_errors=False)
         errors += settings.problems(config) if not errors else site_problems(config)
+        errors = [redact_registered(error) for error in errors]
         if errors and raise_errors:
             summary = "Config validation failed"
             raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
