@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 MASK = "***"
 MIN_SECRET_LENGTH = 6  # no Calltouch token is shorter; masking "t" would garble every message
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+_NON_ASCII_ESCAPES = re.compile(r"(?:%[89A-F][0-9A-F])+")  # UTF-8 bytes of non-ASCII letters
 _UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
 
 _lock = threading.Lock()
@@ -34,13 +35,15 @@ def secret_forms(secret: str) -> set[str]:
     r"""The secret as it may appear: raw, URL-encoded, form-encoded, and each JSON-escaped.
 
     Percent-escapes are matched in upper and lower case (`%2F`, `%2f`): servers and proxies
-    that echo a URL back do not all keep the client's case. An API error body is JSON, and
+    that echo a URL back do not all keep the client's case, and some (werkzeug's `request.url`)
+    decode its non-ASCII letters, keeping `%2B` and the like. An API error body is JSON, and
     PHP's `json_encode` writes `/` as `\/` and non-ASCII as `\uXXXX` (each can be turned off,
     so every mix is a form), which hides the plain text from a search.
     """
     if len(secret) < MIN_SECRET_LENGTH:
         return set()
     encoded = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    encoded |= {_NON_ASCII_ESCAPES.sub(lambda m: unquote(m.group()), form) for form in encoded}
     cased = encoded | {_PERCENT_ESCAPE.sub(lambda m: m.group().lower(), f) for f in encoded}
     return {escaped for form in cased for escaped in _json_forms(form)}
 
