@@ -5,13 +5,12 @@ Every text that can hold a URL (log records, exception messages) passes through 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -121,6 +120,7 @@ def _redact_record(record: logging.LogRecord) -> None:
 
 _SECRET_KEYS = ("tok", "clientapiid", "secret", "password")  # "tok": typos too
 _TOKEN_IN_URL = re.compile(r"clientApiId=([^&#\s\"'<>]+)", re.IGNORECASE)
+_PASSWORD_IN_URL = re.compile(r"://[^:/@\s]*:([^@\s]+)@")  # up to the last `@`, `/` and all
 
 
 def config_secrets(config: object) -> set[str]:
@@ -154,9 +154,5 @@ def _collect(value: object, *, secret: bool, found: set[str]) -> None:
 
 def _url_secrets(text: str) -> set[str]:
     """The token and password a URL-like text carries, as written and decoded."""
-    written = set(_TOKEN_IN_URL.findall(text))
-    with contextlib.suppress(ValueError):
-        password = urlsplit(text.strip()).password
-        if password:
-            written.add(password)
+    written = set(_TOKEN_IN_URL.findall(text)) | set(_PASSWORD_IN_URL.findall(text))
     return written | {unquote(value) for value in written} | {unquote_plus(v) for v in written}

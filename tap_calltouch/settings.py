@@ -138,20 +138,19 @@ def _url_problems(config: dict[str, Any]) -> list[str]:
     Neither is echoed: the query of such a URL holds the token (`clientApiId=...`).
     """
     url = str(config.get("api_url") or DEFAULT_API_URL)
+    rule = f"api_url: must be an http(s) base URL such as {DEFAULT_API_URL}"
+    if "?" in url or "#" in url:
+        return [f"{rule}, without a query (not shown here): the token goes in `api_token`"]
+    if "@" in url:
+        return [f"{rule}, without a login (not shown here)"]
     try:
         parts = urlsplit(url)
-        port = parts.port  # reads the port: ValueError when it is not a number
+        port = parts.port  # ValueError when it is not a number
     except ValueError:
         parts, port = urlsplit(""), None
-    if parts.query or "?" in url:
-        query = "without a query (`?...`, not shown here): the token goes in `api_token`"
-        return [f"api_url: must be a base URL such as {DEFAULT_API_URL}, {query}"]
-    if parts.username is not None or "@" in parts.netloc:
-        return [f"api_url: must be a base URL such as {DEFAULT_API_URL}, without a login"]
     if parts.scheme in {"http", "https"} and parts.hostname and port != 0:
         return []
-    shown = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else url
-    return [f"api_url: {shown[:200]!r} is not an http(s) base URL such as {DEFAULT_API_URL}"]
+    return [f"api_url: {url[:200]!r} is not an http(s) base URL such as {DEFAULT_API_URL}"]
 
 
 def _filter_problems(config: dict[str, Any]) -> list[str]:
