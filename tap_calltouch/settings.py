@@ -54,6 +54,8 @@ MAX_PAGE_SIZE = 1000  # the calls journal refuses a larger `limit`
 # (Unbounded, `lookback_days: 999999` put the first window before year 1: OverflowError.)
 MAX_LOOKBACK_DAYS = 3650
 MAX_API_CALLS = 1_000_000
+# One call in 100 seconds; above 0 alone, 1e-313 passed and made the spacing infinite.
+MIN_REQUESTS_PER_SECOND = 0.01
 # The dates a run can read. Wide (1900 for "from the beginning"), and far enough inside
 # Python's years 1..9999 that a look-back, a window and a time zone's offset stay in them.
 EARLIEST_DATE = dt.date(1900, 1, 1)
@@ -120,7 +122,7 @@ def _rate_problems(config: dict[str, Any]) -> list[str]:
     """NaN, which Python's JSON reader takes and which every comparison of the schema passes."""
     rate = config.get("requests_per_second")
     if isinstance(rate, float) and not math.isfinite(rate):
-        return ["requests_per_second: must be a number above 0 and at most 5"]
+        return [f"requests_per_second: must be a number from {MIN_REQUESTS_PER_SECOND} to 5"]
     return []
 
 

@@ -169,7 +169,7 @@ class TapCalltouch(Tap):
         ),
         th.Property(
             "requests_per_second",
-            th.NumberType(exclusive_minimum=0, maximum=5),
+            th.NumberType(minimum=settings.MIN_REQUESTS_PER_SECOND, maximum=5),
             default=5,
             description="Ceiling on calls per rolling second, retries included "
             "(the API allows 5 per IP).",
@@ -269,7 +269,10 @@ class TapCalltouch(Tap):
         The SDK calls this first thing in `__init__`, on the raw config (files and environment
         merged): every token in it, of any type, is registered for masking here, before a
         schema message can quote one or a log line print one, and the messages are redacted.
+        A setting given as `null` is taken as not set (its default applies): the schema lets
+        null through, and `int(None)` would fail the run.
         """
+        self._config = {key: value for key, value in self._config.items() if value is not None}
         config = dict(self.config)
         for secret in config_secrets(config):
             register_secret(secret)

@@ -6,6 +6,7 @@ Here in process; `test_process.py` runs the same table through the command line.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import subprocess
@@ -14,10 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_calltouch.journal import JournalStream
+from tap_calltouch.settings import api_params, call_params
 from tap_calltouch.tap import TapCalltouch
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, run_tap
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
 
@@ -175,3 +181,113 @@ def test_a_bad_setting_fails_before_any_call_naming_it(
     assert server.count() == 0
     assert any(setting in error for error in info.value.errors), info.value.errors
     assert TOKEN not in " ".join(info.value.errors) + str(info.value)
+
+
+# --- any JSON for any setting ---------------------------------------------------------------------
+
+PROPERTY = hyp_settings(max_examples=60, deadline=None, derandomize=True)
+SCHEMA = TapCalltouch.config_jsonschema["properties"]
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+# Values near what each kind of setting takes, where bugs hide: very large integers, floats
+# that JSON Schema counts as integers (5.0), NaN, dates at the ends of Python's calendar.
+INTEGERS = (
+    st.integers(-3, 3)
+    | st.integers(min_value=1000, max_value=10**30)
+    | st.integers(-(10**6), 10**6).map(float)
+)
+NUMBERS = INTEGERS | st.floats()
+DATES = (
+    st.dates().map(dt.date.isoformat)
+    | st.datetimes().map(dt.datetime.isoformat)
+    | st.tuples(st.datetimes(), st.integers(-14, 14)).map(
+        lambda pair: pair[0].isoformat() + f"{pair[1]:+03d}:00"
+    )
+)
+DIGITS = st.from_regex(r"\A0{0,3}[0-9]{1,25}\Z") | st.text(alphabet="0123456789١٢٣", min_size=1)
+SITE_ENTRIES = st.fixed_dictionaries(
+    {"site_id": DIGITS | JSON_SCALARS},
+    optional={
+        "api_token": st.text(min_size=1) | JSON_SCALARS,
+        "timezone": st.sampled_from(["Asia/Omsk", "Mars/Base", ""]) | JSON_SCALARS,
+        "name": JSON_SCALARS,
+    },
+)
+NEAR: dict[str, st.SearchStrategy[Any]] = {
+    "integer": INTEGERS,
+    "number": NUMBERS,
+    "array": st.lists(SITE_ENTRIES | DIGITS | INTEGERS, max_size=4),
+}
+NEAR_SETTING: dict[str, st.SearchStrategy[Any]] = {
+    "start_date": DATES,
+    "end_date": DATES,
+    "site_id": DIGITS,
+    "api_url": st.sampled_from(
+        ["http://127.0.0.1:9", "https://h:0", "http://[::1", "https://h/x#y"]
+    ),
+    "timezone": st.sampled_from(["Asia/Omsk", "UTC", "Europe", "Etc/GMT+14", "../../etc"]),
+}
+# The tap's own settings, and the SDK's that take integers.
+PROPERTY_SETTINGS = [*SCHEMA, "flattening_max_depth", "flattening_max_key_length"]
+
+
+def values_for(setting: str) -> st.SearchStrategy[Any]:
+    kinds = (SCHEMA.get(setting) or {"type": ["integer"]})["type"]
+    near = [NEAR[kind] for kind in kinds if kind in NEAR]
+    if setting in NEAR_SETTING:
+        near.append(NEAR_SETTING[setting])
+    return st.one_of(JSON_VALUES, *near)
+
+
+@pytest.fixture(scope="module")
+def earlier_state(server: Emulator) -> dict[str, Any]:
+    """The STATE a run of the good settings left: the next run reads from its bookmarks."""
+    return run_tap(good_settings(server.url), streams=None).final_state
+
+
+def plan_a_run(tap: TapCalltouch) -> None:
+    """Everything a run works out from its settings before its first call."""
+    config = dict(tap.config)
+    api_params(config)
+    call_params(config)
+    assert tap.authenticator.spacing > 0
+    for stream in tap.streams.values():
+        if isinstance(stream, JournalStream):
+            assert stream.timeout > 0
+            for site in stream.sites:
+                assert stream.plan_windows(site) is not None
+
+
+@pytest.mark.parametrize("setting", PROPERTY_SETTINGS)
+def test_any_json_value_of_a_setting_is_taken_or_refused_naming_it(
+    server: Emulator, earlier_state: dict[str, Any], setting: str
+) -> None:
+    """Accepted, and a run can be planned from it with the earlier run's state; or refused
+    with a message naming the setting. Never another exception (AttributeError, OverflowError,
+    TypeError from a `null`), and never a call."""
+    server.reset_log()
+
+    @PROPERTY
+    @given(value=values_for(setting))
+    def taken_or_refused(value: Any) -> None:
+        config = bad_config("http://127.0.0.1:9", setting, value, {})
+        if setting == "sites":
+            del config["site_id"]
+        refused: list[str] = []
+        try:
+            tap = TapCalltouch(config=config, state=copy.deepcopy(earlier_state))
+        except ConfigValidationError as error:
+            refused = error.errors
+        if refused:
+            assert any(setting in message for message in refused), refused
+        else:
+            plan_a_run(tap)
+
+    taken_or_refused()
+    assert server.count() == 0
