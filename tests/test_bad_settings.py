@@ -47,11 +47,22 @@ FLAGS = (
 TEXT_FILTERS = ("subject", "keywords", "city", "source", "medium", "manager", "phone", "email")
 FLATTENING = {"flattening_enabled": True, "flattening_max_depth": 2}
 
+NO_SITE_ID = {"site_id": None}  # taken as not set
+
 # Setting -> wrong values, each with any other settings it needs to be judged (e.g. a filter
 # mode without its filter). The first value of each setting also runs through the CLI.
 BAD_SETTINGS: dict[str, list[tuple[Any, dict[str, Any]]]] = {
     "api_token": [("", {}), (12345, {}), (None, {}), (["a"], {})],
-    "site_id": [("abc", {}), ("", {}), ("12 3", {}), ("-5", {}), (None, {})],
+    "site_id": [
+        ("abc", {}),
+        ("", {}),
+        ("12 3", {}),
+        ("-5", {}),
+        (None, {}),
+        ("0", {}),  # digits, but no site
+        ("9" * 30, {}),  # more than a 64-bit `siteId` holds
+        ("1" * 5000, {}),  # more digits than int() reads
+    ],
     "start_date": [
         ("tomorrow", {}),
         ("01/10/2026", {}),  # dd/mm, as Calltouch's other endpoints write dates
@@ -59,21 +70,42 @@ BAD_SETTINGS: dict[str, list[tuple[Any, dict[str, Any]]]] = {
         ("", {}),
         (20261001, {}),
         (None, {}),
+        ("0001-01-01", {"end_date": None}),  # a look-back or a zone's offset leaves year 1
     ],
-    "end_date": [("yesterday", {}), ("2026-09-01", {}), ("2026-02-30", {}), ("", {}), (5, {})],
+    "end_date": [
+        ("yesterday", {}),
+        ("2026-09-01", {}),
+        ("2026-02-30", {}),
+        ("", {}),
+        (5, {}),
+        ("9999-12-31", {}),  # a window's end would pass year 9999
+    ],
     "api_url": [
         ("api.calltouch.ru", {}),
         ("ftp://api.calltouch.ru", {}),
         ("https://api.calltouch.ru?x=1", {}),
         ("http://", {}),
         (5, {}),
+        ("http://[::1", {}),  # urlsplit raises on it
+        ("https://127.0.0.1:0", {}),
+        ("https://me:secret@127.0.0.1:9", {}),  # loopback: never a real host
     ],
     "timezone": [("Mars/Olympus", {}), ("MSK+3", {}), ("+03:00", {}), ("../../etc/passwd", {})],
-    "window_days": [(0, {}), (-1, {}), (367, {}), ("7", {}), (1.5, {}), (True, {})],
-    "lookback_days": [(-1, {}), ("7", {}), (1.5, {}), (True, {})],
-    "requests_per_second": [(0, {}), (-1, {}), (6, {}), (5.5, {}), ("5", {}), (True, {})],
-    "request_timeout": [(0, {}), (-5, {}), (3601, {}), ("60", {}), (1.5, {})],
-    "max_api_calls": [(0, {}), (-1, {}), ("10", {}), (2.5, {})],
+    "window_days": [(0, {}), (-1, {}), (367, {}), ("7", {}), (1.5, {}), (True, {}), (10**30, {})],
+    # Absurd integers: before, 999999 passed and every later run failed (OverflowError).
+    "lookback_days": [(-1, {}), ("7", {}), (1.5, {}), (True, {}), (999999, {}), (10**30, {})],
+    "requests_per_second": [
+        (0, {}),
+        (-1, {}),
+        (6, {}),
+        (5.5, {}),
+        ("5", {}),
+        (True, {}),
+        (1e-313, {}),  # above 0, and made the spacing between calls infinite
+        (float("nan"), {}),  # Python's JSON reader takes NaN, and it passes every comparison
+    ],
+    "request_timeout": [(0, {}), (-5, {}), (3601, {}), ("60", {}), (1.5, {}), (10**30, {})],
+    "max_api_calls": [(0, {}), (-1, {}), ("10", {}), (2.5, {}), (10**30, {})],
     "attribution": [(2, {}), (-1, {}), ("0", {}), (1.5, {})],
     "bind_to": [("call", {}), ("", {}), (1, {})],
     "calls_bind_to": [("request", {}), ("", {}), (1, {})],
@@ -85,9 +117,22 @@ BAD_SETTINGS: dict[str, list[tuple[Any, dict[str, Any]]]] = {
         ([{"site_id": "abc"}], {}),
         ([{"site_id": "1", "color": "red"}], {}),
         ([{"site_id": "1"}], {}),
+        # Without `site_id`: shapes that once failed validation itself (AttributeError).
+        ("12345", NO_SITE_ID),
+        (["12345", "67890"], NO_SITE_ID),
+        ([12345], NO_SITE_ID),
+        ([None], NO_SITE_ID),
+        ([[{"site_id": "1"}]], NO_SITE_ID),
+        ({"site_id": "1"}, NO_SITE_ID),
+        ([{"site_id": 12345}], NO_SITE_ID),
+        ([{"site_id": "1", "api_token": 5}], NO_SITE_ID),
+        ([{"site_id": "1", "timezone": 5}], NO_SITE_ID),
+        ([{"site_id": "1", "name": ["x"]}], NO_SITE_ID),
+        ([{"site_id": "12345"}, {"site_id": "012345"}], NO_SITE_ID),
+        ([{"site_id": "0"}], NO_SITE_ID),
     ],
-    "calls_window_days": [(0, {}), (93, {}), ("7", {}), (1.5, {})],
-    "page_size": [(0, {}), (1001, {}), ("1000", {}), (2.5, {})],
+    "calls_window_days": [(0, {}), (93, {}), ("7", {}), (1.5, {}), (10**30, {})],
+    "page_size": [(0, {}), (1001, {}), ("1000", {}), (2.5, {}), (10**30, {})],
     **{
         name: [("yes", {}), (1, {})]
         for name in (
@@ -229,7 +274,7 @@ NEAR_SETTING: dict[str, st.SearchStrategy[Any]] = {
     "end_date": DATES,
     "site_id": DIGITS,
     "api_url": st.sampled_from(
-        ["http://127.0.0.1:9", "https://h:0", "http://[::1", "https://h/x#y"]
+        ["http://127.0.0.1:9", "https://127.0.0.1:0", "http://[::1", "https://127.0.0.1/x#y"]
     ),
     "timezone": st.sampled_from(["Asia/Omsk", "UTC", "Europe", "Etc/GMT+14", "../../etc"]),
 }
