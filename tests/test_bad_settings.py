@@ -231,7 +231,16 @@ def test_a_bad_setting_fails_before_any_call_naming_it(
 # --- any JSON for any setting ---------------------------------------------------------------------
 
 PROPERTY = hyp_settings(max_examples=60, deadline=None, derandomize=True)
-SCHEMA = TapCalltouch.config_jsonschema["properties"]
+
+
+def _every_setting() -> dict[str, Any]:
+    """The tap's settings and the SDK's (stream maps, flattening), as `--about` lists them."""
+    schema = copy.deepcopy(TapCalltouch.config_jsonschema)
+    TapCalltouch.append_builtin_config(schema)
+    return dict(schema["properties"])
+
+
+SCHEMA = _every_setting()
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
@@ -278,12 +287,11 @@ NEAR_SETTING: dict[str, st.SearchStrategy[Any]] = {
     ),
     "timezone": st.sampled_from(["Asia/Omsk", "UTC", "Europe", "Etc/GMT+14", "../../etc"]),
 }
-# The tap's own settings, and the SDK's that take integers.
-PROPERTY_SETTINGS = [*SCHEMA, "flattening_max_depth", "flattening_max_key_length"]
 
 
 def values_for(setting: str) -> st.SearchStrategy[Any]:
-    kinds = (SCHEMA.get(setting) or {"type": ["integer"]})["type"]
+    kinds = SCHEMA[setting].get("type") or []
+    kinds = [kinds] if isinstance(kinds, str) else kinds
     near = [NEAR[kind] for kind in kinds if kind in NEAR]
     if setting in NEAR_SETTING:
         near.append(NEAR_SETTING[setting])
@@ -309,7 +317,11 @@ def plan_a_run(tap: TapCalltouch) -> None:
                 assert stream.plan_windows(site) is not None
 
 
-@pytest.mark.parametrize("setting", PROPERTY_SETTINGS)
+def test_the_property_tries_every_setting() -> None:
+    assert set(SCHEMA) == set(about_settings())
+
+
+@pytest.mark.parametrize("setting", sorted(SCHEMA))
 def test_any_json_value_of_a_setting_is_taken_or_refused_naming_it(
     server: Emulator, earlier_state: dict[str, Any], setting: str
 ) -> None:
