@@ -142,7 +142,8 @@ def _url_problems(config: dict[str, Any]) -> list[str]:
     url = str(config.get("api_url") or DEFAULT_API_URL)
     rule = f"api_url: must be an http(s) base URL such as {DEFAULT_API_URL}"
     if "?" in url or "#" in url:
-        return [f"{rule}, without a query (not shown here): the token goes in `api_token`"]
+        query = "without a query or `#` part (not shown here): the token goes in `api_token`"
+        return [f"{rule}, {query}"]
     if "@" in url:
         return [f"{rule}, without a login (not shown here)"]
     try:

@@ -169,7 +169,8 @@ class TapCalltouch(Tap):
         ),
         th.Property(
             "requests_per_second",
-            th.NumberType(minimum=settings.MIN_REQUESTS_PER_SECOND, maximum=5),
+            # The SDK annotates `minimum` as int; JSON Schema takes any number.
+            th.NumberType(minimum=settings.MIN_REQUESTS_PER_SECOND, maximum=5),  # type: ignore[arg-type]
             default=5,
             description="Ceiling on calls per rolling second, retries included "
             "(the API allows 5 per IP).",
