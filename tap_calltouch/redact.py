@@ -112,7 +112,7 @@ def _redact_record(record: logging.LogRecord) -> None:
         record.msg, record.args = clean, None
     if record.exc_info and record.exc_info[1] is not None:
         exc = record.exc_info[1]
-        if any(form in str(exc) for form in _secrets):
+        if any(form in str(exc) for form in _ordered):  # a snapshot: another thread may add
             record.exc_info = None
             record.msg = f"{record.msg} ({type(exc).__name__}: {redact_registered(str(exc))})"
             record.args = None

@@ -70,6 +70,11 @@ def settings(url: str, **changes: Any) -> dict[str, Any]:
         ("token", {"api_token": "wrong/" + TOKEN[::-1]}, "Calltouch rejected the credentials"),
         ("points", {}, "daily API points are used up"),
         ("setting", {"window_days": 0}, "window_days"),
+        # Before, 999999 passed, and every run with a bookmark failed with OverflowError.
+        ("absurd integer", {"lookback_days": 999999}, "lookback_days"),
+        # Before, validation itself failed with an AttributeError and its traceback.
+        ("sites as ids", {"site_id": None, "sites": ["12345", "67890"]}, "sites"),
+        ("sites as text", {"site_id": None, "sites": "12345"}, "sites"),
     ],
 )
 def test_an_error_to_act_on_is_its_message_alone(
