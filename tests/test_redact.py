@@ -13,7 +13,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_calltouch.redact import MASK, redact, register_secret, secret_forms
+from tap_calltouch.redact import MASK, config_secrets, redact, register_secret, secret_forms
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -131,3 +131,27 @@ def test_a_value_too_short_to_be_a_token_masks_nothing(short: str) -> None:
     """Masking every `t` (as a test's placeholder token once did) would garble each message."""
     assert secret_forms(short) == set()
     assert redact("timezone: bad", secret_forms(short)) == "timezone: bad"
+
+
+def test_every_token_of_a_raw_config_is_found_whatever_its_type() -> None:
+    """Read before validation, so a value the schema refuses (a number, a list) is hidden too."""
+    config = {
+        "api_token": 98765432109876543210,
+        "sites": [
+            {"site_id": "1", "api_token": ["first-token-x", {"nested": "second-token"}]},
+            "not an object",
+            {"site_id": "2", "api_tokn": "typo-d-token"},  # a typo of the key
+        ],
+        "api_url": "https://me:pass/word@h/calls?clientapiid=from%2Fthe%2Burl&siteId=1",
+        "start_date": "2026-10-01",
+        "api_token_short": "t",  # too short to be a token: masking it would garble messages
+    }
+    assert config_secrets(config) == {
+        "98765432109876543210",
+        "first-token-x",
+        "second-token",
+        "typo-d-token",
+        "pass/word",
+        "from%2Fthe%2Burl",
+        "from/the+url",  # decoded, as the server reads it
+    }
