@@ -285,6 +285,26 @@ class TapCalltouch(Tap):
             raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
         return errors
 
+    @override
+    def setup_mapper(self) -> None:
+        """The SDK's stream maps, with a too short flattened key length as a setting error.
+
+        The SDK's flattening cuts column names to `flattening_max_key_length` and then fails on
+        two that came out the same (`ValueError`): a crash with a traceback, for a setting.
+        """
+        try:
+            super().setup_mapper()
+        except ValueError as error:
+            if "Duplicate column name" not in str(error):
+                raise
+            length = self.config.get("flattening_max_key_length")
+            message = (
+                f"flattening_max_key_length: {length} is too short for these streams: two "
+                f"flattened columns would get one name ({error})"
+            )
+            summary = "Config validation failed"
+            raise ConfigValidationError(summary, errors=[message]) from None
+
     @classmethod
     @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
