@@ -159,9 +159,9 @@ def new_calls(  # noqa: PLR0913 - optional knobs, all keyword-only
     factory = _CallFactory(rng, ZoneInfo(tz), site_id, _next_ids(calls))
     if times is None:
         seconds = sorted(factory.num(0, 86_400) for _ in range(n))
-    else:
-        seconds = [t.hour * 3600 + t.minute * 60 + t.second for t in times]
-    return [factory.call(factory.local_ms(day, second)) for second in seconds]
+        return [factory.call(factory.local_ms(day, second)) for second in seconds]
+    # A time's `fold` says which pass of a repeated hour: dt.time(2, 30, fold=1) is the second.
+    return [factory.call(factory.wall_ms(day, t)) for t in times]
 
 
 def add_calls(  # noqa: PLR0913 - optional knobs, all keyword-only
@@ -347,6 +347,21 @@ class _CallFactory(_Factory):
         elif channel == ("google", "cpc"):
             record["googleAdWords"] = self.ad_ids("creativeId")
         return {key: record[key] for key in KEYS}
+
+    def local_ms(self, day: dt.date, second: int) -> int:
+        """Epoch ms of `second` of 86,400 spread over the day's real length (23 to 25 hours).
+
+        So calls fall in both passes of an hour the clocks repeat, and none in one they skip.
+        """
+        start = dt.datetime.combine(day, dt.time(), self.zone).timestamp()
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.zone).timestamp()
+        instant = int(start) + second * int(end - start) // 86_400
+        return instant * 1000 + self.num(0, 1000)
+
+    def wall_ms(self, day: dt.date, time: dt.time) -> int:
+        """Epoch ms of a local wall time of `day`, its `fold` choosing the pass of a repeated hour."""
+        instant = dt.datetime.combine(day, time, self.zone).timestamp()
+        return int(instant) * 1000 + self.num(0, 1000)
 
     def session_age(self) -> int:
         """Seconds from the session to its call: mostly under 10 hours, a few a day or more."""
