@@ -39,16 +39,23 @@ def local_to_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
     A wall time the autumn clock change repeats is read as its first pass (fold 0), the one
     rule for every local time that has no instant beside it to tell (see `local_epoch`).
     """
-    seconds = local_epoch(value, tz)
-    return None if seconds is None else epoch_s_to_rfc3339(seconds)
+    parts = local_parts(value)
+    if parts is None:
+        return None
+    try:
+        local = dt.datetime(*parts, tzinfo=tz)
+        return local.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError):  # 31/02, hour 25, or beyond year 9999 in UTC
+        return None
 
 
 def epoch_s_to_rfc3339(seconds: int) -> str | None:
     """Epoch seconds as an RFC 3339 UTC date-time, whole seconds; None beyond year 9999."""
     try:
-        return (_EPOCH + dt.timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
-    except OverflowError:
+        instant = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
         return None
+    return instant.isoformat().replace("+00:00", "Z")
 
 
 _ORDINAL_1970 = dt.date(1970, 1, 1).toordinal()
@@ -81,32 +88,21 @@ def local_parts(value: Any) -> Parts | None:  # noqa: ANN401
     return int(year), int(month), int(day), int(hour), int(minute), int(second or 0)
 
 
-def _wall_seconds(parts: Parts, hour: int) -> int | None:
-    """Seconds from 1970-01-01 00:00 to the wall time, as if the zone were UTC; None if invalid."""
-    year, month, day, _, minute, second = parts
-    if not (0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60):  # noqa: PLR2004
-        return None
-    try:
-        ordinal = dt.date(year, month, day).toordinal()
-    except ValueError:
-        return None
-    return (ordinal - _ORDINAL_1970) * 86_400 + hour * 3600 + minute * 60 + second
-
-
 def _instants(parts: Parts, hour: int, tz: ZoneInfo) -> tuple[int, ...]:
     """The epoch seconds a wall time denotes: one, two in a repeated hour, none in a skipped one."""
-    wall = _wall_seconds(parts, hour)
-    if wall is None:
+    year, month, day, _, minute, second = parts
+    try:
+        naive = dt.datetime(year, month, day, hour, minute, second)  # noqa: DTZ001
+    except ValueError:
         return ()
-    naive = dt.datetime(parts[0], parts[1], parts[2], hour, parts[4], parts[5])  # noqa: DTZ001
-    first = tz.utcoffset(naive)
-    second = tz.utcoffset(naive.replace(fold=1))
-    if first is None or second is None:
+    first, again = tz.utcoffset(naive), tz.utcoffset(naive.replace(fold=1))
+    if first is None or again is None:
         return ()
-    if first == second:
+    wall = (naive.toordinal() - _ORDINAL_1970) * 86_400 + hour * 3600 + minute * 60 + second
+    if first == again:
         return (wall - int(first.total_seconds()),)
-    if first > second:  # clocks went back: the wall time happened twice, first pass first
-        return (wall - int(first.total_seconds()), wall - int(second.total_seconds()))
+    if first > again:  # clocks went back: the wall time happened twice, first pass first
+        return (wall - int(first.total_seconds()), wall - int(again.total_seconds()))
     return ()  # clocks went forward: the wall time never happened
 
 
@@ -117,11 +113,12 @@ def local_epoch(value: Any, tz: ZoneInfo) -> int | None:  # noqa: ANN401
     fold 0 too), so it lands in the hour after the gap rather than nowhere.
     """
     parts = local_parts(value)
-    if parts is None or _wall_seconds(parts, parts[3]) is None:
+    if parts is None:
         return None
-    year, month, day, hour, minute, second = parts
-    local = dt.datetime(year, month, day, hour, minute, second, tzinfo=tz)
-    return int(local.timestamp())
+    try:
+        return int(dt.datetime(*parts, tzinfo=tz).timestamp())
+    except (ValueError, OverflowError):  # 31/02, hour 25, or beyond what a datetime holds
+        return None
 
 
 SESSION_HORIZON = 12 * 3600  # a 12-hour text tells AM from PM only within 12 hours
