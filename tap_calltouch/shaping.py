@@ -282,9 +282,18 @@ def request_date(record: Record, tz: ZoneInfo) -> str | None:
 
     None when neither holds a time: the journal then reports the record instead of sending it.
     """
-    return any_time_to_rfc3339(record.get("date"), tz) or local_to_rfc3339(
-        record.get("dateStr"), tz
-    )
+    date = record.get("date")
+    if isinstance(date, str) and not date.strip().isdigit():
+        shaped = _local_as_ms_rfc3339(date, tz)
+    else:
+        shaped = epoch_ms_to_rfc3339(date)
+    return shaped or _local_as_ms_rfc3339(record.get("dateStr"), tz)
+
+
+def _local_as_ms_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
+    """A local time written like an epoch-ms one ("...:19.000Z"), so a stream's values sort."""
+    seconds = local_epoch(value, tz)
+    return None if seconds is None else epoch_ms_to_rfc3339(seconds * 1000)
 
 
 def _shape_visits(record: Record, tz: ZoneInfo) -> None:

@@ -330,9 +330,9 @@ def test_a_drifted_call_date_is_read_or_left_none(fields: dict, expected: str | 
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"date": None, "dateStr": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19Z"),
-        ({"dateStr": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19Z"),
-        ({"date": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19Z"),
+        ({"date": None, "dateStr": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19.000Z"),
+        ({"dateStr": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19.000Z"),
+        ({"date": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19.000Z"),
         ({"date": 1694853559000, "dateStr": None}, "2023-09-16T08:39:19.000Z"),
         ({"date": None, "dateStr": None}, None),
         ({"date": 10**18}, None),
