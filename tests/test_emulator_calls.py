@@ -702,3 +702,19 @@ def test_command_line_serves_calls_too() -> None:
         )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_a_berlin_site_serves_both_passes_of_the_repeated_hour() -> None:
+    """`date` is `timestamp` plus the site's offset of that instant: +2 h, then +1 h from 03:00."""
+    berlin = ZoneInfo("Europe/Berlin")
+    autumn = dt.date(2026, 10, 25)  # the clocks go back from 03:00 CEST to 02:00 CET
+    records = generate_calls(seed=3, start=autumn, days=1, per_day=400, tz="Europe/Berlin")
+    offsets = set()
+    for record in records:
+        wall = dt.datetime.strptime(record["date"], "%d/%m/%Y %H:%M:%S")  # noqa: DTZ007
+        utc = dt.datetime.fromtimestamp(record["timestamp"], dt.timezone.utc).replace(tzinfo=None)
+        offset = wall - utc
+        assert offset == dt.datetime.fromtimestamp(record["timestamp"], berlin).utcoffset()
+        if wall.hour == 2:
+            offsets.add(offset)
+    assert offsets == {dt.timedelta(hours=2), dt.timedelta(hours=1)}  # both passes have calls
