@@ -359,7 +359,7 @@ class _CallFactory(_Factory):
         return instant * 1000 + self.num(0, 1000)
 
     def wall_ms(self, day: dt.date, time: dt.time) -> int:
-        """Epoch ms of a local wall time of `day`, its `fold` choosing the pass of a repeated hour."""
+        """Epoch ms of a wall time of `day`; its `fold` chooses the pass of a repeated hour."""
         instant = dt.datetime.combine(day, time, self.zone).timestamp()
         return int(instant) * 1000 + self.num(0, 1000)
 
