@@ -33,6 +33,7 @@ from dagster import (
     DynamicOutput,
     MaterializeResult,
     OpExecutionContext,
+    RetryPolicy,
     ScheduleDefinition,
     StaticPartitionsDefinition,
     asset,
@@ -48,7 +49,11 @@ if TYPE_CHECKING:
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 POOL = "calltouch_shards"  # limit it (dagster.yaml: concurrency) for backfills of the asset
-LOG_TAIL = 40  # lines of a failed run's output shown in the error
+LOG_TAIL = 40  # lines of a failed run's output shown in the error (less traceback frames)
+# A shard that fails is run again: its state holds its last complete window, and the loader
+# upserts. The first run into an empty database also meets loaders of two shards creating the
+# same schema and tables at once, where one of them fails.
+RETRY = RetryPolicy(max_retries=2, delay=10)
 
 
 def _project() -> Path:
@@ -95,13 +100,15 @@ def run_shard(key: str, log: "DagsterLogManager") -> dict[str, str]:
         command, cwd=project, env=env, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-LOG_TAIL:])
+        lines = (done.stdout + done.stderr).splitlines()
+        told = [line for line in lines if not line.startswith(("│", "╭", "╰"))]  # rich frames
+        tail = "\n".join(told[-LOG_TAIL:])
         msg = f"shard {key}: meltano run exited {done.returncode}:\n{tail}"
         raise DagsterError(msg)
     return {"state_id": shards.state_id(key, LOADER), "plugin": shards.plugin_name(key)}
 
 
-@asset(partitions_def=PARTITIONS, pool=POOL, group_name="calltouch")
+@asset(partitions_def=PARTITIONS, pool=POOL, group_name="calltouch", retry_policy=RETRY)
 def calltouch_shard(context: AssetExecutionContext) -> MaterializeResult:  # type: ignore[type-arg]
     """One shard of the agency's sites, extracted and loaded by Meltano with its own state."""
     return MaterializeResult(metadata=run_shard(context.partition_key, context.log))
@@ -120,7 +127,7 @@ def shard_list(config: ShardsConfig) -> Iterator[DynamicOutput[str]]:
         yield DynamicOutput(key, mapping_key=key.replace("-", "_"))
 
 
-@op
+@op(retry_policy=RETRY)
 def shard_run(context: OpExecutionContext, key: str) -> None:
     """Run one shard and record it as that partition of `calltouch_shard`."""
     metadata = run_shard(key, context.log)
