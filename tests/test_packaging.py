@@ -1,0 +1,81 @@
+"""What the package declares: every distribution its code imports, and the checks of a commit."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).parent.parent
+PACKAGE = ROOT / "tap_calltouch"
+#: Standard modules that read data a distribution provides where the system has none.
+STDLIB_DATA = {"zoneinfo": "tzdata"}
+
+
+def imported_modules() -> set[str]:
+    """The top-level modules the package imports, under TYPE_CHECKING too."""
+    names: set[str] = set()
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - {"__future__", PACKAGE.name}
+
+
+def declared() -> set[str]:
+    """The distributions the installed package requires, whatever the markers say."""
+    requires = importlib.metadata.requires("tap-calltouch") or []
+    return {canonicalize_name(Requirement(line).name) for line in requires}
+
+
+def test_every_distribution_the_code_imports_is_declared() -> None:
+    modules = imported_modules()
+    providers = importlib.metadata.packages_distributions()
+    needed = {
+        canonicalize_name(dist)
+        for module in modules - set(sys.stdlib_module_names)
+        for dist in providers[module]
+    }
+    needed |= {canonicalize_name(STDLIB_DATA[m]) for m in modules & STDLIB_DATA.keys()}
+    assert "python-backoff" in needed  # `import backoff` is found under its distribution's name
+    assert needed - declared() == set()
+
+
+def test_every_declared_distribution_has_a_lower_bound() -> None:
+    requires = importlib.metadata.requires("tap-calltouch") or []
+    for requirement in map(Requirement, requires):
+        assert any(spec.operator in {">=", "~=", "=="} for spec in requirement.specifier), (
+            requirement
+        )
+
+
+def script_checks() -> list[list[str]]:
+    """The lint and type checks ./scripts/test runs before pytest, as argument lists."""
+    lines = (ROOT / "scripts" / "test").read_text("utf-8").splitlines()
+    checks = [shlex.split(line) for line in lines if re.match(r"\.venv/bin/(ruff|mypy)\b", line)]
+    assert len(checks) >= 3, checks
+    return checks
+
+
+def test_pre_commit_runs_the_checks_of_the_test_script() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text("utf-8"))
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    entries = [shlex.split(hook["entry"]) for hook in hooks]
+    for check in script_checks():
+        # ruff takes the staged files in place of `.`; mypy reads its files from pyproject.
+        command = check[:-1] if check[-1] == "." else check
+        assert command in entries, f"{shlex.join(check)} is not a pre-commit hook"
+    for hook, entry in zip(hooks, entries, strict=True):
+        assert hook["language"] == "system", hook  # the venv's tools, nothing fetched
+        assert entry[0].startswith(".venv/bin/"), hook
+        if entry[0].endswith("mypy"):
+            assert hook["pass_filenames"] is False, hook  # the whole program, not a file
