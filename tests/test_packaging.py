@@ -6,6 +6,7 @@ import ast
 import importlib.metadata
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,13 +38,25 @@ def declared() -> set[str]:
     return {canonicalize_name(Requirement(line).name) for line in requires}
 
 
+def providers(module: str) -> list[str]:
+    """The distributions that install a top-level module."""
+    found = importlib.metadata.packages_distributions().get(module)
+    if found:
+        return found
+    # Python 3.10 knows only distributions that list their modules in top_level.txt.
+    return [
+        dist.metadata["Name"]
+        for dist in importlib.metadata.distributions()
+        if any(path.parts[0] in {module, f"{module}.py"} for path in dist.files or ())
+    ]
+
+
 def test_every_distribution_the_code_imports_is_declared() -> None:
     modules = imported_modules()
-    providers = importlib.metadata.packages_distributions()
     needed = {
         canonicalize_name(dist)
         for module in modules - set(sys.stdlib_module_names)
-        for dist in providers[module]
+        for dist in providers(module)
     }
     needed |= {canonicalize_name(STDLIB_DATA[m]) for m in modules & STDLIB_DATA.keys()}
     assert "python-backoff" in needed  # `import backoff` is found under its distribution's name
@@ -79,3 +92,28 @@ def test_pre_commit_runs_the_checks_of_the_test_script() -> None:
         assert entry[0].startswith(".venv/bin/"), hook
         if entry[0].endswith("mypy"):
             assert hook["pass_filenames"] is False, hook  # the whole program, not a file
+
+
+# Makes the running Python one past its end of life for singer-sdk's check, then runs the CLI.
+PAST_END_OF_LIFE = """
+import datetime, sys
+from singer_sdk.helpers import _compat
+_compat._PYTHON_EOL_DATES[sys.version_info[:2]] = datetime.date(2000, 1, 1)
+from tap_calltouch.tap import TapCalltouch
+TapCalltouch.cli()
+"""
+
+
+def test_a_python_past_its_end_of_life_warns_without_stopping_the_tap(tmp_path: Path) -> None:
+    # singer-sdk warns at every tap it builds on such a Python (3.10 since 2026-10); with
+    # warnings as errors (-W error, PYTHONWARNINGS=error) that warning must not end the run.
+    config = tmp_path / "config.json"
+    config.write_text('{"api_token": "t", "site_id": "1", "start_date": "2025-03-01"}')
+    argv = [sys.executable, "-W", "error", "-c", PAST_END_OF_LIFE, "--config", str(config)]
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [*argv, "--discover"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "reached its end of life" in done.stderr  # still said
+    assert "Traceback" not in done.stderr
+    assert '"streams"' in done.stdout
