@@ -458,9 +458,11 @@ class ChildStream(LeanRecordStream):
         its own values.
         """
         isolate = self._deselects_anything or self.schema_overridden
-        for row in self.extract(parent):
+        rows = self.extract(parent)
+        for row in rows:
             self._write_record_message(self._as_declared(copy.deepcopy(row)) if isolate else row)
-            counter.increment()
+        if rows:
+            counter.increment(len(rows))
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
