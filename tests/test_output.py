@@ -102,3 +102,24 @@ def test_a_record_written_straight_is_the_line_of_its_record_message(
         assert out.flushes == 0
         lines.append(out.getvalue())
     assert lines[0] == lines[1]
+
+
+def test_rows_written_at_once_are_the_lines_of_their_record_messages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extracted = dt.datetime(2026, 11, 1, 12, 30, 1, 123456, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr("tap_calltouch.output.utc_now", lambda: extracted)
+    rows = [{"requestId": 1, "name": "тег"}, {"requestId": 1, "name": "b"}]
+    out = CountingStream()
+    monkeypatch.setattr("sys.stdout", out)
+    FastSingerWriter().write_records("request_tags", rows, None)
+    together = out.getvalue()
+    out = CountingStream()
+    monkeypatch.setattr("sys.stdout", out)
+    writer = FastSingerWriter()
+    for row in rows:
+        writer.write_message(
+            RecordMessage(stream="request_tags", record=row, time_extracted=extracted)
+        )
+    assert together == out.getvalue()
+    assert out.flushes == 0
