@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.datasets import MB, PYTHON, ROOT, STREAMS, WINDOW_SETTING
-from benchmarks.goals import MAX_RSS_MB, STATE_SLACK
+from benchmarks.goals import CPU_VS_BARE, MAX_RSS_MB, STATE_SLACK
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -115,6 +115,27 @@ def stream_table(runs: Sequence[Run], streams: Sequence[str] = STREAMS) -> str:
         for run in runs
     ]
     return "\n".join(lines)
+
+
+def cpu_check(number: str, goal: str, tap: Run, floor: Run, *, ok: bool) -> Check:
+    """Goals 1a and C1: the tap's CPU within `CPU_VS_BARE` times a bare loop's."""
+    return Check(
+        number,
+        goal,
+        f"{tap.cpu:.2f} s / {floor.cpu:.2f} s = {ratio(tap, floor)}",
+        f"<= {CPU_VS_BARE:g}x",
+        ok and tap.cpu <= CPU_VS_BARE * floor.cpu,
+    )
+
+
+def unlike_note(tap: Run, floor: Run, floor_name: str) -> str | None:
+    """The warning a CPU section prints when its programs did not emit the same records."""
+    if tap.records == floor.records:
+        return None
+    return (
+        f"**Note:** the tap and the {floor_name} emitted different record counts; "
+        "the comparison is not like for like."
+    )
 
 
 def ratio(run: Run, other: Run) -> str:

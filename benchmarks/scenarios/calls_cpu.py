@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from benchmarks.datasets import CALL_STREAMS, MB
-from benchmarks.goals import CPU_VS_BARE
 from benchmarks.harness import (
     Program,
     Run,
@@ -14,7 +13,7 @@ from benchmarks.harness import (
     tap_default_window_days,
     tap_program,
 )
-from benchmarks.report import Check, page_count, process_table, ratio, stream_table
+from benchmarks.report import cpu_check, page_count, process_table, ratio, stream_table, unlike_note
 
 if TYPE_CHECKING:
     from benchmarks.harness import Benchmark
@@ -51,21 +50,14 @@ def run(bench: Benchmark) -> None:
         f"Ratio: tap/bare = {ratio(tap, bare)}."
     )
     ok = tap.ok and bare.ok
-    bench.report.checks.append(
-        Check(
-            "C1",
-            f"Calls CPU: tap vs bare orjson loop ({days} days, ~{scale.calls_per_day}/day, "
-            f"{page_count(tap)} pages of {scale.page_size})",
-            f"{tap.cpu:.2f} s / {bare.cpu:.2f} s = {ratio(tap, bare)}",
-            f"<= {CPU_VS_BARE:g}x",
-            ok and tap.cpu <= CPU_VS_BARE * bare.cpu,
-        )
+    goal = (
+        f"Calls CPU: tap vs bare orjson loop ({days} days, ~{scale.calls_per_day}/day, "
+        f"{page_count(tap)} pages of {scale.page_size})"
     )
-    if ok and tap.records != bare.records:
-        bench.report.add(
-            "**Note:** the tap and the bare calls loop emitted different record counts; "
-            "the comparison is not like for like."
-        )
+    bench.report.checks.append(cpu_check("C1", goal, tap, bare, ok=ok))
+    note = unlike_note(tap, bare, "bare calls loop")
+    if ok and note:
+        bench.report.add(note)
 
 
 SCENARIO = Scenario("calls-cpu", run)
