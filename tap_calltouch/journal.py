@@ -67,6 +67,7 @@ class JournalStream(CalltouchStream):
         """Start with no window progress."""
         super().__init__(*args, **kwargs)
         self._newest_seen: dict[int, str] = {}  # per site
+        self.undated = 0  # records left out for want of a creation time
 
     # --- which days ----------------------------------------------------------------------------
 
@@ -198,6 +199,9 @@ class JournalStream(CalltouchStream):
                     if pages is not None and not pages.consistent:
                         again = self._read_again(part, pages)
                         count += yield from self._emit(again, write, site)
+                    if self._stopped_midway(site):
+                        count, pages = 0, None  # its window stays incomplete: no STATE
+                        continue
                     emitted += count
                     done += 1
                     left[site.site_id] -= 1
@@ -237,6 +241,16 @@ class JournalStream(CalltouchStream):
             *(self.name, len(windows), sites, self.window_days, span),
         )
 
+    def _stopped_midway(self, site: Site) -> bool:
+        """Whether a site stopped while its window was read, after its answers came.
+
+        A body broken mid-stream or a failed re-read does that; ends the run if no site is left.
+        """
+        if site.site_id not in self.site_failures:
+            return False
+        self._check_some_site_left()
+        return True
+
     def _check_some_site_left(self) -> None:
         """End the run at once when every site has stopped: nothing is left to read."""
         if all(site.site_id in self.site_failures for site in self.sites):
@@ -252,12 +266,28 @@ class JournalStream(CalltouchStream):
         """Hand a site's records to the SDK, child rows first; returns how many went out."""
         count = 0
         for record in records:
+            created = record.get(self.replication_key)
+            if created is None:  # the schema requires it, and the bookmark could not place it
+                self._report_undated(record, site)
+                continue
             write_children(record)
             count += 1
-            created = record.get(self.replication_key)
             yield self._as_declared(record)
             self._note_emitted(site, created)
         return count
+
+    def _report_undated(self, record: Record, site: Site) -> None:
+        """Name a record that has no usable creation time; it is counted, not sent broken.
+
+        Neither held back nor past the bookmark: the window completes as if it were absent,
+        and a later read (the look-back) sends it once the API gives it a time.
+        """
+        self.undated += 1
+        key = self.primary_keys[0]
+        self.logger.warning(
+            "%s %s=%s of %s has no usable creation time; not emitted",
+            *(self.name, key, record.get(key), site),
+        )
 
     def _read_again(self, part: Part, pages: PageCheck) -> Iterator[Record]:
         """Read a window whose pages disagreed once more, emitting only records not yet seen.
@@ -273,6 +303,8 @@ class JournalStream(CalltouchStream):
         again = pages.again()
         first = self._first_part(part.window, part.site)
         for page, answers in self.fetch_in_order([first], budgeted=False):
+            if page.site.site_id in self.site_failures:
+                return  # the site stopped during the re-read: the window stays incomplete
             yield from again.fresh(self._shaped(page, answers), answers[0].records_total)
         if not again.steady:
             self.logger.warning(
@@ -325,8 +357,9 @@ class JournalStream(CalltouchStream):
     def _log_summary(self, total: int, windows: int) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
         self.logger.info(
-            "Made %d API call(s) for %d window(s); %d %s emitted",
+            "Made %d API call(s) for %d window(s); %d %s emitted%s",
             *(self.calls_made, windows, total, self.name),
+            f"; {self.undated} without a creation time not emitted" if self.undated else "",
         )
         if self.held_back is not None:
             self.logger.warning(
