@@ -490,10 +490,21 @@ class ChildStream(LeanRecordStream):
         that deselection or a catalog schema will change is copied first, so the parent keeps
         its own values.
         """
-        isolate = self._deselects_anything or self.schema_overridden
-        for row in self.extract(parent):
-            self._write_record_message(self._as_declared(copy.deepcopy(row)) if isolate else row)
-            counter.increment()
+        rows = self.extract(parent)
+        if not rows:
+            return
+        direct = self._direct
+        if direct is not None and not self.schema_overridden:  # nothing will change a row
+            writer, stream = direct
+            writer.write_records(stream, rows, self._stream_version)
+            self.state_manager.is_flushed = False
+        else:
+            isolate = self._deselects_anything or self.schema_overridden
+            for row in rows:
+                self._write_record_message(
+                    self._as_declared(copy.deepcopy(row)) if isolate else row
+                )
+        counter.increment(len(rows))
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
