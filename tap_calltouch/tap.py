@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from functools import cached_property
@@ -81,6 +82,15 @@ class TapCalltouch(Tap):
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
     ]
+
+    @staticmethod
+    def clock() -> dt.datetime:
+        """The wall clock (aware UTC), read once per run as `started`.
+
+        It decides which days are today's and which are wholly past; tests replace it to run
+        the tap at any hour of any day.
+        """
+        return dt.datetime.now(dt.timezone.utc)
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -325,6 +335,11 @@ class TapCalltouch(Tap):
             writer.interrupt(stop)
             return
         raise stop
+
+    @cached_property
+    def started(self) -> dt.datetime:
+        """When this run started, by `clock`: every journal and site plans from the same now."""
+        return self.clock()
 
     @cached_property
     def authenticator(self) -> RateLimitedTokenAuthenticator:
