@@ -34,6 +34,7 @@ from tap_calltouch.windows import (
     Part,
     complete_day,
     cut_windows,
+    local_day,
     parse_instant,
     sync_days,
     unread_from,
@@ -442,24 +443,36 @@ class JournalStream(CalltouchStream):
         the past, so a journal with no records moves on too.
         """
         state = self._site_state(site)
-        if not complete:
-            state[RESUME_KEY] = (window.last_day + dt.timedelta(days=1)).isoformat()
-        else:
-            state.pop(RESUME_KEY, None)
-            through = complete_day(window.last_day, self.now, site.zone)
-            saved = self._complete_through(site)
-            if self.replication_method == REPLICATION_INCREMENTAL and (
-                saved is None or through > saved
-            ):
-                state[COMPLETE_KEY] = through.isoformat()
         newest = self._newest_seen.get(site.site_id)
         current = self._bookmark(site)
         if newest and (current is None or parse_instant(newest, dt.timezone.utc) > current):  # type: ignore[arg-type]
             if self.config.get("sites") is None:  # a site's partition keeps only the value,
                 state["replication_key"] = self.replication_key  # so state stays small
             state["replication_key_value"] = newest
+        if not complete:
+            state[RESUME_KEY] = (window.last_day + dt.timedelta(days=1)).isoformat()
+        else:
+            state.pop(RESUME_KEY, None)
+            if self.replication_method == REPLICATION_INCREMENTAL:
+                self._record_complete(site, state, window)
         self.state_manager.is_flushed = False
         self._write_state_message()
+
+    def _record_complete(self, site: Site, state: dict[str, Any], window: Window) -> None:
+        """Note the last whole day a complete pass read, unless the bookmark already says it.
+
+        `complete_through` never moves back, and a partition whose bookmark's day is as
+        late leaves it out, so that state stays small where records keep coming.
+        """
+        through = complete_day(window.last_day, self.now, site.zone)
+        saved = self._complete_through(site)
+        if saved is not None:
+            through = max(through, saved)
+        bookmark = self._bookmark(site)
+        if bookmark is not None and through <= local_day(bookmark, site.zone):
+            state.pop(COMPLETE_KEY, None)
+        else:
+            state[COMPLETE_KEY] = through.isoformat()
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
