@@ -36,8 +36,8 @@ from tap_calltouch.windows import (
     cut_windows,
     local_day,
     parse_instant,
+    progress,
     sync_days,
-    unread_from,
 )
 
 if sys.version_info >= (3, 12):
@@ -113,9 +113,9 @@ class JournalStream(CalltouchStream):
     def _start(self, site: Site) -> dt.datetime:
         return parse_instant(str(self.config["start_date"]), site.zone)
 
-    def unread_from(self, site: Site) -> dt.date:
-        """The first day of the site this journal has not read yet: how far behind it is."""
-        return unread_from(
+    def progress(self, site: Site) -> tuple[dt.date, dt.datetime]:
+        """How far this journal has read the site: its first unread day, and how much of it."""
+        return progress(
             start=self._start(site),
             tz=site.zone,
             bookmark=self._bookmark(site),
@@ -130,7 +130,7 @@ class JournalStream(CalltouchStream):
         than one turn goes to the sites that waited longest, and the next run to the others.
         """
         sites = [site for site in self.sites if site.site_id not in self.site_failures]
-        order = sorted(range(len(sites)), key=lambda k: (self.unread_from(sites[k]), k))
+        order = sorted(range(len(sites)), key=lambda k: (self.progress(sites[k]), k))
         return [(sites[k], self.plan_windows(sites[k])) for k in order]
 
     @property
@@ -300,7 +300,7 @@ class JournalStream(CalltouchStream):
         if not budget or not later:
             return 0
         queue = [
-            (turn, journal.unread_from(site), self.sites.index(site), rank, journal is not self)
+            (turn, journal.progress(site), self.sites.index(site), rank, journal is not self)
             for rank, (journal, journal_plans) in enumerate(
                 [(self, plans), *((journal, journal.plans()) for journal in later)]
             )

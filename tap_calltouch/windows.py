@@ -206,28 +206,31 @@ def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the
     return first, local_day(end, tz)
 
 
-def unread_from(
+def progress(
     *,
     start: dt.datetime,
     tz: ZoneInfo,
     bookmark: dt.datetime | None = None,
     resume_from: dt.date | None = None,
     complete_through: dt.date | None = None,
-) -> dt.date:
-    """The first local day a journal of a site has not read yet: how far behind it is.
+) -> tuple[dt.date, dt.datetime]:
+    """How far a journal of a site has read: its first unread day, and how much of it.
 
-    The day an unfinished pass resumes at; else the later of the bookmark's day and the day
-    after `complete_through`; else the start. Runs sharing a call budget serve the journal
-    furthest behind first, so no site or journal waits for ever behind the others.
+    The first unread day is where an unfinished pass resumes; else the later of the
+    bookmark's day and the day after `complete_through`; else the start. Of that day, the
+    bookmark tells what was read when it falls on it (else nothing: the earliest instant).
+    Runs sharing a call budget serve the least progress first, so no site or journal waits
+    for ever behind the others, not even behind one that has read a part of today.
     """
+    nothing = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     if resume_from is not None:
-        return resume_from
+        return resume_from, nothing
     first = local_day(start, tz)
-    if bookmark is not None:
-        first = max(first, local_day(bookmark, tz))
     if complete_through is not None:
         first = max(first, complete_through + dt.timedelta(days=1))
-    return first
+    if bookmark is None or local_day(bookmark, tz) < first:
+        return first, nothing
+    return local_day(bookmark, tz), bookmark
 
 
 def complete_day(last_day: dt.date, now: dt.datetime, tz: ZoneInfo) -> dt.date:

@@ -19,7 +19,7 @@ from tap_calltouch.bookmarks import (
 from tap_calltouch.client import CalltouchAPIError
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, catalog_selecting, run_tap
-from tests.emulator.calls_dataset import generate_calls
+from tests.emulator.calls_dataset import add_calls, generate_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, SESSION_TIME, add_requests, generate_dataset
 from tests.emulator.server import Emulator
 from tests.emulator.sites import Site, generate_sites
@@ -371,3 +371,30 @@ def test_complete_through_is_read_tolerantly() -> None:
     assert read_complete_through({}, stream="calls") is None
     with pytest.raises(StateError, match="complete_through"):
         read_complete_through({"complete_through": "yesterday"}, stream="calls")
+
+
+def test_a_journal_that_read_part_of_today_lets_one_that_read_nothing_go_first() -> None:
+    """Found by the simulation: both journals behind by today alone, 1 call a run. Before the
+    fix they tied, the journal synced first won every tie and re-read today, and the other
+    was never read while the day lasted."""
+    today = FIRST_DAY
+    hours = [dt.time(h) for h in (8, 9, 10)]
+    requests = add_requests([], 3, today, times=hours)
+    calls = add_calls([], 3, today, times=hours)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as server, clock_at(today):
+        config = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": today.isoformat(),
+            "api_url": server.url,
+            "max_api_calls": 1,
+        }
+        state: dict[str, Any] | None = None
+        got: dict[str, set[int]] = {"requests": set(), "calls": set()}
+        for _ in range(2):
+            result = run_tap(config, state=state, streams=None)
+            for stream, key in (("requests", "requestId"), ("calls", "callId")):
+                got[stream] |= {int(r[key]) for r in result.records[stream]}
+            state = result.final_state
+    assert got["requests"] == {int(r["requestId"]) for r in requests}
+    assert got["calls"] == {int(c["callId"]) for c in calls}
