@@ -113,8 +113,8 @@ class JournalStream(CalltouchStream):
     def _start(self, site: Site) -> dt.datetime:
         return parse_instant(str(self.config["start_date"]), site.zone)
 
-    def progress(self, site: Site) -> tuple[dt.date, dt.datetime]:
-        """How far this journal has read the site: its first unread day, and how much of it."""
+    def progress(self, site: Site) -> tuple[dt.date, dt.datetime, bool]:
+        """How far this journal has read the site: the first unread day, how much of it, if any."""
         return progress(
             start=self._start(site),
             tz=site.zone,

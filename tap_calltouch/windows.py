@@ -213,24 +213,26 @@ def progress(
     bookmark: dt.datetime | None = None,
     resume_from: dt.date | None = None,
     complete_through: dt.date | None = None,
-) -> tuple[dt.date, dt.datetime]:
-    """How far a journal of a site has read: its first unread day, and how much of it.
+) -> tuple[dt.date, dt.datetime, bool]:
+    """How far a journal of a site has read: first unread day, how much of it, if ever read.
 
     The first unread day is where an unfinished pass resumes; else the later of the
     bookmark's day and the day after `complete_through`; else the start. Of that day, the
     bookmark tells what was read when it falls on it (else nothing: the earliest instant).
     Runs sharing a call budget serve the least progress first, so no site or journal waits
-    for ever behind the others, not even behind one that has read a part of today.
+    for ever behind the others: not behind one that has read a part of today, nor behind one
+    that read an empty today while it was never read.
     """
     nothing = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    ever = bookmark is not None or resume_from is not None or complete_through is not None
     if resume_from is not None:
-        return resume_from, nothing
+        return resume_from, nothing, ever
     first = local_day(start, tz)
     if complete_through is not None:
         first = max(first, complete_through + dt.timedelta(days=1))
     if bookmark is None or local_day(bookmark, tz) < first:
-        return first, nothing
-    return local_day(bookmark, tz), bookmark
+        return first, nothing, ever
+    return local_day(bookmark, tz), bookmark, ever
 
 
 def complete_day(last_day: dt.date, now: dt.datetime, tz: ZoneInfo) -> dt.date:

@@ -315,7 +315,8 @@ class Simulation(RuleBasedStateMachine):
             config["max_api_calls"] = budget
         if end is not None:
             today = self.now.astimezone(ZoneInfo(ZONES[0])).date()
-            config["end_date"] = (today + dt.timedelta(days=end)).isoformat()
+            day = max(today + dt.timedelta(days=end), dt.date.fromisoformat(START_DATE))
+            config["end_date"] = day.isoformat()
         return config
 
     # --- what is true ----------------------------------------------------------------------------

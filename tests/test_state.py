@@ -398,3 +398,22 @@ def test_a_journal_that_read_part_of_today_lets_one_that_read_nothing_go_first()
             state = result.final_state
     assert got["requests"] == {int(r["requestId"]) for r in requests}
     assert got["calls"] == {int(c["callId"]) for c in calls}
+
+
+def test_a_journal_never_read_goes_before_one_that_read_an_empty_today() -> None:
+    """Found by the simulation: no records yet, 1 call a run. Before the fix the journal that
+    had read an empty today tied with the one never read, and won every tie."""
+    today = FIRST_DAY
+    with Emulator(dataset=[], calls=[], token=TOKEN) as server, clock_at(today):
+        config = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": today.isoformat(),
+            "api_url": server.url,
+            "max_api_calls": 1,
+        }
+        state: dict[str, Any] | None = None
+        for _ in range(2):
+            state = run_tap(config, state=state, streams=None).final_state
+        asked = {call.journal for call in server.calls}
+    assert asked == {"requests", "calls"}
