@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
     from zoneinfo import ZoneInfo
 
+    from singer_sdk import Stream
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.metrics import Counter
 
@@ -485,6 +486,27 @@ class JournalStream(CalltouchStream):
     ) -> Iterator[Context | None]:
         """No per-record child syncs: `get_records` hands each child its rows directly."""
         yield from ()
+
+
+def least_progress_first(streams: dict[str, Stream]) -> dict[str, Stream]:
+    """The streams, with the journals in the order a shared call budget should serve them.
+
+    The journal that has read least of some site syncs first, so its window, the one that
+    waited longest, always gets a call: pages of a window read before it could otherwise
+    eat the calls owed to it, run after run.
+    """
+
+    def rank(stream: Stream) -> tuple[int, tuple[dt.date, dt.datetime, bool] | None]:
+        if not isinstance(stream, JournalStream) or not stream.sites:
+            return 1, None
+        return 0, min(stream.progress(site) for site in stream.sites)
+
+    journals = sorted(
+        (stream for stream in streams.values() if rank(stream)[0] == 0),
+        key=lambda stream: rank(stream)[1],  # type: ignore[arg-type,return-value]
+    )
+    others = [stream for stream in streams.values() if rank(stream)[0] == 1]
+    return {stream.name: stream for stream in [*journals, *others]}
 
 
 class PageCheck:

@@ -19,7 +19,8 @@ When the example ends, faults stop and a few unbudgeted runs deliver every recor
 the last run began, each record of the look-back at its latest version.
 
 Runs are cheap (a week, windows of a few days, pages of a few calls) and the emulator keeps the
-API's rate limit. `TAP_CALLTOUCH_SIMULATION=long` runs many more and longer examples.
+API's rate limit. `TAP_CALLTOUCH_SIMULATION=long` runs many more and longer examples, and
+`TAP_CALLTOUCH_SIMULATION=first` reports the first failure found without shrinking it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -69,7 +70,7 @@ ZONES = ("Europe/Moscow", "Asia/Novosibirsk", "Europe/Kaliningrad")
 SITES = len(ZONES)
 JOURNALS = {"requests": "requestId", "calls": "callId"}
 CATCH_UP_RUNS = 40  # far more than any example needs: a bound, not a target
-PROFILES = {"quick": (6, 14), "long": (200, 40)}  # examples, and steps in each
+PROFILES = {"quick": (25, 20), "long": (300, 50)}  # examples, and steps in each
 
 Key = tuple[int, int]  # (siteId, record id)
 
@@ -289,6 +290,9 @@ class Simulation(RuleBasedStateMachine):
         if kill is not None:
             messages, error = messages[:kill], None
         result = SyncResult(messages)
+        event("run: " + ("killed" if kill is not None else type(error).__name__ if error else "ok"))
+        delivered = len(result.records["requests"]) + len(result.records["calls"])
+        event("records delivered by a run: " + ("none" if not delivered else "some"))
         self._check_no_repeats(result)
         for journal, key in JOURNALS.items():
             for record in result.records[journal]:
@@ -440,11 +444,14 @@ class Simulation(RuleBasedStateMachine):
             self.patches.close()
 
 
-EXAMPLES, STEPS = PROFILES[os.environ.get("TAP_CALLTOUCH_SIMULATION", "quick")]
+PROFILE = os.environ.get("TAP_CALLTOUCH_SIMULATION", "quick")
+EXAMPLES, STEPS = PROFILES["quick" if PROFILE == "first" else PROFILE]
 TestSimulation = Simulation.TestCase
 TestSimulation.settings = settings(
     max_examples=EXAMPLES,
     stateful_step_count=STEPS,
+    # `first`: report the first failing example as found, without minutes of shrinking.
+    phases=[Phase.explicit, Phase.generate] if PROFILE == "first" else list(Phase),
     derandomize=True,
     database=None,
     deadline=None,

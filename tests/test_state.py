@@ -417,3 +417,27 @@ def test_a_journal_never_read_goes_before_one_that_read_an_empty_today() -> None
             state = run_tap(config, state=state, streams=None).final_state
         asked = {call.journal for call in server.calls}
     assert asked == {"requests", "calls"}
+
+
+def test_the_pages_of_a_window_do_not_eat_for_ever_the_call_owed_to_the_other_journal() -> None:
+    """Found by the simulation: 2 calls a run, a calls window of 2 pages. Before the fix the
+    calls journal synced first every run and its pages spent the call owed to requests."""
+    today = FIRST_DAY
+    requests = add_requests([], 1, today, times=[dt.time(8)])
+    calls = add_calls([], 3, today, times=[dt.time(h) for h in (8, 9, 10)])
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as server, clock_at(today):
+        config = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": today.isoformat(),
+            "api_url": server.url,
+            "page_size": 2,
+            "max_api_calls": 2,
+        }
+        state: dict[str, Any] | None = None
+        got: set[int] = set()
+        for _ in range(2):
+            result = run_tap(config, state=state, streams=None)
+            got |= {int(r["requestId"]) for r in result.records["requests"]}
+            state = result.final_state
+    assert got == {int(r["requestId"]) for r in requests}
