@@ -114,7 +114,7 @@ class JournalStream(CalltouchStream):
     def _start(self, site: Site) -> dt.datetime:
         return parse_instant(str(self.config["start_date"]), site.zone)
 
-    def progress(self, site: Site) -> tuple[dt.date, dt.datetime, bool]:
+    def progress(self, site: Site) -> tuple[dt.date, dt.datetime, int]:
         """How far this journal has read the site: the first unread day, how much of it, if any."""
         return progress(
             start=self._start(site),
@@ -462,15 +462,18 @@ class JournalStream(CalltouchStream):
     def _record_complete(self, site: Site, state: dict[str, Any], window: Window) -> None:
         """Note the last whole day a complete pass read, unless the bookmark already says it.
 
-        `complete_through` never moves back, and a partition whose bookmark's day is as
-        late leaves it out, so that state stays small where records keep coming.
+        `complete_through` never moves back. It is left out where the bookmark is on a later
+        day (records keep coming: the usual daily run), or on that day when the pass ended
+        there (an `end_date` in the past), so that state stays small; the bookmark then tells
+        the next run as much.
         """
         through = complete_day(window.last_day, self.now, site.zone)
         saved = self._complete_through(site)
         if saved is not None:
             through = max(through, saved)
         bookmark = self._bookmark(site)
-        if bookmark is not None and through <= local_day(bookmark, site.zone):
+        marked = None if bookmark is None else local_day(bookmark, site.zone)
+        if marked is not None and (through < marked or through == marked == window.last_day):
             state.pop(COMPLETE_KEY, None)
         else:
             state[COMPLETE_KEY] = through.isoformat()
@@ -496,7 +499,7 @@ def least_progress_first(streams: dict[str, Stream]) -> dict[str, Stream]:
     eat the calls owed to it, run after run.
     """
 
-    def rank(stream: Stream) -> tuple[int, tuple[dt.date, dt.datetime, bool] | None]:
+    def rank(stream: Stream) -> tuple[int, tuple[dt.date, dt.datetime, int] | None]:
         if not isinstance(stream, JournalStream) or not stream.sites:
             return 1, None
         return 0, min(stream.progress(site) for site in stream.sites)

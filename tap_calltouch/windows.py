@@ -213,26 +213,27 @@ def progress(
     bookmark: dt.datetime | None = None,
     resume_from: dt.date | None = None,
     complete_through: dt.date | None = None,
-) -> tuple[dt.date, dt.datetime, bool]:
-    """How far a journal of a site has read: first unread day, how much of it, if ever read.
+) -> tuple[dt.date, dt.datetime, int]:
+    """How far a journal of a site has read; sorting by it puts the least progress first.
 
-    The first unread day is where an unfinished pass resumes; else the later of the
-    bookmark's day and the day after `complete_through`; else the start. Of that day, the
-    bookmark tells what was read when it falls on it (else nothing: the earliest instant).
+    First the first unread day: where an unfinished pass resumes; else the later of the
+    bookmark's day and the day after `complete_through`; else the start. Then how much of
+    that day: the bookmark when it falls on it, else nothing (the earliest instant). Then,
+    on a tie, never read (0) before a pass under way (1) before a pass complete (2).
     Runs sharing a call budget serve the least progress first, so no site or journal waits
     for ever behind the others: not behind one that has read a part of today, nor behind one
-    that read an empty today while it was never read.
+    that read an empty today or finished its pass while this one had not.
     """
     nothing = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-    ever = bookmark is not None or resume_from is not None or complete_through is not None
     if resume_from is not None:
-        return resume_from, nothing, ever
+        return resume_from, nothing, 1
     first = local_day(start, tz)
+    done = 0 if bookmark is None and complete_through is None else 2
     if complete_through is not None:
         first = max(first, complete_through + dt.timedelta(days=1))
     if bookmark is None or local_day(bookmark, tz) < first:
-        return first, nothing, ever
-    return local_day(bookmark, tz), bookmark, ever
+        return first, nothing, done
+    return local_day(bookmark, tz), bookmark, done
 
 
 def complete_day(last_day: dt.date, now: dt.datetime, tz: ZoneInfo) -> dt.date:

@@ -441,3 +441,34 @@ def test_the_pages_of_a_window_do_not_eat_for_ever_the_call_owed_to_the_other_jo
             got |= {int(r["requestId"]) for r in result.records["requests"]}
             state = result.final_state
     assert got == {int(r["requestId"]) for r in requests}
+
+
+def test_a_pass_under_way_goes_before_a_complete_one_that_read_as_far() -> None:
+    """Found by the simulation: calls complete through yesterday, requests' pass to resume
+    today, 2 calls a run, the calls window 2 pages. Before the fix calls ranked as behind
+    (or tied) and its pages spent both calls of every run: requests never finished."""
+    yesterday = FIRST_DAY
+    calls = add_calls([], 3, yesterday, times=[dt.time(h) for h in (10, 12, 14)])
+    with (
+        Emulator(dataset=[], calls=calls, token=TOKEN) as server,
+        clock_at(yesterday + dt.timedelta(days=1), dt.time(4, tzinfo=MOSCOW)),
+    ):
+        config = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": yesterday.isoformat(),
+            "api_url": server.url,
+            "window_days": 1,
+            "calls_window_days": 3,
+            "page_size": 2,
+            "lookback_days": 1,
+            "max_api_calls": 2,
+        }
+        state: dict[str, Any] | None = None
+        for _ in range(4):
+            state = run_tap(config, state=state, streams=None).final_state
+        asked = {call.params["dateFrom"] for call in server.calls if call.journal == "requests"}
+    assert asked == {
+        day.strftime("%m/%d/%Y") for day in (yesterday, yesterday + dt.timedelta(days=1))
+    }
+    assert "resume_from" not in state["bookmarks"]["requests"]
