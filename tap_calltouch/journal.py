@@ -114,10 +114,11 @@ class JournalStream(CalltouchStream):
     def _start(self, site: Site) -> dt.datetime:
         return parse_instant(str(self.config["start_date"]), site.zone)
 
-    def progress(self, site: Site) -> tuple[dt.date, dt.datetime, int]:
-        """How far this journal has read the site: the first unread day, how much of it, if any."""
+    def progress(self, site: Site) -> tuple[int, int]:
+        """How far this journal has read the site: days behind today, then never, going, done."""
         return progress(
             start=self._start(site),
+            now=self.now,
             tz=site.zone,
             bookmark=self._bookmark(site),
             resume_from=read_resume_day(self._saved_state(site), stream=self.name),
@@ -499,7 +500,7 @@ def least_progress_first(streams: dict[str, Stream]) -> dict[str, Stream]:
     eat the calls owed to it, run after run.
     """
 
-    def rank(stream: Stream) -> tuple[int, tuple[dt.date, dt.datetime, int] | None]:
+    def rank(stream: Stream) -> tuple[int, tuple[int, int] | None]:
         if not isinstance(stream, JournalStream) or not stream.sites:
             return 1, None
         return 0, min(stream.progress(site) for site in stream.sites)

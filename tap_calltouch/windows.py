@@ -206,34 +206,35 @@ def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the
     return first, local_day(end, tz)
 
 
-def progress(
+def progress(  # noqa: PLR0913 - all keyword-only, each a separate input
     *,
     start: dt.datetime,
+    now: dt.datetime,
     tz: ZoneInfo,
     bookmark: dt.datetime | None = None,
     resume_from: dt.date | None = None,
     complete_through: dt.date | None = None,
-) -> tuple[dt.date, dt.datetime, int]:
+) -> tuple[int, int]:
     """How far a journal of a site has read; sorting by it puts the least progress first.
 
-    First the first unread day: where an unfinished pass resumes; else the later of the
-    bookmark's day and the day after `complete_through`; else the start. Then how much of
-    that day: the bookmark when it falls on it, else nothing (the earliest instant). Then,
-    on a tie, never read (0) before a pass under way (1) before a pass complete (2).
+    First the first unread day, as days from today in the site's zone (0: only today is left,
+    -3: three whole days are), so that sites in other zones compare fairly around midnight.
+    That day is where an unfinished pass resumes; else the later of the bookmark's day and
+    the day after `complete_through`; else the start. Then, on a tie, never read (0) before a
+    pass under way (1) before a pass complete (2), which re-reads only its look-back.
     Runs sharing a call budget serve the least progress first, so no site or journal waits
-    for ever behind the others: not behind one that has read a part of today, nor behind one
-    that read an empty today or finished its pass while this one had not.
+    for ever behind the others.
     """
-    nothing = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     if resume_from is not None:
-        return resume_from, nothing, 1
-    first = local_day(start, tz)
-    done = 0 if bookmark is None and complete_through is None else 2
-    if complete_through is not None:
-        first = max(first, complete_through + dt.timedelta(days=1))
-    if bookmark is None or local_day(bookmark, tz) < first:
-        return first, nothing, done
-    return local_day(bookmark, tz), bookmark, done
+        first, rank = resume_from, 1
+    else:
+        first = local_day(start, tz)
+        rank = 0 if bookmark is None and complete_through is None else 2
+        if complete_through is not None:
+            first = max(first, complete_through + dt.timedelta(days=1))
+        if bookmark is not None:
+            first = max(first, local_day(bookmark, tz))
+    return (first - local_day(now, tz)).days, rank
 
 
 def complete_day(last_day: dt.date, now: dt.datetime, tz: ZoneInfo) -> dt.date:

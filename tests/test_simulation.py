@@ -263,7 +263,10 @@ class Simulation(RuleBasedStateMachine):
         seen: list[str] = []
         while not self._caught_up():
             before = json.dumps(self.state, sort_keys=True)
-            assert before not in seen, f"a run with max_api_calls={budget} made no progress"
+            assert before not in seen, (
+                f"runs with max_api_calls={budget} went round in a circle at "
+                f"{self.now.isoformat()}, behind: {self._behind()}"
+            )
             assert len(seen) < CATCH_UP_RUNS, f"not caught up after {len(seen)} runs"
             seen.append(before)
             error = self._run(budget=budget, end=None, kill=None)
@@ -382,12 +385,18 @@ class Simulation(RuleBasedStateMachine):
 
     def _caught_up(self) -> bool:
         """Every journal of every configured site read through yesterday, no pass unfinished."""
+        return not self._behind()
+
+    def _behind(self) -> list[tuple[str, int, dict[str, Any] | None]]:
+        """The journals and sites not read through yesterday, or with a pass unfinished."""
+        behind = []
         for journal in JOURNALS:
             partitions = self._partitions(journal)
             for site in self.live_sites:
                 saved = partitions.get(site.site_id)
                 if saved is None or saved.get("resume_from"):
-                    return False
+                    behind.append((journal, site.site_id, saved))
+                    continue
                 yesterday = self._today(site.site_id) - dt.timedelta(days=1)
                 bookmark = saved.get("replication_key_value")
                 through = saved.get("complete_through")
@@ -396,8 +405,8 @@ class Simulation(RuleBasedStateMachine):
                     *([dt.date.fromisoformat(through)] if through else []),
                 ]
                 if not read or max(read) < yesterday:
-                    return False
-        return True
+                    behind.append((journal, site.site_id, saved))
+        return behind
 
     def _check_all_delivered(self, began: dt.datetime) -> None:
         """Every record created before the last run began went out at least once."""
