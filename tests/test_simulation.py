@@ -66,7 +66,7 @@ UTC = dt.timezone.utc
 # older than `start_date` in its site's zone.
 ORIGIN = dt.datetime(2026, 10, 22, tzinfo=UTC)
 START_DATE = "2026-10-22"
-ZONES = ("Europe/Moscow", "Asia/Novosibirsk", "Europe/Kaliningrad")
+ZONES = ("Europe/Moscow", "Europe/Berlin", "Asia/Novosibirsk")  # Berlin: west, and DST on 25 Oct
 SITES = len(ZONES)
 JOURNALS = {"requests": "requestId", "calls": "callId"}
 CATCH_UP_RUNS = 40  # far more than any example needs: a bound, not a target
