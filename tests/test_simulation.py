@@ -49,6 +49,7 @@ from tests.emulator.calls_dataset import (
     add_call_order,
     add_call_tag,
     add_calls,
+    new_calls,
 )
 from tests.emulator.dataset import add_order, add_requests, add_tag
 from tests.emulator.server import Emulator
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tests.emulator.dataset import Record
+    from tests.emulator.server import PageServed
     from tests.emulator.sites import Site
 
 UTC = dt.timezone.utc
@@ -125,6 +127,7 @@ class Simulation(RuleBasedStateMachine):
         self.failing: set[str] = set()  # what is failing now: "revoked", "spent", "errors"
         self.settings: dict[str, Any] = {}
         self.seed = 0
+        self.runs = 0
         self.patches = contextlib.ExitStack()
         # The tap's eight tries, 10 ms apart: server errors that outlast them stop a site.
         self.patches.enter_context(
@@ -222,18 +225,23 @@ class Simulation(RuleBasedStateMachine):
 
     @rule(
         site=st.integers(0, SITES - 1),
-        how=st.sampled_from(["revoked", "spent", "errors"]),
+        how=st.sampled_from(["revoked", "spent", "status", "reset", "cut"]),
         errors=st.sampled_from([3, CalltouchStream.backoff_tries + 1]),
     )
     def fail(self, site: int, how: str, errors: int) -> None:
-        """A site starts failing: its token revoked, its points spent, or a burst of 500s."""
+        """A site starts failing: its token revoked, its points spent, or a burst of faults.
+
+        500s, resets or bodies cut mid-stream, within the tap's tries or past them (the site
+        then stops, the others go on).
+        """
         target = self.sites[site]
         if how == "revoked":
             self.emulator.revoke(self.tokens[target.site_id])
         elif how == "spent":
             self.emulator.exhaust(target.site_id)
-        else:  # 500s, within the tap's tries or past them (a site then stops)
-            self.emulator.inject("status", times=errors, status=500)
+        else:
+            extra = {"status": 500} if how == "status" else {}
+            self.emulator.inject(how, times=errors, site=target.site_id, **extra)
         self.failing.add(how)
 
     @rule()
@@ -251,10 +259,38 @@ class Simulation(RuleBasedStateMachine):
         budget=st.one_of(st.none(), st.integers(1, 4)),
         end=st.one_of(st.none(), st.integers(-2, 2)),
         kill=st.one_of(st.none(), st.integers(1, 60)),
+        arriving=st.integers(0, 2),
+        site=st.integers(0, SITES - 1),
     )
-    def run(self, budget: int | None, end: int | None, kill: int | None) -> None:
-        """A scheduled run: any budget, `end_date` so many days from today, perhaps killed."""
+    def run(
+        self, budget: int | None, end: int | None, kill: int | None, arriving: int, site: int
+    ) -> None:
+        """A scheduled run: any budget, `end_date` so many days from today, perhaps killed.
+
+        `arriving` calls of one site come in while its first calls page is read, pushing the
+        others down a page, as today's calls do.
+        """
+        if arriving:
+            self._arrive_during_the_run(self.sites[site], arriving)
         self._run(budget=budget, end=end, kill=kill)
+
+    def _arrive_during_the_run(self, site: Site, n: int) -> None:
+        """Calls made a second before now, appearing after the site's next first page."""
+        local = (self.now - dt.timedelta(seconds=1)).astimezone(site.zone)
+        self.seed += 1
+        calls = new_calls(site.calls, n, local.date(), times=[local.time()] * n, seed=self.seed,
+                          tz=site.tz)  # fmt: skip
+        run = self.runs + 1
+
+        def arrive(served: PageServed) -> bool:
+            if self.runs != run:  # that run is over: they never came
+                return True
+            if served.page != 1 or served.site_id != str(site.site_id):
+                return False
+            site.calls.extend(calls)
+            return True
+
+        self.emulator.on_page(arrive)
 
     @rule(budget=st.integers(1, 3))
     def catch_up(self, budget: int) -> None:
@@ -276,6 +312,7 @@ class Simulation(RuleBasedStateMachine):
 
     def _run(self, *, budget: int | None, end: int | None, kill: int | None) -> Exception | None:
         """Run the tap once at `now`; check and remember what it delivered and left in STATE."""
+        self.runs += 1
         existing = self._existing()
         config = self._config(budget, end)
         out = io.StringIO()
@@ -289,6 +326,7 @@ class Simulation(RuleBasedStateMachine):
                 TapCalltouch(config=config, state=self.state).sync_all()
             except CalltouchAPIError as failed:  # a stopped site, spent points: exit 1
                 error = failed
+        self.runs += 1  # calls still to arrive in that run never come
         messages = [json.loads(line) for line in out.getvalue().splitlines() if line]
         if kill is not None:
             messages, error = messages[:kill], None
