@@ -228,8 +228,7 @@ class JournalStream(CalltouchStream):
         out in order, and a site's STATE moves only past its own complete windows.
         """
         self._check_binding()
-        plans = self.plans()
-        self._log_plan(plans)
+        plans = self._planned()
         left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
         reserved = self._owed_to_later_journals(plans)
         self.start_fetching()
@@ -314,6 +313,14 @@ class JournalStream(CalltouchStream):
         ]
         left = max(0, int(budget) - self.authenticator.calls)
         return sum(owed for *_, owed in sorted(queue)[:left])
+
+    def _planned(self) -> list[tuple[Site, list[Window]]]:
+        """This run's plans, logged; each site read has its partition from its first run on."""
+        plans = self.plans()
+        for site, _ in plans:
+            self._site_state(site)
+        self._log_plan(plans)
+        return plans
 
     def _log_plan(self, plans: list[tuple[Site, list[Window]]]) -> None:
         windows = [window for _, site_windows in plans for window in site_windows]
