@@ -57,12 +57,16 @@ class Database:
 
     duckdb_path: Path | None = None
     postgres: Mapping[str, str] | None = None
+    root: Path | None = None  # the repository: a file inside it is named relative to it
 
     @property
     def label(self) -> str:
         """What the page says it reads, without any password."""
         if self.duckdb_path is not None:
-            return f"DuckDB {self.duckdb_path}"
+            path = self.duckdb_path
+            if self.root is not None and path.is_relative_to(self.root):
+                path = path.relative_to(self.root)
+            return f"DuckDB {path}"
         settings = self.postgres or {}
         where = f"{settings.get('host', 'localhost')}:{settings.get('port', '5432')}"
         return f"PostgreSQL {settings.get('user', '')}@{where}/{settings.get('dbname', '')}"
@@ -81,7 +85,7 @@ def database_from(spec: str, env: Mapping[str, str], root: Path) -> Database:
     if spec.startswith(("postgresql://", "postgres://")):
         return Database(postgres={"conninfo": spec})
     path = Path(spec)
-    return Database(duckdb_path=path if path.is_absolute() else root / path)
+    return Database(duckdb_path=path if path.is_absolute() else root / path, root=root)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

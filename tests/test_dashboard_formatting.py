@@ -83,9 +83,11 @@ def test_sqlalchemy_url_overrides_and_loses_its_driver() -> None:
 
 
 def test_duckdb_paths_are_read_from_the_repository(tmp_path: Path) -> None:
-    assert wh.database_from("demo.duckdb", {}, tmp_path).duckdb_path == tmp_path / "demo.duckdb"
-    other = tmp_path / "elsewhere" / "x.duckdb"
-    assert wh.database_from(str(other), {}, tmp_path).duckdb_path == other
+    demo = wh.database_from("demo.duckdb", {}, tmp_path)
+    assert (demo.duckdb_path, demo.label) == (tmp_path / "demo.duckdb", "DuckDB demo.duckdb")
+    other = tmp_path.parent / "x.duckdb"
+    elsewhere = wh.database_from(str(other), {}, tmp_path)
+    assert (elsewhere.duckdb_path, elsewhere.label) == (other, f"DuckDB {other}")
     assert wh.database_spec({}) == "demo.duckdb"
     assert wh.database_spec({wh.DATABASE_VARIABLE: "w.duckdb"}) == "w.duckdb"
 
