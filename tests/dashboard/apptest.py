@@ -2,7 +2,8 @@
 
     .venv-dashboard/bin/python -m tests.dashboard.apptest < RUNS.json
 
-RUNS.json is a list of {"database": a --database value, "views": [choices, ...]}; each choices
+RUNS.json is a list of {"database": a --database value, "env": {variables to set first},
+"views": [choices, ...]}; each choices
 is {"site": a site label or null, "days": [first, last] (ISO) or null, "sources": [...]}, set on
 the page's widgets before a rerun ({} is the page as it opens). For each view this prints its
 metrics, captions, messages, widget options, tables (exact values, not the formatted text) and
@@ -30,6 +31,7 @@ def main() -> None:
     runs = json.load(sys.stdin)
     results = []
     for run in runs:
+        os.environ.update(run.get("env", {}))
         os.environ["CALLTOUCH_DASHBOARD_DATABASE"] = run["database"]
         app = AppTest.from_file(str(APP), default_timeout=120)
         views = []

@@ -5,7 +5,8 @@ other tests' bookmarks stay untouched) against an emulated agency account: two n
 traffic source renamed to Cyrillic. Streamlit's AppTest, in .venv-dashboard, opens the page as
 it starts and with a site, days and sources chosen: every figure it shows (the totals, the
 sources and campaigns tables, both charts' data) must equal sums computed here with SQL over
-`analytics.leads`, not the `leads_daily` the page reads. With no file, no models, no rows, or a
+`analytics.leads`, not the `leads_daily` the page reads; and the same with the models copied
+into PostgreSQL, read through target-postgres's settings. With no file, no models, no rows, or a
 load writing the file, the page says so and what to run. Then ./scripts/dashboard serves the
 page once and a real headless Chromium (Debian's, driven by Playwright) loads it: the totals and
 the Cyrillic source are on it, and a screenshot is saved in the test's temporary folder.
@@ -14,6 +15,7 @@ the Cyrillic source are on it, and a screenshot is saved in the test's temporary
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.integration.conftest import MeltanoProject
+    from tests.integration.conftest import MeltanoProject, Postgres
 
 pytestmark = pytest.mark.integration
 
@@ -139,6 +141,37 @@ def leads_file(meltano_project: MeltanoProject, tmp_path_factory: pytest.TempPat
                 env,
             )
     return path
+
+
+PG_TYPES = {"VARCHAR": "text", "HUGEINT": "numeric", "TIMESTAMP": "timestamp"}
+
+
+def copy_models_to_postgres(leads_file: Path, postgres: Postgres) -> str:
+    """The built models, row for row, in a database of their own; returns its name.
+
+    So the page's PostgreSQL path (psycopg, `%s` placeholders, numeric sums) is read over the
+    same figures as the DuckDB file, without a second load.
+    """
+    database = "dashboard"
+    with postgres.connect() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {database}")
+        admin.execute(f"CREATE DATABASE {database} ENCODING 'UTF8'")
+    target = dataclasses.replace(postgres, database=database)
+    with duckdb.connect(str(leads_file), read_only=True) as source, target.connect() as sink:
+        sink.execute("CREATE SCHEMA analytics")
+        for table in ("leads", "leads_daily"):
+            described = source.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'analytics' AND table_name = ? ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+            columns = ", ".join(f"{name} {PG_TYPES.get(kind, kind)}" for name, kind in described)
+            sink.execute(f"CREATE TABLE analytics.{table} ({columns})")
+            rows = source.execute(f"SELECT * FROM analytics.{table}").fetchall()  # noqa: S608
+            marks = ", ".join(["%s"] * len(described))
+            with sink.cursor() as cursor:
+                cursor.executemany(f"INSERT INTO analytics.{table} VALUES ({marks})", rows)  # noqa: S608
+    return database
 
 
 # --- what the page must show, from analytics.leads ---------------------------------------------
@@ -263,9 +296,13 @@ def check_view(view: dict[str, Any], choices: dict[str, Any], expected: Expected
 
 @pytest.fixture(scope="module")
 def probed(
-    dashboard_python: Path, leads_file: Path, tmp_path_factory: pytest.TempPathFactory
+    dashboard_python: Path,
+    leads_file: Path,
+    postgres: Postgres,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]], Expected]:
-    """One AppTest process: the page's views of the built file and of files not ready yet."""
+    """One AppTest process: the page's views of the built file, of the same models in
+    PostgreSQL (through the loader's TARGET_POSTGRES_* settings), and of files not ready yet."""
     expected = Expected(leads_file)
     first, last = min(row[1] for row in expected.leads), max(row[1] for row in expected.leads)
     second = expected.site_ids[1]
@@ -294,14 +331,22 @@ def probed(
                 f"CREATE TABLE analytics.{table} AS SELECT * FROM built.analytics.{table} LIMIT 0"  # noqa: S608
             )
     shutil.copyfile(leads_file, locked)
+    loader = postgres.loader_env()
+    settings = {
+        name: loader[name]
+        for name in loader
+        if name.startswith("TARGET_POSTGRES_") and not name.endswith("_DATABASE")
+    }
+    settings["TARGET_POSTGRES_DATABASE"] = copy_models_to_postgres(leads_file, postgres)
     runs = [
         {"database": str(leads_file), "views": views},
+        {"database": "postgres", "env": settings, "views": views},
         *(
             {"database": str(path), "views": [{}]}
             for path in (folder / "none.duckdb", raw_only, empty, locked)
         ),
     ]
-    with duckdb.connect(str(locked)), timed("dashboard: AppTest, 6 views"):  # a load, writing
+    with duckdb.connect(str(locked)), timed("dashboard: AppTest, 8 views"):  # a load, writing
         done = subprocess.run(  # noqa: S603 - the dashboard venv's Python, our helper
             [str(dashboard_python), "-m", "tests.dashboard.apptest"],
             input=json.dumps(runs),
@@ -312,6 +357,7 @@ def probed(
             check=False,
         )
     assert done.returncode == 0, done.stderr[-4000:]
+    assert postgres.password not in done.stdout + done.stderr
     results = json.loads(done.stdout)
     return results, views, expected
 
@@ -334,11 +380,21 @@ def test_dashboard_figures_equal_the_models(
     assert 0 < expected.figures(expected.rows(views[1]))["Leads"] < len(expected.leads)
 
 
+def test_dashboard_reads_postgres_with_the_loaders_settings(
+    probed: tuple[list[list[dict[str, Any]]], list[dict[str, Any]], Expected],
+) -> None:
+    results, views, expected = probed
+    for view, choices in zip(results[1], views, strict=True):
+        check_view(view, choices or {"days": view["days"]}, expected)
+        assert view["captions"][-1].startswith("Reading PostgreSQL postgres@127.0.0.1:")
+    assert [view["metrics"] for view in results[1]] == [view["metrics"] for view in results[0]]
+
+
 def test_dashboard_says_what_to_run_when_nothing_is_loaded(
     probed: tuple[list[list[dict[str, Any]]], list[dict[str, Any]], Expected],
 ) -> None:
     results, _, _ = probed
-    missing, raw_only, empty, locked = (views[0] for views in results[1:])
+    missing, raw_only, empty, locked = (views[0] for views in results[2:])
     for view in (missing, raw_only, empty, locked):
         assert view["exceptions"] == [], "a message, not a traceback"
         assert view["metrics"] == {}
