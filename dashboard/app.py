@@ -29,6 +29,17 @@ from dashboard import warehouse as wh  # noqa: E402
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
+LATEST_HEADINGS = {
+    "created_at": "Created (UTC)",
+    "lead_type": "Type",
+    "source": "Source",
+    "campaign": "Campaign",
+    "keyword": "Keyword",
+    "city": "City",
+    "manager": "Manager",
+    "deals": "Deals",
+    "revenue": "Revenue",
+}
 TOP_SOURCES = 9  # the chart's colours; smaller sources are summed as one
 OTHER = "other sources"
 
@@ -84,9 +95,9 @@ def page(connection: wh.Connection, shape: wh.Shape, database: wh.Database) -> N
     )
     with st.expander("Latest leads of this selection (from analytics.leads)"):
         names, rows = wh.latest_leads(connection, filters, shape)
-        frame = pd.DataFrame(rows, columns=names)
+        frame = pd.DataFrame(rows, columns=[LATEST_HEADINGS.get(name, name) for name in names])
         st.dataframe(
-            frame.style.format({"revenue": fmt.money}, na_rep=""),
+            frame.style.format({"Revenue": fmt.money}, na_rep=""),
             hide_index=True,
             width="stretch",
         )

@@ -9,7 +9,8 @@ sources and campaigns tables, both charts' data) must equal sums computed here w
 into PostgreSQL, read through target-postgres's settings. With no file, no models, no rows, or a
 load writing the file, the page says so and what to run. Then ./scripts/dashboard serves the
 page once and a real headless Chromium (Debian's, driven by Playwright) loads it: the totals and
-the Cyrillic source are on it, and a screenshot is saved in the test's temporary folder.
+the Cyrillic source are on it, a screenshot is saved in the test's temporary folder, and while
+the page is still served, a writer can open the file (as the next load must).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ class Expected:
         with duckdb.connect(str(path), read_only=True) as connection:
             self.leads = connection.execute(
                 "SELECT site_id, created_date_local, coalesce(source, ?), coalesce(campaign, ?),"
-                " lead_type, is_target, deals, revenue FROM analytics.leads",
+                " lead_type, is_target, deals, revenue, created_at FROM analytics.leads",
                 [NOT_SET, NOT_SET],
             ).fetchall()
             daily = connection.execute(
@@ -211,6 +212,12 @@ class Expected:
             and first <= row[1] <= last
             and (not sources or row[2] in sources)
         ]
+
+    @staticmethod
+    def newest(rows: list[tuple[Any, ...]]) -> dt.datetime:
+        """The latest creation time among some leads."""
+        newest: dt.datetime = max(row[8] for row in rows)
+        return newest
 
     @staticmethod
     def figures(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
@@ -288,7 +295,9 @@ def check_view(view: dict[str, Any], choices: dict[str, Any], expected: Expected
     }
     latest = view["tables"]["latest"]
     assert 0 < len(latest) <= 50
-    assert {record["lead_type"] for record in latest} <= {"call", "request"}
+    assert {record["Type"] for record in latest} <= {"call", "request"}
+    newest = max(str(record["Created (UTC)"]) for record in latest)
+    assert newest == str(expected.newest(rows)), "the newest lead of the selection first"
 
 
 # --- AppTest -----------------------------------------------------------------------------------
@@ -461,6 +470,10 @@ def test_dashboard_in_chromium(dashboard_python: Path, leads_file: Path, tmp_pat
             timeout=240,
             check=False,
         )
+        # The page is drawn and still served: the next load can have the file to itself.
+        with duckdb.connect(str(leads_file)) as writer:
+            writer.execute("CREATE TABLE analytics.scratch AS SELECT 1 AS one")
+            writer.execute("DROP TABLE analytics.scratch")
     assert done.returncode == 0, done.stderr[-4000:]
     text = json.loads(done.stdout)["text"]
     lines = {line.strip() for line in text.splitlines()}
