@@ -1,8 +1,9 @@
 """Load the dashboard in Debian's headless Chromium; print the page's text as JSON.
 
-    .venv-dashboard/bin/python -m tests.dashboard.browser URL SCREENSHOT.png PROFILE_DIR
+    .venv-dashboard/bin/python -m tests.dashboard.browser URL SCREENSHOT.png PROFILE_DIR [BROWSER]
 
-Playwright drives /usr/bin/chromium (never a browser build of its own) with a fresh profile;
+Playwright drives BROWSER (default Debian's /usr/bin/chromium; never a browser build of its
+own, which `playwright install` would download) with a fresh profile;
 it waits until the totals, the sources table and both charts are drawn, saves a full-page
 screenshot, and prints {"text": the page's visible text}.
 """
@@ -35,12 +36,12 @@ CHART = '[data-testid="stVegaLiteChart"] svg'  # Vega draws each chart as SVG he
 TIMEOUT_MS = 90_000
 
 
-def main(url: str, screenshot: str, profile: str) -> None:
+def main(url: str, screenshot: str, profile: str, browser: str = CHROMIUM) -> None:
     """Open `url`, wait for the page to be drawn, save `screenshot`, print its text."""
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             profile,
-            executable_path=CHROMIUM,
+            executable_path=browser,
             headless=True,
             args=list(FLAGS),
             viewport={"width": 1440, "height": 1400},
@@ -61,4 +62,4 @@ def main(url: str, screenshot: str, profile: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -47,7 +47,7 @@ pytestmark = pytest.mark.integration
 
 DASHBOARD_VENV = ROOT / ".venv-dashboard"
 PYTHON = DASHBOARD_VENV / "bin" / "python"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # Debian's; DASHBOARD_CHROMIUM names another (e.g. Google Chrome)
 FIRST_DAY = dt.date(2025, 4, 7)
 DAYS = 14
 ZONE = "Europe/Moscow"
@@ -75,8 +75,12 @@ def dashboard_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    """Debian's chromium, installed with apt-get (as root) when missing."""
-    if not os.path.exists(CHROMIUM):  # noqa: PTH110 - one path, as the browser helper names it
+    """Debian's chromium, installed with apt-get (as root) when missing; or DASHBOARD_CHROMIUM."""
+    if named := os.environ.get("DASHBOARD_CHROMIUM"):
+        found = shutil.which(named)
+        assert found, f"DASHBOARD_CHROMIUM={named} is not an executable"
+        return found
+    if shutil.which(CHROMIUM) is None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium`, or run as root")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -453,8 +457,9 @@ def healthy(url: str) -> bool:
         return False
 
 
-@pytest.mark.usefixtures("chromium")
-def test_dashboard_in_chromium(dashboard_python: Path, leads_file: Path, tmp_path: Path) -> None:
+def test_dashboard_in_chromium(
+    dashboard_python: Path, chromium: str, leads_file: Path, tmp_path: Path
+) -> None:
     expected = Expected(leads_file)
     figures = expected.figures(expected.leads)
     screenshot = tmp_path / "dashboard.png"
@@ -462,7 +467,7 @@ def test_dashboard_in_chromium(dashboard_python: Path, leads_file: Path, tmp_pat
         done = subprocess.run(  # noqa: S603 - the dashboard venv's Python, our helper
             [
                 *(str(dashboard_python), "-m", "tests.dashboard.browser", url),
-                *(str(screenshot), str(tmp_path / "chromium-profile")),
+                *(str(screenshot), str(tmp_path / "chromium-profile"), chromium),
             ],
             capture_output=True,
             text=True,
