@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
+import time
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import backoff
+import orjson
 import requests
+import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 
@@ -49,6 +53,14 @@ _TRANSIENT_NETWORK_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+#: Failures before the call was sent: no site's call can get through them. A refused or
+#: unresolved host is a `ConnectionError` whose urllib3 reason is one of `_CONNECT_REASONS`.
+_CONNECT_ERRORS = (
+    requests.exceptions.ConnectTimeout,
+    requests.exceptions.ProxyError,
+    requests.exceptions.SSLError,
+)
+_CONNECT_REASONS = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
 
 
 class CalltouchAPIError(FatalAPIError):
@@ -57,6 +69,13 @@ class CalltouchAPIError(FatalAPIError):
 
 class TransientNetworkError(RetriableAPIError):
     """A reset, refused connection or timeout; the message is redacted."""
+
+
+class NoConnectionError(TransientNetworkError):
+    """The host could not be connected to: refused, unresolved, a connect timeout, TLS.
+
+    The call was never sent, so no site's call can fare better.
+    """
 
 
 class AnswerTooLargeError(RetriableAPIError):
@@ -68,11 +87,18 @@ class PointsExhaustedError(CalltouchAPIError):
 
 
 class SitesFailedError(CalltouchAPIError):
-    """Some sites stopped (rejected token, spent points) while the others were read."""
+    """Some sites stopped (rejected token, spent points, calls failing every try)."""
 
 
 class UnreachableError(CalltouchAPIError):
-    """The API could not be reached at all: no site can be read, so the run stops."""
+    """The API could not be reached at all: no site can be read, so the run stops.
+
+    Told from one site's answers breaking once a call has failed at the transport level
+    through all its tries (`CalltouchStream._exhausted`): a call that could not connect
+    (refused, unresolved, connect timeout, TLS) stops every site; a call whose answer broke
+    (read timeout, reset, body cut off) stops its site alone, unless another site's call
+    broke the same way and the API answered no call since.
+    """
 
 
 class CalltouchStream(LeanRecordStream, RESTStream[Any]):
@@ -107,6 +133,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._count_lock = threading.Lock()
         self.calls_made = 0  # by this stream in this sync, retries included
         self._current_part = threading.local()  # the part a fetch thread works on
+        self._answered_at = -1.0  # time.monotonic() of the last whole HTTP answer, any site
+        self._silent_failure: tuple[Site, float] | None = None  # see `_exhausted`
 
     @property
     @override
@@ -142,7 +170,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @property
     def site_failures(self) -> dict[int, str]:
-        """Sites stopped in this run (rejected token, spent points), and why: the tap's own."""
+        """Sites stopped in this run, and why: the tap's own, shared by both journals."""
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
         return failures
 
@@ -172,27 +200,31 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        """Fail at once on rejected credentials, retry 429/5xx, report other 4xx verbatim."""
+        """Retry 429/5xx, stop on spent points or rejected credentials, report other 4xx.
+
+        429 and 5xx are retried whatever their body says (a gateway's "all endpoints busy"
+        is not the points answer); only a 4xx whose API error names the points is.
+        """
         status = response.status_code
-        if status >= HTTPStatus.BAD_REQUEST and _mentions_points(response):
+        if status == HTTPStatus.GATEWAY_TIMEOUT:
+            msg = f"HTTP {status} {response.reason} from Calltouch"
+            raise AnswerTooLargeError(msg, response)
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            msg = f"HTTP {status} {response.reason} from Calltouch"
+            raise RetriableAPIError(msg, response)
+        if status >= HTTPStatus.BAD_REQUEST and is_points_answer(response):
             msg = (
                 f"Calltouch's daily API points are used up (HTTP {status}: "
                 f"{self._api_message(response)}). Stopped at once; the state holds the last "
                 "complete window, so the next run (after the daily reset) continues from there."
             )
             raise PointsExhaustedError(msg)
-        if status == HTTPStatus.GATEWAY_TIMEOUT:
-            msg = f"HTTP {status} {response.reason} from Calltouch"
-            raise AnswerTooLargeError(msg, response)
         if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
             msg = (
                 f"Calltouch rejected the credentials (HTTP {status}): check the `api_token` "
                 f"and `site_id` settings. API said: {self._api_message(response)}"
             )
             raise CalltouchAPIError(msg)
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            msg = f"HTTP {status} {response.reason} from Calltouch"
-            raise RetriableAPIError(msg, response)
         if status >= HTTPStatus.BAD_REQUEST:
             msg = f"Calltouch refused the call (HTTP {status}): {self._api_message(response)}"
             raise CalltouchAPIError(msg)
@@ -231,13 +263,21 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         try:  # sent right after the turn ends, which the next turn counts from
             response = self.requests_session.send(signed, timeout=self.timeout, stream=True)
             with response:
-                self.validate_response(response)
-                return read_answer(response, self.envelope)
+                try:
+                    self.validate_response(response)
+                    answer = read_answer(response, self.envelope)
+                except (RetriableAPIError, FatalAPIError):
+                    self._answered_at = time.monotonic()  # an error, but a whole answer
+                    raise
+            self._answered_at = time.monotonic()
         except _TRANSIENT_NETWORK_ERRORS as exc:
             # requests puts the whole URL, token included, into its messages; the redacted
             # error is raised outside this block so the original is not chained to it.
             message = redact_registered(str(exc))
-        raise TransientNetworkError(message)
+            kind = NoConnectionError if _could_not_connect(exc) else TransientNetworkError
+        else:
+            return answer
+        raise kind(message)
 
     def _retrying(
         self, send: Callable[[requests.PreparedRequest], Answer], *, can_split: bool
@@ -262,8 +302,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def fetch_part(self, part: Part) -> list[Answer]:
         """Answers covering one part: one, or several when the server cannot build a window.
 
-        With several sites, one whose token is rejected or whose points are spent stops alone:
-        it is noted in `site_failures`, and its parts answer nothing from then on.
+        With several sites, one whose token is rejected, whose points are spent or whose calls
+        fail every try stops alone (see `stop_site`): it is noted in `site_failures`, and its
+        parts answer nothing from then on.
         """
         self._current_part.value = part
         try:
@@ -273,12 +314,19 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
                 return []
             raise
         except CalltouchAPIError as error:
-            if len(self.sites) == 1 or isinstance(error, UnreachableError):
-                raise
-            with self._count_lock:
-                self.site_failures.setdefault(part.site.site_id, str(error))
-            self.logger.error("%s stopped, the other sites go on: %s", part.site, error)  # noqa: TRY400
+            self.stop_site(part.site, error)
             return []
+
+    def stop_site(self, site: Site, error: CalltouchAPIError) -> None:
+        """Note that a site stopped, and why; raise `error` when it stops the whole run.
+
+        It does with one site, or when the API cannot be reached at all.
+        """
+        if len(self.sites) == 1 or isinstance(error, UnreachableError):
+            raise error
+        with self._count_lock:
+            self.site_failures.setdefault(site.site_id, str(error))
+        self.logger.error("%s stopped, the other sites go on: %s", site, error)
 
     def _fetch(self, part: Part) -> list[Answer]:
         # A page is not split (a smaller page is the fix); a whole window is, on a 504.
@@ -291,11 +339,12 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         url = self.journal_url(part.site)
         prepared = requests.Request("GET", url, params=params, headers=headers)
         error: Exception
+        began = time.monotonic()
         try:
             return [self._retrying(self._send, can_split=bool(pieces))(prepared.prepare())]
         except RetriableAPIError as exc:
             splittable = bool(pieces) and isinstance(exc, AnswerTooLargeError)
-            error = exc if splittable else self._exhausted(part, exc)
+            error = exc if splittable else self._exhausted(part, exc, began)
         except FatalAPIError as exc:
             error = type(exc)(redact_registered(f"{self.name} window {part}: {exc}"))
         if not isinstance(error, AnswerTooLargeError):
@@ -314,16 +363,38 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             raise
         return answers
 
-    def _failure_message(self, part: Part, exc: Exception) -> str:
+    def _failure_message(self, part: Part, exc: Exception, why: str = "") -> str:
         msg = f"{self.name} window {part} failed after {self.backoff_tries} attempts: {exc}"
-        if isinstance(exc, TransientNetworkError):
-            msg += f" (check the `api_url` setting, {self.url_base}, and the network)"
+        if isinstance(exc, NoConnectionError) or why:
+            msg += f" ({why}check the `api_url` setting, {self.url_base}, and the network)"
+        elif isinstance(exc, TransientNetworkError):
+            msg += " (the API took the call, but its answer did not arrive whole)"
         return redact_registered(msg)
 
-    def _exhausted(self, part: Part, exc: RetriableAPIError) -> CalltouchAPIError:
-        """The error a call that failed every try ends with; an unreachable API stops all."""
-        kind = UnreachableError if isinstance(exc, TransientNetworkError) else CalltouchAPIError
-        return kind(self._failure_message(part, exc))
+    def _exhausted(self, part: Part, exc: RetriableAPIError, began: float) -> CalltouchAPIError:
+        """The error a call that failed every try ends with: `UnreachableError` stops every site.
+
+        The rule (see `UnreachableError`): a call that could not connect was never sent, so it
+        says nothing about its site: the host is down. An answer that broke may be the site's
+        own (a huge window, a slow shard), so its site stops alone while other sites' calls
+        are answered; but when two sites' calls break one after the other and no call of any
+        site got a whole answer since the first began, the API is answering nothing at all.
+        """
+        if isinstance(exc, NoConnectionError):
+            return UnreachableError(self._failure_message(part, exc))
+        if not isinstance(exc, TransientNetworkError):
+            return CalltouchAPIError(self._failure_message(part, exc))
+        with self._count_lock:
+            silent = self._answered_at < began  # no whole answer while this call failed
+            earlier = self._silent_failure
+            if earlier is not None and self._answered_at >= earlier[1]:
+                earlier = None  # answers came since that one began: it was its site's
+            if silent and earlier is not None and earlier[0] != part.site:
+                why = f"{earlier[0]}'s calls broke the same way and no call was answered since; "
+                return UnreachableError(self._failure_message(part, exc, why))
+            if silent and earlier is None:
+                self._silent_failure = (part.site, began)
+        return CalltouchAPIError(self._failure_message(part, exc))
 
     def fetch_in_order(
         self, parts: Iterable[Part], *, budgeted: bool = True
@@ -361,9 +432,14 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._parts_called.clear()
         self.held_back = None
         self.calls_made = 0
+        self._silent_failure = None
 
     def parse_answer(self, answer: Answer, part: Part) -> Iterator[dict[str, Any]]:
-        """The records of one answer; a large body that breaks mid-stream ends the sync clearly."""
+        """The records of one answer; a large body that breaks mid-stream stops its site.
+
+        Some of its records are out by then, so it is not fetched again in this run: its
+        window stays incomplete (no STATE), and the next run reads it again.
+        """
         try:
             yield from records_of(answer)
         except MalformedStreamError as exc:
@@ -371,7 +447,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
                 f"{self.name} window {part}: the answer broke off mid-stream ({exc}); state "
                 "holds the previous window, so the next run fetches this one again"
             )
-            raise CalltouchAPIError(msg) from None
+        else:
+            return
+        self.stop_site(part.site, CalltouchAPIError(msg))
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
@@ -384,7 +462,53 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         return
 
 
-def _mentions_points(response: requests.Response) -> bool:
-    """Whether an error answer is about the daily points budget rather than the credentials."""
-    text = response.text.lower()
-    return "points" in text or "балл" in text
+#: The API's points answer, as the emulator gives it: 403 with the JSON error
+#: `{"error": "POINTS_LIMIT_EXCEEDED", "message": "Daily API points limit exceeded"}`. The
+#: vendor says only that calls fail until the next day once the points are spent, and gives
+#: no status or body; so the answer is told by its API error naming the points (the word
+#: "points", or "балл" in Russian), never by a word found anywhere in a page.
+_POINTS = re.compile(r"\bpoints?\b|POINTS_LIMIT|балл", re.IGNORECASE)
+
+
+def is_points_answer(response: requests.Response) -> bool:
+    """Whether a 4xx answer is the API saying the daily points budget is spent.
+
+    429 and 5xx never are: they are retried. The API's errors are JSON: `error` and `message`
+    at the top, or `data.apiErrorData.errorMessage` (shapes clients saw); an HTML page is a
+    gateway's, not the API's.
+    """
+    status = response.status_code
+    if not HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
+        return False
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        return False
+    return any(_POINTS.search(text) for text in _api_error_texts(response))
+
+
+def _api_error_texts(response: requests.Response) -> list[str]:
+    """The API's own error fields of an answer, or none when it is not a JSON object."""
+    try:  # a body broken on its way is a transport fault, retried: not caught here
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(body, dict):
+        return []
+    nested = body.get("data")
+    nested = nested.get("apiErrorData") if isinstance(nested, dict) else None
+    fields = [body.get("error"), body.get("message")]
+    fields.append(nested.get("errorMessage") if isinstance(nested, dict) else None)
+    return [field for field in fields if isinstance(field, str)]
+
+
+def _could_not_connect(exc: Exception) -> bool:
+    """Whether a transport failure came before the call was sent.
+
+    Refused, unresolved, a connect timeout, TLS or a proxy; requests wraps urllib3's reason
+    in `args[0]`.
+    """
+    if isinstance(exc, _CONNECT_ERRORS):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
+        return False
+    reason = getattr(exc.args[0], "reason", None)
+    return isinstance(reason, _CONNECT_REASONS)

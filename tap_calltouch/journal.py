@@ -198,6 +198,9 @@ class JournalStream(CalltouchStream):
                     if pages is not None and not pages.consistent:
                         again = self._read_again(part, pages)
                         count += yield from self._emit(again, write, site)
+                    if self._stopped_midway(site):
+                        count, pages = 0, None  # its window stays incomplete: no STATE
+                        continue
                     emitted += count
                     done += 1
                     left[site.site_id] -= 1
@@ -237,6 +240,16 @@ class JournalStream(CalltouchStream):
             *(self.name, len(windows), sites, self.window_days, span),
         )
 
+    def _stopped_midway(self, site: Site) -> bool:
+        """Whether a site stopped while its window was read, after its answers came.
+
+        A body broken mid-stream or a failed re-read does that; ends the run if no site is left.
+        """
+        if site.site_id not in self.site_failures:
+            return False
+        self._check_some_site_left()
+        return True
+
     def _check_some_site_left(self) -> None:
         """End the run at once when every site has stopped: nothing is left to read."""
         if all(site.site_id in self.site_failures for site in self.sites):
@@ -273,6 +286,8 @@ class JournalStream(CalltouchStream):
         again = pages.again()
         first = self._first_part(part.window, part.site)
         for page, answers in self.fetch_in_order([first], budgeted=False):
+            if page.site.site_id in self.site_failures:
+                return  # the site stopped during the re-read: the window stays incomplete
             yield from again.fresh(self._shaped(page, answers), answers[0].records_total)
         if not again.steady:
             self.logger.warning(

@@ -88,11 +88,9 @@ def site_problems(config: dict[str, Any]) -> list[str]:
 def failure_summary(sites: list[Site], failures: dict[int, str]) -> str:
     """One message naming each site that stopped, and why."""
     failed = [site for site in sites if site.site_id in failures]
-    lines = [
-        (
-            f"{len(failed)} of {len(sites)} site(s) stopped; the others completed, with their "
-            "state saved, and the next run continues each site from its own bookmark:"
-        )
-    ]
+    then = "the next run continues each site from its own bookmark:"
+    if len(failed) < len(sites):
+        then = f"the others completed, with their state saved, and {then}"
+    lines = [f"{len(failed)} of {len(sites)} site(s) stopped; {then}"]
     lines += [f"  {site}: {failures[site.site_id]}" for site in failed]
     return "\n".join(lines)

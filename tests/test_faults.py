@@ -27,8 +27,17 @@ from urllib.parse import quote, quote_plus
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
-from tap_calltouch.client import CalltouchAPIError, CalltouchStream, PointsExhaustedError
+from tap_calltouch.client import (
+    CalltouchAPIError,
+    CalltouchStream,
+    PointsExhaustedError,
+    is_points_answer,
+)
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, catalog_selecting
@@ -656,3 +665,92 @@ def test_an_error_body_echoing_the_call_never_leaks_a_piece_of_the_token(
         assert "HTTP 400" in str(run.error)
         assert "..." in str(run.error), "the echo was long enough to be shortened"
         assert_no_token(*exception_texts(run.error), logs.text, token=token)
+
+
+# --- which answer is the points answer -----------------------------------------------------------
+
+ENDPOINTS = "Service unavailable: no healthy upstream endpoints"
+
+
+@pytest.mark.usefixtures("fast_retries")
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(503, ENDPOINTS), (429, "Too many requests to API endpoints"), (502, "points of presence")],
+)
+def test_429_and_5xx_are_retried_whatever_their_body_says(
+    emulator: Emulator, dataset: list[Record], status: int, message: str
+) -> None:
+    emulator.inject("status", times=2, status=status, message=message, match=SECOND_WINDOW)
+    run = sync(settings(emulator.url))
+    assert run.error is None, run.error
+    assert sorted(run.ids) == all_ids(dataset)
+    assert emulator.count(status) == 2
+
+
+def test_a_4xx_mentioning_endpoints_is_a_refusal_not_spent_points(emulator: Emulator) -> None:
+    emulator.inject("status", status=404, message="Unknown endpoints", match=SECOND_WINDOW)
+    run = sync(settings(emulator.url))
+    assert isinstance(run.error, CalltouchAPIError)
+    assert not isinstance(run.error, PointsExhaustedError)
+    assert "refused the call (HTTP 404)" in str(run.error)
+
+
+def answer(status: int, body: bytes) -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content = status, body
+    return response
+
+
+@examples(derandomize=True, max_examples=200)
+@given(
+    status=st.sampled_from([429, *range(500, 600)]),
+    text=st.text().map(lambda t: f"{t} points {t}"),
+)
+def test_no_429_or_5xx_is_taken_for_the_points_answer(status: int, text: str) -> None:
+    for body in (text.encode(), json.dumps({"message": text, "error": "POINTS_LIMIT"}).encode()):
+        assert not is_points_answer(answer(status, body))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "points"),
+    [
+        (403, {"error": "POINTS_LIMIT_EXCEEDED", "message": "Daily API points limit exceeded"}, 1),
+        (403, {"message": "Превышен суточный лимит баллов API"}, 1),
+        (403, {"data": {"apiErrorData": {"errorMessage": "Not enough points"}}}, 1),
+        (403, {"error": "ACCESS_DENIED", "message": "Invalid clientApiId or siteId"}, 0),
+        (404, {"message": "Unknown endpoints"}, 0),
+        (403, "<html><body>403: see our endpoints and points of contact</body></html>", 0),
+    ],
+)
+def test_the_points_answer_is_the_apis_own_error_naming_points(
+    status: int, body: dict[str, Any] | str, points: int
+) -> None:
+    raw = body.encode() if isinstance(body, str) else json.dumps(body, ensure_ascii=False).encode()
+    assert is_points_answer(answer(status, raw)) is bool(points)
+
+
+def test_the_emulators_points_answer_is_the_points_answer(dataset: list[Record]) -> None:
+    with Emulator(dataset=dataset, token=TOKEN, points_budget=0) as server:
+        spent = requests.get(
+            server.url + "/calls-service/RestAPI/requests/",
+            params={
+                "clientApiId": TOKEN,
+                "siteId": DEFAULT_SITE_ID,
+                "dateFrom": "10/01/2026",
+                "dateTo": "10/01/2026",
+            },
+            timeout=10,
+        )
+    assert spent.status_code == 403
+    assert is_points_answer(spent)
+
+
+def test_an_error_answer_broken_on_its_way_is_retried_before_it_is_judged(
+    dataset: list[Record],
+) -> None:
+    with Emulator(dataset=dataset, token=TOKEN, points_budget=0) as server:
+        server.inject("cut")  # the first 403's body stops halfway
+        run = sync(settings(server.url))
+        calls = server.count()
+    assert isinstance(run.error, PointsExhaustedError), run.error
+    assert calls == 2

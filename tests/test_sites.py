@@ -3,17 +3,25 @@ stopping alone, against the emulator serving an agency's sites under a few token
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+import logging
+import socket
+import time
 from collections import defaultdict
 from typing import Any
 
 import pytest
+from pyrate_limiter import InMemoryBucket, Limiter, Rate
 
-from tap_calltouch.client import SitesFailedError
-from tap_calltouch.sites import site_problems
+from tap_calltouch import tap as tap_module
+from tap_calltouch.client import CalltouchStream, SitesFailedError, UnreachableError
+from tap_calltouch.sites import Site as SiteSetting
+from tap_calltouch.sites import failure_summary, site_problems
 from tests.conftest import FIRST_DAY, SyncResult
-from tests.emulator.server import Emulator
+from tests.emulator.calls_dataset import new_calls
+from tests.emulator.server import Call, Emulator, PageServed
 from tests.emulator.sites import Site, generate_sites
 from tests.integration.warehouses import PRIMARY_KEYS as KEYS
 from tests.test_calls import CALL_STREAMS
@@ -204,3 +212,318 @@ def test_requests_and_calls_of_each_site_are_asked_with_its_token_and_zone() -> 
     assert len(set(zones.values())) == 3  # the sites keep different local times
     for stream in (*REQUEST_STREAMS, *CALL_STREAMS):
         assert {row["siteId"] for row in run.result.records[stream]} <= set(zones)
+
+
+# --- a fault on one site of many: that site stops alone --------------------------------------
+
+TRIES = CalltouchStream.backoff_tries
+FAULTY_NAME = "faulty/tok+9"  # the faulty site's own login, so it can be revoked alone
+FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # name: (emulator fault, its options); each lasts longer than the tap's tries
+    "timeout": ("hang", {"seconds": 3}),
+    "reset": ("reset", {}),
+    "cut-mid-body": ("cut", {}),
+    "truncated": ("truncated", {}),
+    "html": ("html", {}),
+    "500": ("status", {"status": 500}),
+    "503-endpoints": ("status", {"status": 503, "message": "no healthy upstream endpoints"}),
+    "429": ("status", {"status": 429, "message": "Too many requests"}),
+}
+# Where the fault sits: the site's very first call, or page 2 of its second calls window.
+TARGETS = {
+    "first-call": {"journal": "requests", "dateFrom": FIRST_DAY.strftime("%m/%d/%Y")},
+    "later-page": {
+        "journal": "calls",
+        "dateFrom": (FIRST_DAY + dt.timedelta(days=2)).strftime("%d/%m/%Y"),
+        "page": 2,
+    },
+}
+# Each fault on two (site, target) pairs, turning over the three sites and both targets.
+MATRIX = [
+    (fault, k % 3, target)
+    for k, fault in enumerate(FAULTS)
+    for k, target in ((k, "first-call"), (k + 1, "later-page"))
+]
+
+
+@pytest.fixture
+def quick_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls 5 ms apart against an emulator without a rate limit: these tests are about
+    faults, and a fault matrix at 4.5 calls/s would take minutes."""
+    monkeypatch.setattr(tap_module, "spacing_ms", lambda _rate: 5)
+    monkeypatch.setattr(
+        tap_module, "build_limiter", lambda _rate: Limiter(InMemoryBucket([Rate(1, 5)]))
+    )
+
+
+def three_sites() -> list[Site]:
+    return generate_sites(
+        3, seed=29, start=FIRST_DAY, days=DAYS, requests_per_day=4, calls_per_day=8
+    )
+
+
+def matrix_config(url: str, sites: list[Site], faulty: Site) -> dict[str, Any]:
+    """Two 2-day windows per journal and site, calls windows of three or more pages."""
+    settings = config(url, sites, window_days=2, calls_window_days=2, page_size=5)
+    for entry in settings["sites"]:
+        entry["api_token"] = FAULTY_NAME if entry["site_id"] == str(faulty.site_id) else MANY
+    return settings
+
+
+def matrix_emulator(sites: list[Site], faulty: Site) -> Emulator:
+    others = {site.site_id for site in sites} - {faulty.site_id}
+    tokens = {MANY: others, FAULTY_NAME: {faulty.site_id}}
+    return Emulator(sites=sites, tokens=tokens, rate_limit=None)
+
+
+def rows_of(result: SyncResult, sites: list[Site]) -> dict[str, list[tuple[Any, ...]]]:
+    ids = {site.site_id for site in sites}
+    return {
+        stream: [row for row in rows if row[0] in ids] for stream, rows in delivered(result).items()
+    }
+
+
+def assert_complete_once(result: SyncResult, sites: list[Site]) -> None:
+    """Every row of `sites`, each exactly once (other sites' rows are not looked at)."""
+    want, got = expected(sites), rows_of(result, sites)
+    for stream in KEYS:
+        assert len(got[stream]) == len(set(got[stream])), f"{stream}: a row went out twice"
+        assert set(got[stream]) == want[stream], stream
+
+
+def assert_state_follows_emitted(result: SyncResult, state: dict[str, Any] | None = None) -> None:
+    """No site's bookmark in any STATE is past the newest record of that site emitted before
+    (or the bookmark the run started from); a site stopped midway keeps an older one."""
+    newest: dict[tuple[str, int], str] = {}
+    for stream in ("requests", "calls"):
+        bookmark = (state or {}).get("bookmarks", {}).get(stream, {})
+        for partition in bookmark.get("partitions", []):
+            if (value := partition.get("replication_key_value")) is not None:
+                newest[stream, partition["context"]["siteId"]] = value
+    for message in result.messages:
+        if message["type"] == "RECORD" and message["stream"] in ("requests", "calls"):
+            key, date = (message["stream"], message["record"]["siteId"]), message["record"]["date"]
+            newest[key] = max(newest.get(key, date), date)
+        elif message["type"] == "STATE":
+            for stream in ("requests", "calls"):
+                bookmark = message["value"].get("bookmarks", {}).get(stream, {})
+                for partition in bookmark.get("partitions", []):
+                    value = partition.get("replication_key_value")
+                    site_id = partition["context"]["siteId"]
+                    if value is not None:
+                        assert value <= newest.get((stream, site_id), ""), (stream, site_id)
+
+
+def assert_bookmarked_through_the_end(result: SyncResult, sites: list[Site]) -> None:
+    """Each of `sites` ends its pass in both journals bookmarked at its newest record emitted."""
+    state = result.final_state
+    for stream in ("requests", "calls"):
+        partitions = {p["context"]["siteId"]: p for p in state["bookmarks"][stream]["partitions"]}
+        for site in sites:
+            newest = max(r["date"] for r in result.records[stream] if r["siteId"] == site.site_id)
+            assert "resume_from" not in partitions[site.site_id], (stream, site.site_id)
+            assert partitions[site.site_id]["replication_key_value"] == newest, (stream, site)
+
+
+def hit(call: Call, site: Site, target: dict[str, Any]) -> bool:
+    """Whether a call the emulator saw is the faulty site's call at the fault's target."""
+    wanted = {key: str(value) for key, value in target.items() if key != "journal"}
+    return (
+        call.site == str(site.site_id)
+        and call.journal == target["journal"]
+        and all(call.params.get(key) == value for key, value in wanted.items())
+    )
+
+
+@pytest.mark.usefixtures("fast_retries", "quick_limiter")
+@pytest.mark.parametrize(("fault", "position", "target"), MATRIX)
+def test_a_fault_on_one_site_stops_that_site_alone(
+    fault: str, position: int, target: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # urllib3 logs each URL at DEBUG
+    sites = three_sites()
+    faulty = sites[position]
+    healthy = [site for site in sites if site is not faulty]
+    kind, options = FAULTS[fault]
+    with matrix_emulator(sites, faulty) as emulator:
+        settings = matrix_config(emulator.url, sites, faulty)
+        if fault == "timeout":
+            settings["request_timeout"] = 1
+        emulator.inject(kind, times=TRIES + 4, site=faulty.site_id, **TARGETS[target], **options)
+        first = sync(settings, streams=None)
+        tries = sum(hit(call, faulty, TARGETS[target]) for call in emulator.calls)
+    # The other sites are complete, exactly once, and their state reached their last record.
+    assert_complete_once(first.result, healthy)
+    assert_bookmarked_through_the_end(first.result, healthy)
+    assert_state_follows_emitted(first.result)
+    # The faulty site was retried to the end, then stopped alone, named in the one error.
+    assert tries >= TRIES
+    assert isinstance(first.error, SitesFailedError), first.error
+    message = str(first.error)
+    assert message.startswith("1 of 3 site(s) stopped")
+    assert f"site {faulty.site_id} (Brand {position + 1}): " in message
+    assert f"failed after {TRIES} attempts" in message or "broke off mid-stream" in message
+    assert "points" not in message
+    for token in (MANY, FAULTY_NAME):
+        assert_no_token(*exception_texts(first.error), caplog.text, token=token)
+    # Without the fault, the next run brings every site up to date.
+    with matrix_emulator(sites, faulty) as emulator:
+        settings = matrix_config(emulator.url, sites, faulty)
+        second = sync(settings, state=first.result.final_state, streams=None)
+    assert second.error is None, second.error
+    assert_state_follows_emitted(second.result, first.result.final_state)
+    assert_bookmarked_through_the_end(second.result, [faulty])
+    both = SyncResult(first.result.messages + second.result.messages)
+    want, got = expected(sites), rows_of(both, sites)
+    for stream in KEYS:
+        assert set(got[stream]) == want[stream], stream
+
+
+# --- the API down for every site -----------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fast_retries", "quick_limiter")
+def test_a_host_refusing_connections_stops_every_site_after_one_calls_tries() -> None:
+    sites = three_sites()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    run = sync(matrix_config(closed, sites, sites[1]), streams=None)
+    assert isinstance(run.error, UnreachableError), run.error
+    message = str(run.error)
+    assert message.startswith(f"calls window site {sites[0].site_id} (Brand 1) ")
+    assert f"failed after {TRIES} attempts" in message
+    assert "Connection refused" in message
+    assert "check the `api_url` setting" in message
+    assert run.seconds < 10  # one site's tries, not every site's
+    for token in (MANY, FAULTY_NAME):
+        assert_no_token(*exception_texts(run.error), token=token)
+
+
+@pytest.mark.usefixtures("fast_retries", "quick_limiter")
+def test_answers_breaking_for_every_site_stop_the_run_after_two_sites() -> None:
+    sites = three_sites()
+    with matrix_emulator(sites, sites[1]) as emulator:
+        emulator.inject("reset", times=10_000)  # every call of every site
+        run = sync(matrix_config(emulator.url, sites, sites[1]), streams=None)
+        time.sleep(0.3)  # let any call still on its way arrive
+        called = {call.site for call in emulator.calls}
+        calls = emulator.count()
+    assert isinstance(run.error, UnreachableError), run.error
+    message = str(run.error)
+    assert "broke the same way and no call was answered since" in message
+    assert "check the `api_url` setting" in message
+    # The first site's calls alone, then a few sites' at once: not every window's tries.
+    assert len(called) >= 2
+    assert calls <= TRIES * (1 + CalltouchStream.fetch_concurrency)
+    assert run.result.records["calls"] == []
+
+
+# --- a site stopping while a changed window is read again ---------------------------------------
+
+
+def stop_after(emulator: Emulator, site: Site, pages: int, how: str) -> None:
+    """Once `site` has been served `pages` calls-journal pages, make its calls fail: its token
+    revoked, its points spent, or a fault on every call."""
+    served = 0
+
+    def hook(page: PageServed) -> bool:
+        nonlocal served
+        if page.site_id != str(site.site_id):
+            return False
+        served += 1
+        if served < pages:
+            return False
+        if how == "revoked":
+            emulator.revoke(FAULTY_NAME)
+        elif how == "points":
+            emulator.exhaust(site.site_id)
+        else:
+            emulator.inject("status", times=10_000, status=500, site=site.site_id)
+        return True
+
+    emulator.on_page(hook)
+
+
+@pytest.mark.usefixtures("fast_retries", "quick_limiter")
+@pytest.mark.parametrize("how", ["revoked", "points", "500"])
+@pytest.mark.parametrize("pages", [3, 4], ids=["before-the-re-read", "during-the-re-read"])
+def test_a_site_stopping_while_a_changed_window_is_read_again_stops_alone(
+    how: str, pages: int
+) -> None:
+    sites = three_sites()
+    faulty = sites[1]
+    healthy = [site for site in sites if site is not faulty]
+    settings = matrix_config("", sites, faulty) | {"calls_window_days": DAYS, "page_size": 12}
+    last = FIRST_DAY + dt.timedelta(days=DAYS - 1)
+    late = [dt.time(23, 59, 50)]
+    with matrix_emulator(sites, faulty) as emulator:
+        # After page 1, a call arrives: the pages disagree, so the window is read again.
+        arriving = new_calls(faulty.calls, 1, last, times=late, seed=3, tz=faulty.tz)
+        emulator.arrive_after(page=1, calls=arriving, site=faulty.site_id)
+        stop_after(emulator, faulty, pages, how)
+        first = sync({**settings, "api_url": emulator.url}, streams=CALL_STREAMS)
+    assert isinstance(first.error, SitesFailedError), first.error
+    assert str(first.error).startswith("1 of 3 site(s) stopped")
+    assert f"site {faulty.site_id} (Brand 2): " in str(first.error)
+    assert_state_follows_emitted(first.result)
+    partitions = first.result.final_state["bookmarks"]["calls"]["partitions"]
+    stopped = next(p for p in partitions if p["context"]["siteId"] == faulty.site_id)
+    assert "replication_key_value" not in stopped  # its one window never completed
+    calls_of = {s.site_id: {int(c["callId"]) for c in s.calls} for s in sites}
+    for site in healthy:
+        got = [r["callId"] for r in first.result.records["calls"] if r["siteId"] == site.site_id]
+        assert sorted(got) == sorted(calls_of[site.site_id])
+    with matrix_emulator(sites, faulty) as emulator:
+        second = sync({**settings, "api_url": emulator.url}, first.result.final_state, CALL_STREAMS)
+    assert second.error is None, second.error
+    got = {r["callId"] for r in second.result.records["calls"] if r["siteId"] == faulty.site_id}
+    assert got == calls_of[faulty.site_id]
+
+
+@pytest.mark.usefixtures("quick_limiter")
+def test_a_large_answer_breaking_while_streamed_stops_its_site_alone() -> None:
+    """An answer too large to parse at once is checked at its edges and streamed later; cut
+    after a `]` it passes the check and breaks mid-stream, after some records went out."""
+    sites = generate_sites(
+        2, seed=31, start=FIRST_DAY, days=DAYS, requests_per_day=80, calls_per_day=1
+    )
+    faulty, healthy = sites
+    with matrix_emulator(sites, faulty) as emulator:
+        settings = matrix_config(emulator.url, sites, faulty) | {"window_days": DAYS}
+        emulator.inject("truncated", after="]", site=faulty.site_id, journal="requests")
+        first = sync(settings, streams=REQUEST_STREAMS)
+        state = copy.deepcopy(first.result.final_state)  # the tap changes the state it is given
+        second = sync(settings, state=state, streams=REQUEST_STREAMS)
+    assert isinstance(first.error, SitesFailedError), first.error
+    assert f"site {faulty.site_id} (Brand 1): " in str(first.error)
+    assert "broke off mid-stream" in str(first.error)
+    assert_state_follows_emitted(first.result)
+    got = {
+        r["requestId"] for r in first.result.records["requests"] if r["siteId"] == faulty.site_id
+    }
+    assert got, "some records went out before the body broke"
+    partitions = first.result.final_state["bookmarks"]["requests"]["partitions"]
+    assert all(
+        "replication_key_value" not in p
+        for p in partitions
+        if p["context"]["siteId"] == faulty.site_id
+    )
+    wanted = {s.site_id: {int(r["requestId"]) for r in s.requests} for s in sites}
+    assert {
+        r["requestId"] for r in first.result.records["requests"] if r["siteId"] == healthy.site_id
+    } == wanted[healthy.site_id]
+    assert second.error is None, second.error
+    assert {
+        r["requestId"] for r in second.result.records["requests"] if r["siteId"] == faulty.site_id
+    } == wanted[faulty.site_id]
+
+
+def test_the_summary_does_not_claim_others_completed_when_every_site_stopped() -> None:
+    sites = [SiteSetting(101, "t", name="A"), SiteSetting(102, "t", name="B")]
+    one = failure_summary(sites, {101: "why"})
+    every = failure_summary(sites, {101: "why", 102: "because"})
+    assert one.startswith("1 of 2 site(s) stopped; the others completed")
+    assert every.startswith("2 of 2 site(s) stopped; the next run continues each site")
+    assert "the others completed" not in every
+    assert "  site 102 (B): because" in every.splitlines()

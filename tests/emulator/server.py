@@ -97,7 +97,7 @@ KEY_FLAGS = {
     "withCustomFields": "customFields",
 }
 
-FAULTS = frozenset({"status", "reset", "hang", "slow", "truncated", "html", "object"})
+FAULTS = frozenset({"status", "reset", "hang", "slow", "truncated", "cut", "html", "object"})
 ANSWERING_FAULTS = frozenset({"status", "reset", "hang", "html", "object"})  # instead of the API
 JOURNALS = frozenset({"requests", "calls"})
 MATCH_OPTIONS = ("page", "limit", "dateFrom", "dateTo")  # inject(..., page=3): match={"page": 3}
@@ -375,14 +375,19 @@ class Emulator:
         `hang` (keep the connection open without a word for seconds=None, i.e. until the
         emulator stops, then close it), `slow` (delay=1.0 seconds, then answer normally),
         `truncated` (the answer's body cut in half; after="]" cuts just after the last "]" of
-        the first half, so the body still ends like an array), `html` (200 with an HTML page),
-        `object` (200 with a JSON object, or body=...).
+        the first half, so the body still ends like an array), `cut` (the answer announced
+        whole, by its Content-Length, and the connection dropped halfway through the body: a
+        body broken mid-stream), `html` (200 with an HTML page), `object` (200 with a JSON
+        object, or body=...). `status` answers a gateway's HTML page, or with message="..."
+        the JSON error body `{"message": ...}` clients saw on 5xx.
 
         Every kind takes match={param: value}: the fault then waits for the first call whose
         query has these values (e.g. one window's `dateFrom`), and other calls pass it by.
         journal="calls" or "requests" limits it to one journal's calls, and page=, limit=,
         dateFrom=, dateTo= are short for those match entries: inject("status", journal="calls",
         page=3, dateFrom="01/03/2026") fails page 3 of the calls window that starts on March 1.
+        site=12345 limits it to the calls naming that site, in either journal (the requests
+        journal's `siteId`, the calls journal's path), so one site of many misbehaves.
         """
         if kind not in FAULTS:
             msg = f"unknown fault {kind!r}; use one of {sorted(FAULTS)}"
@@ -393,7 +398,8 @@ class Emulator:
             raise ValueError(msg)
         wanted = {key: str(value) for key, value in (opts.pop("match", None) or {}).items()}
         wanted.update({key: str(opts.pop(key)) for key in MATCH_OPTIONS if key in opts})
-        opts = {**opts, "match": wanted, "journal": journal}
+        site = opts.pop("site", None)
+        opts = {**opts, "match": wanted, "journal": journal, "site": site}
         with self._lock:
             self._faults.extend([(kind, opts)] * times)
 
@@ -506,7 +512,8 @@ class Emulator:
             return Response(HELP_PAGE, 404, content_type=HTML)
         if not self._admit(request.remote_addr or "-", arrived):
             return _json_error(429, "TOO_MANY_REQUESTS", "Too many requests", self.retry_after)
-        kind, opts = self._next_fault(request.args, "requests" if site is None else "calls")
+        journal = "requests" if site is None else "calls"
+        kind, opts = self._next_fault(request.args, journal, site or request.args.get("siteId"))
         if kind == "hang":
             request.environ[HOLD] = opts.get("seconds")
         if kind in ANSWERING_FAULTS:
@@ -520,6 +527,8 @@ class Emulator:
             if after := opts.get("after"):
                 cut = body.rfind(after.encode(), 0, cut) + len(after)
             response.set_data(body[:cut])
+        if kind == "cut":
+            return _cut_off(response, request.environ)
         return response
 
     def _api(self, request: Request) -> Response:
@@ -631,12 +640,14 @@ class Emulator:
             return True
 
     def _next_fault(
-        self, args: MultiDict[str, str], journal: str
+        self, args: MultiDict[str, str], journal: str, site: str | None
     ) -> tuple[str | None, dict[str, Any]]:
-        """Take the first injected fault that applies to a call with these parameters, if any."""
+        """Take the first injected fault that applies to a call of this journal, site and query."""
         with self._lock:
             for index, (kind, opts) in enumerate(self._faults):
                 if opts["journal"] not in {None, journal}:
+                    continue
+                if opts["site"] is not None and str(opts["site"]) != site:
                     continue
                 if all(args.get(key) == value for key, value in opts["match"].items()):
                     del self._faults[index]
@@ -850,13 +861,32 @@ def _json_array(records: list[Record], shape: _Shape) -> Iterator[bytes]:
 def _injected(kind: str, opts: dict[str, Any]) -> Response | None:
     """What an injected fault answers instead of the API; None drops the connection (`reset`)."""
     if kind == "status":
-        return _gateway_page(opts.get("status", 503), opts.get("retry_after"))
+        status, retry_after = opts.get("status", 503), opts.get("retry_after")
+        if "message" in opts:
+            body = orjson.dumps({"message": opts["message"]})
+            return _retry_after(Response(body, status, content_type=JSON), retry_after)
+        return _gateway_page(status, retry_after)
     if kind == "html":
         return Response(MAINTENANCE_PAGE, 200, content_type=HTML)
     if kind == "object":
         body = opts.get("body", {"status": "ERROR", "message": "Внутренняя ошибка сервера"})
         return Response(orjson.dumps(body), 200, content_type=JSON)
     return None
+
+
+def _cut_off(response: Response, environ: WSGIEnvironment) -> Response:
+    """The answer announced whole (its Content-Length), its first half sent, then the
+    connection dropped: the client's read breaks mid-body."""
+    body = response.get_data()
+
+    def half_then_drop() -> Iterator[bytes]:
+        yield body[: len(body) // 2]
+        environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+        raise ConnectionResetError  # werkzeug takes it as a dropped connection, quietly
+
+    cut = Response(half_then_drop(), response.status_code, content_type=response.content_type)
+    cut.headers["Content-Length"] = str(len(body))
+    return cut
 
 
 def _json_error(
@@ -868,7 +898,12 @@ def _json_error(
 
 
 def _points_error() -> Response:
-    """The daily points budget is spent: 403, told apart from a bad token only by its body."""
+    """The daily points budget is spent: 403, told apart from a bad token only by its body.
+
+    The vendor documents neither the status nor the body of this answer (only that calls fail
+    until the next day), and no published client or captured answer shows one: this one is
+    the emulator's assumption, in the JSON error shape clients saw on 403.
+    """
     return _json_error(403, "POINTS_LIMIT_EXCEEDED", "Daily API points limit exceeded")
 
 
