@@ -194,14 +194,34 @@ def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], Target]:
         raise SystemExit(msg)
     url = line.strip().removeprefix("EMULATOR_URL=")
     say(f"emulator serving at {url} (pid {process.pid}); stopped when the demo ends")
+    served = [process.stdout.readline() for _ in range(2 + len(DEMO_SITES))]  # sites, token, each
+    sites = zoned_sites(DEMO_SITES, served)
+    say(", ".join(f"site {site['site_id']} in {site['timezone']}" for site in sites))
     env |= {
         "TAP_CALLTOUCH_API_URL": url,
         "TAP_CALLTOUCH_API_TOKEN": DEMO_TOKEN,
-        "TAP_CALLTOUCH_SITES": json.dumps(DEMO_SITES, ensure_ascii=False),  # an agency's list
+        "TAP_CALLTOUCH_SITES": json.dumps(sites, ensure_ascii=False),  # an agency's list
         "TAP_CALLTOUCH_START_DATE": first_day.isoformat(),
         "TAP_CALLTOUCH_TIMEZONE": "Europe/Moscow",
     }
     return process, Target("the emulator", "demo", ROOT / "demo.duckdb")
+
+
+def zoned_sites(sites: tuple[dict[str, str], ...], served: list[str]) -> list[dict[str, str]]:
+    """The demo's sites, each with the zone the emulator serves it in (its `EMULATOR_SITE` line).
+
+    Each site keeps its own local time, as an agency's regional cabinets do: a site read in
+    another site's zone would load every record hours off.
+    """
+    zones = dict(SERVED_SITE.findall("\n".join(served)))
+    missing = [site["site_id"] for site in sites if site["site_id"] not in zones]
+    if missing:
+        msg = f"the emulator did not say the zone of site(s) {', '.join(missing)}"
+        raise SystemExit(msg)
+    return [{**site, "timezone": zones[site["site_id"]]} for site in sites]
+
+
+SERVED_SITE = re.compile(r"^EMULATOR_SITE=(\d+) TZ=(\S+)", re.MULTILINE)
 
 
 def stop(process: subprocess.Popen[str]) -> None:

@@ -67,6 +67,7 @@ class JournalStream(CalltouchStream):
         """Start with no window progress."""
         super().__init__(*args, **kwargs)
         self._newest_seen: dict[int, str] = {}  # per site
+        self.undated = 0  # records left out for want of a creation time
 
     # --- which days ----------------------------------------------------------------------------
 
@@ -265,12 +266,28 @@ class JournalStream(CalltouchStream):
         """Hand a site's records to the SDK, child rows first; returns how many went out."""
         count = 0
         for record in records:
+            created = record.get(self.replication_key)
+            if created is None:  # the schema requires it, and the bookmark could not place it
+                self._report_undated(record, site)
+                continue
             write_children(record)
             count += 1
-            created = record.get(self.replication_key)
             yield self._as_declared(record)
             self._note_emitted(site, created)
         return count
+
+    def _report_undated(self, record: Record, site: Site) -> None:
+        """Name a record that has no usable creation time; it is counted, not sent broken.
+
+        Neither held back nor past the bookmark: the window completes as if it were absent,
+        and a later read (the look-back) sends it once the API gives it a time.
+        """
+        self.undated += 1
+        key = self.primary_keys[0]
+        self.logger.warning(
+            "%s %s=%s of %s has no usable creation time; not emitted",
+            *(self.name, key, record.get(key), site),
+        )
 
     def _read_again(self, part: Part, pages: PageCheck) -> Iterator[Record]:
         """Read a window whose pages disagreed once more, emitting only records not yet seen.
@@ -340,8 +357,9 @@ class JournalStream(CalltouchStream):
     def _log_summary(self, total: int, windows: int) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
         self.logger.info(
-            "Made %d API call(s) for %d window(s); %d %s emitted",
+            "Made %d API call(s) for %d window(s); %d %s emitted%s",
             *(self.calls_made, windows, total, self.name),
+            f"; {self.undated} without a creation time not emitted" if self.undated else "",
         )
         if self.held_back is not None:
             self.logger.warning(

@@ -86,7 +86,10 @@ COMMENT = th.ObjectType(
 
 MAP_VISIT = th.ObjectType(
     *VISIT_ORIGIN,
-    th.Property("sessionDate", WHEN, description="Visit time, UTC (sent in the account's zone)."),
+    th.Property(
+        "sessionDate", WHEN, description="Visit time, UTC (sent in the account's zone, 24-hour)."
+    ),
+    th.Property("sessionDateStr", TEXT, description="Visit time in the account's zone, as sent."),
     th.Property("userAgent", TEXT),
     th.Property("keyword", TEXT, description="Search keyword of the visit."),
     th.Property("ctClientId", TEXT, description="Calltouch visitor id (the _ct cookie)."),
@@ -253,9 +256,26 @@ CALLBACK_INFO = th.ObjectType(
 
 CALL = th.PropertiesList(
     th.Property("callId", ID, required=True, description="Call id in Calltouch."),
-    th.Property("date", WHEN, required=True, description="Call time, UTC (replication key)."),
+    th.Property(
+        "date",
+        WHEN,
+        required=True,
+        description="Call time, UTC (replication key), from `timestamp` when sent.",
+    ),
     th.Property("timestamp", th.IntegerType, description="Call time as sent (epoch seconds)."),
-    th.Property("sessionDate", WHEN, description="Time of the attributed visit, UTC."),
+    th.Property(
+        "sessionDate",
+        WHEN,
+        description=(
+            "Time of the attributed visit, UTC: the one reading of `sessionDateStr` in the 12 "
+            "hours up to the call; null if none fits."
+        ),
+    ),
+    th.Property(
+        "sessionDateStr",
+        TEXT,
+        description="Time of the attributed visit as sent: local, 12-hour clock, no AM/PM.",
+    ),
     th.Property("duration", th.IntegerType, description="Talk time, seconds."),
     th.Property("waitingConnect", th.IntegerType, description="Seconds waiting for an answer."),
     th.Property("callerNumber", TEXT, description="Caller; may be 'Anonymous' or 'undefined'."),

@@ -6,6 +6,8 @@ the first call, and the query a setting produces can be tested without a server.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -47,6 +49,17 @@ CALL_FILTERS = {
 }
 
 MAX_PAGE_SIZE = 1000  # the calls journal refuses a larger `limit`
+# Sane ceilings of settings that have no natural one. Ten years of look-back already re-read
+# everything Calltouch keeps; a million calls is more than two days at 5 calls a second.
+# (Unbounded, `lookback_days: 999999` put the first window before year 1: OverflowError.)
+MAX_LOOKBACK_DAYS = 3650
+MAX_API_CALLS = 1_000_000
+# One call in 100 seconds; above 0 alone, 1e-313 passed and made the spacing infinite.
+MIN_REQUESTS_PER_SECOND = 0.01
+# The dates a run can read. Wide (1900 for "from the beginning"), and far enough inside
+# Python's years 1..9999 that a look-back, a window and a time zone's offset stay in them.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2999, 12, 31)
 
 # Text filters passed through under the API's own names.
 TEXT_FILTERS = {
@@ -70,6 +83,7 @@ def problems(config: dict[str, Any]) -> list[str]:
         *_date_problems(config, zone),
         *_url_problems(config),
         *_filter_problems(config),
+        *_rate_problems(config),
         *_sdk_problems(config),
     ]
 
@@ -91,12 +105,25 @@ def _date_problems(config: dict[str, Any], zone: ZoneInfo) -> list[str]:
         if value is None:
             continue
         try:
-            instants[key] = parse_instant(str(value), zone)
+            instant = parse_instant(str(value), zone)
         except ValueError:
             errors.append(f"{key}: {value!r} is not an ISO 8601 date or date-time")
+            continue
+        if not EARLIEST_DATE <= instant.date() <= LATEST_DATE:
+            errors.append(f"{key}: {value!r} is not between {EARLIEST_DATE} and {LATEST_DATE}")
+            continue
+        instants[key] = instant
     if len(instants) == 2 and instants["start_date"] > instants["end_date"]:  # noqa: PLR2004
         errors.append("end_date: must not be before start_date")
     return errors
+
+
+def _rate_problems(config: dict[str, Any]) -> list[str]:
+    """NaN, which Python's JSON reader takes and which every comparison of the schema passes."""
+    rate = config.get("requests_per_second")
+    if isinstance(rate, float) and not math.isfinite(rate):
+        return [f"requests_per_second: must be a number from {MIN_REQUESTS_PER_SECOND} to 5"]
+    return []
 
 
 def _sdk_problems(config: dict[str, Any]) -> list[str]:
@@ -108,11 +135,25 @@ def _sdk_problems(config: dict[str, Any]) -> list[str]:
 
 
 def _url_problems(config: dict[str, Any]) -> list[str]:
+    """A base URL, without the query or login a URL pasted from the vendor's examples has.
+
+    Neither is echoed: the query of such a URL holds the token (`clientApiId=...`).
+    """
     url = str(config.get("api_url") or DEFAULT_API_URL)
-    parts = urlsplit(url)
-    if parts.scheme in {"http", "https"} and parts.netloc and not parts.query:
+    rule = f"api_url: must be an http(s) base URL such as {DEFAULT_API_URL}"
+    if "?" in url or "#" in url:
+        query = "without a query or `#` part (not shown here): the token goes in `api_token`"
+        return [f"{rule}, {query}"]
+    if "@" in url:
+        return [f"{rule}, without a login (not shown here)"]
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when it is not a number
+    except ValueError:
+        parts, port = urlsplit(""), None
+    if parts.scheme in {"http", "https"} and parts.hostname and port != 0:
         return []
-    return [f"api_url: {url!r} is not an http(s) base URL such as {DEFAULT_API_URL}"]
+    return [f"api_url: {url[:200]!r} is not an http(s) base URL such as {DEFAULT_API_URL}"]
 
 
 def _filter_problems(config: dict[str, Any]) -> list[str]:
@@ -138,7 +179,7 @@ def api_params(config: dict[str, Any]) -> dict[str, str]:
     params.update({flag: "true" for setting, flag in FLAGS.items() if config.get(setting, True)})
     params.update({name: str(config[key]) for key, name in TEXT_FILTERS.items() if config.get(key)})
     if config.get("attribution") is not None:
-        params["attribution"] = str(config["attribution"])
+        params["attribution"] = str(int(config["attribution"]))  # JSON Schema: 1.0 is 1
     if config.get("bind_to"):
         params["bindTo"] = str(config["bind_to"])
     for setting, prefix in (("phone", "ani"), ("email", "email")):
@@ -159,8 +200,8 @@ def call_params(config: dict[str, Any]) -> dict[str, str]:
     params = {flag: "true" for setting, flag in CALL_FLAGS.items() if config.get(setting, True)}
     params.update({name: "true" for setting, name in CALL_FILTERS.items() if config.get(setting)})
     if config.get("attribution") is not None:
-        params["attribution"] = str(config["attribution"])
+        params["attribution"] = str(int(config["attribution"]))
     if config.get("calls_bind_to"):
         params["bindTo"] = str(config["calls_bind_to"])
-    params["limit"] = str(config.get("page_size") or MAX_PAGE_SIZE)
+    params["limit"] = str(int(config.get("page_size") or MAX_PAGE_SIZE))  # 1000.0 is an integer
     return params

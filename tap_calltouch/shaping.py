@@ -8,6 +8,7 @@ settle each of those once, so every stream emits the same types. No SDK, no I/O.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,29 +24,144 @@ _LOCAL_LENGTH = len("dd/mm/yyyy hh:mm:ss")  # dateStr, sessionDate: the account'
 def epoch_ms_to_rfc3339(value: Any) -> str | None:  # noqa: ANN401 - the API's types drift
     """Epoch milliseconds (int or numeric string) as an RFC 3339 UTC date-time."""
     ms = as_int(value)
-    if not isinstance(ms, int):
+    if not isinstance(ms, int) or isinstance(ms, bool):
         return None
-    instant = _EPOCH + dt.timedelta(milliseconds=ms)
+    try:
+        instant = _EPOCH + dt.timedelta(milliseconds=ms)
+    except OverflowError:  # beyond year 9999: not a time
+        return None
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def local_to_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
-    """A local `dd/mm/yyyy hh:mm:ss` string in the account's zone as an RFC 3339 UTC date-time."""
-    if not isinstance(value, str) or len(value) != _LOCAL_LENGTH:
+    """A local `dd/mm/yyyy hh:mm:ss` string in the account's zone as an RFC 3339 UTC date-time.
+
+    A wall time the autumn clock change repeats is read as its first pass (fold 0), the one
+    rule for every local time that has no instant beside it to tell (see `local_epoch`).
+    """
+    parts = local_parts(value)
+    if parts is None:
         return None
-    try:  # sliced by hand: strptime costs more than the rest of a record's shaping
-        local = dt.datetime(
-            int(value[6:10]),
-            int(value[3:5]),
-            int(value[0:2]),
-            int(value[11:13]),
-            int(value[14:16]),
-            int(value[17:19]),
-            tzinfo=tz,
-        )
+    try:
+        local = dt.datetime(*parts, tzinfo=tz)
+        return local.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError):  # 31/02, hour 25, or beyond year 9999 in UTC
+        return None
+
+
+def epoch_s_to_rfc3339(seconds: int) -> str | None:
+    """Epoch seconds as an RFC 3339 UTC date-time, whole seconds; None beyond year 9999."""
+    try:
+        instant = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return instant.isoformat().replace("+00:00", "Z")
+
+
+_ORDINAL_1970 = dt.date(1970, 1, 1).toordinal()
+_LOOSE_LOCAL = re.compile(
+    r"\s*(\d{1,2})/(\d{1,2})/(\d{4})[ T]+(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?\s*"
+)
+Parts = tuple[int, int, int, int, int, int]  # year, month, day, hour, minute, second
+
+
+def local_parts(value: Any) -> Parts | None:  # noqa: ANN401
+    """The fields of a local `dd/mm/yyyy hh:mm:ss` text, also with one-digit fields ("9:05:00")."""
+    if not isinstance(value, str):
+        return None
+    if len(value) == _LOCAL_LENGTH and value[2] == "/" and value[13] == ":":
+        try:  # sliced by hand: strptime costs more than the rest of a record's shaping
+            return (
+                int(value[6:10]),
+                int(value[3:5]),
+                int(value[0:2]),
+                int(value[11:13]),
+                int(value[14:16]),
+                int(value[17:19]),
+            )
+        except ValueError:
+            pass
+    match = _LOOSE_LOCAL.fullmatch(value)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second = match.groups()
+    return int(year), int(month), int(day), int(hour), int(minute), int(second or 0)
+
+
+def _instants(parts: Parts, hour: int, tz: ZoneInfo) -> tuple[int, ...]:
+    """The epoch seconds a wall time denotes: one, two in a repeated hour, none in a skipped one."""
+    year, month, day, _, minute, second = parts
+    try:
+        naive = dt.datetime(year, month, day, hour, minute, second)  # noqa: DTZ001
     except ValueError:
+        return ()
+    first, again = tz.utcoffset(naive), tz.utcoffset(naive.replace(fold=1))
+    if first is None or again is None:
+        return ()
+    wall = (naive.toordinal() - _ORDINAL_1970) * 86_400 + hour * 3600 + minute * 60 + second
+    if first == again:
+        return (wall - int(first.total_seconds()),)
+    if first > again:  # clocks went back: the wall time happened twice, first pass first
+        return (wall - int(first.total_seconds()), wall - int(again.total_seconds()))
+    return ()  # clocks went forward: the wall time never happened
+
+
+def local_epoch(value: Any, tz: ZoneInfo) -> int | None:  # noqa: ANN401
+    """A 24-hour local text as epoch seconds; a repeated wall time as its first pass (fold 0).
+
+    A wall time the spring change skips is read with the offset before the change (Python's
+    fold 0 too), so it lands in the hour after the gap rather than nowhere.
+    """
+    parts = local_parts(value)
+    if parts is None:
         return None
-    return local.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    try:
+        return int(dt.datetime(*parts, tzinfo=tz).timestamp())
+    except (ValueError, OverflowError):  # 31/02, hour 25, or beyond what a datetime holds
+        return None
+
+
+SESSION_HORIZON = 12 * 3600  # a 12-hour text tells AM from PM only within 12 hours
+
+
+def session_epoch(value: Any, tz: ZoneInfo, call: int | None) -> int | None:  # noqa: ANN401
+    """A call's `sessionDate`, printed on a 12-hour clock without AM/PM, as epoch seconds.
+
+    The API prints it like Java's `dd/MM/yyyy hh:mm:ss`: hours 01..12, hour 0 as 12, on the
+    session's own local day. The text denotes two instants (three or four when the clocks
+    went back that day); the session is the latest of them not after the `call`, provided it
+    is less than 12 hours before it: within 12 hours only one reading fits (on a day the
+    clocks change, a session 11 to 12 hours old may fit two; the later is taken). When none
+    does (no reading at or before the call, or all 12 hours or more before it), the answer is
+    None rather than a guess; a session that old whose text also fits an instant within the
+    12 hours cannot be told from it. An hour 00 or 13..23 is already unambiguous.
+    """
+    parts = local_parts(value)
+    if parts is None or call is None:
+        return None
+    hour = parts[3]
+    hours = (hour,) if hour == 0 or hour > 12 else (hour % 12, hour % 12 + 12)  # noqa: PLR2004
+    best = None
+    for candidate in hours:
+        for instant in _instants(parts, candidate, tz):
+            if instant <= call and (best is None or instant > best):
+                best = instant
+    if best is None or call - best >= SESSION_HORIZON:
+        return None
+    return best
+
+
+def epoch_seconds(value: Any) -> int | None:  # noqa: ANN401
+    """A `timestamp` as epoch seconds, whether sent as seconds or (drifted) milliseconds."""
+    number = as_int(value)
+    if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+        return None
+    seconds = number // 1000 if number >= _MS_FROM else number
+    return seconds if seconds <= _LAST_SECOND else None
+
+
+_MS_FROM = 10**11  # epoch seconds reach 10**11 in the year 5138; milliseconds did in 1973
+_LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last time RFC 3339 can write
 
 
 _INT64_MIN = -(2**63)
@@ -146,7 +262,7 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
     number = record.get("requestNumber")
     if number is not None and not isinstance(number, str):
         record["requestNumber"] = str(number)
-    record["date"] = epoch_ms_to_rfc3339(record.get("date"))
+    record["date"] = request_date(record, tz)
     _shape_session(record.get("session"))
     client = record.get("client")
     if isinstance(client, dict) and "clientId" in client:
@@ -163,10 +279,38 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
     return record
 
 
+def request_date(record: Record, tz: ZoneInfo) -> str | None:
+    """A request's creation time: `date` (epoch ms), else `dateStr` read in the account's zone.
+
+    None when neither holds a time: the journal then reports the record instead of sending it.
+    """
+    date = record.get("date")
+    if isinstance(date, str) and not date.strip().isdigit():
+        shaped = _local_as_ms_rfc3339(date, tz)
+    else:
+        shaped = epoch_ms_to_rfc3339(date)
+    return shaped or _local_as_ms_rfc3339(record.get("dateStr"), tz)
+
+
+def _local_as_ms_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
+    """A local time written like an epoch-ms one ("...:19.000Z"), so a stream's values sort."""
+    seconds = local_epoch(value, tz)
+    return None if seconds is None else epoch_ms_to_rfc3339(seconds * 1000)
+
+
 def _shape_visits(record: Record, tz: ZoneInfo) -> None:
+    """Visit times read on a 24-hour clock, the text kept beside them as sent.
+
+    The requests journal's visits show 24-hour times; whether the calls journal prints its
+    visits with the 12-hour clock of its `sessionDate` is not known (none was captured
+    filled), and most visits are days before the call, where a 12-hour text could not be
+    placed at all. `sessionDateStr` keeps the text, so a warehouse can read it again.
+    """
     for visit in _list(record.get("mapVisits")):
         _shape_session(visit)
-        visit["sessionDate"] = local_to_rfc3339(visit.get("sessionDate"), tz)
+        text = visit.get("sessionDate")
+        visit["sessionDateStr"] = text if isinstance(text, str) else None
+        visit["sessionDate"] = local_to_rfc3339(text, tz)
 
 
 _AD_BLOCKS = ("yandexDirect", "googleAdWords")
@@ -288,9 +432,12 @@ def shape_call(record: Record, tz: ZoneInfo) -> Record:
     _convert(record, _CALL_INT_FIELDS, as_int)
     _convert(record, _CALL_TEXT_FIELDS, as_text)
     _convert(record, _CALL_FLAGS, as_bool)
-    record["date"] = local_to_rfc3339(record.get("date"), tz)
-    if "sessionDate" in record:
-        record["sessionDate"] = local_to_rfc3339(record["sessionDate"], tz)
+    call = call_epoch(record, tz)
+    record["date"] = None if call is None else epoch_s_to_rfc3339(call)
+    text = record.get("sessionDate")
+    record["sessionDateStr"] = text if isinstance(text, str) else None
+    session = session_epoch(text, tz, call)
+    record["sessionDate"] = None if session is None else epoch_s_to_rfc3339(session)
     for comment in _list(record.get("comments")):
         _convert(comment, ("commentId", "callId", "partyId"), as_int)
     for order in _list(record.get("orders")):
@@ -298,6 +445,21 @@ def shape_call(record: Record, tz: ZoneInfo) -> Record:
     _shape_visits(record, tz)
     _shape_ad_ids(record)
     return record
+
+
+def call_epoch(record: Record, tz: ZoneInfo) -> int | None:
+    """A call's time: `timestamp` (epoch seconds, exact), else `date` read in the account's zone.
+
+    `date` is local wall time, which cannot tell the two passes of the hour the clocks go
+    back; `timestamp` can. A `date` that drifted to epoch milliseconds is read as such.
+    """
+    seconds = epoch_seconds(record.get("timestamp"))
+    if seconds is not None:
+        return seconds
+    date = record.get("date")
+    if isinstance(date, str) and not date.strip().isdigit():
+        return local_epoch(date, tz)
+    return epoch_seconds(date)
 
 
 def _shape_call_order(order: Record, tz: ZoneInfo) -> None:

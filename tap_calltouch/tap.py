@@ -21,8 +21,8 @@ from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spa
 from tap_calltouch.bookmarks import StateError
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError, CalltouchStream
 from tap_calltouch.output import FastSingerWriter
-from tap_calltouch.redact import register_secret
-from tap_calltouch.sites import DEFAULT_TIMEZONE, site_problems
+from tap_calltouch.redact import config_secrets, redact_registered, register_secret
+from tap_calltouch.sites import DEFAULT_TIMEZONE, SITE_ID_PATTERN, site_problems
 from tap_calltouch.stopping import Interrupted
 
 if sys.version_info >= (3, 12):
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 MODES = list(settings.FILTER_MODES)
 ID_LIST = th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
-SITE_ID = th.StringType(min_length=1, pattern=r"^\d+$")
+SITE_ID = th.StringType(min_length=1, pattern=SITE_ID_PATTERN)
 
 
 def _switch(name: str, *, default: bool, description: str) -> th.Property:  # type: ignore[type-arg]
@@ -162,14 +162,15 @@ class TapCalltouch(Tap):
         ),
         th.Property(
             "lookback_days",
-            th.IntegerType(minimum=0),
+            th.IntegerType(minimum=0, maximum=settings.MAX_LOOKBACK_DAYS),
             default=journal.DEFAULT_LOOKBACK_DAYS,
             description="Days before the bookmark each incremental run re-reads, to catch "
             "late deals, comments, tags, manager/status changes and ad data.",
         ),
         th.Property(
             "requests_per_second",
-            th.NumberType(exclusive_minimum=0, maximum=5),
+            # The SDK annotates `minimum` as int; JSON Schema takes any number.
+            th.NumberType(minimum=settings.MIN_REQUESTS_PER_SECOND, maximum=5),  # type: ignore[arg-type]
             default=5,
             description="Ceiling on calls per rolling second, retries included "
             "(the API allows 5 per IP).",
@@ -182,7 +183,7 @@ class TapCalltouch(Tap):
         ),
         th.Property(
             "max_api_calls",
-            th.IntegerType(minimum=1),
+            th.IntegerType(minimum=1, maximum=settings.MAX_API_CALLS),
             description="Stop cleanly, state saved, once a run has made this many calls "
             "(each spends API points); the next run continues. Default: no limit.",
         ),
@@ -251,12 +252,8 @@ class TapCalltouch(Tap):
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        """Hide every token from every log line before anything can print it."""
+        """Start with no site stopped; `_validate_config` has hidden every token by then."""
         super().__init__(*args, **kwargs)
-        tokens = [self.config.get("api_token")]
-        tokens += [entry.get("api_token") for entry in self.config.get("sites") or []]
-        for token in filter(None, tokens):
-            register_secret(str(token))
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
 
     @override
@@ -269,14 +266,44 @@ class TapCalltouch(Tap):
 
         Which sites to read, and with which token, is checked even when the schema failed:
         an empty config names `api_token` and `site_id` (or `sites`), not only `start_date`.
+
+        The SDK calls this first thing in `__init__`, on the raw config (files and environment
+        merged): every token in it, of any type, is registered for masking here, before a
+        schema message can quote one or a log line print one, and the messages are redacted.
+        A setting given as `null` is taken as not set (its default applies): the schema lets
+        null through, and `int(None)` would fail the run.
         """
+        self._config = {key: value for key, value in self._config.items() if value is not None}
         config = dict(self.config)
+        for secret in config_secrets(config):
+            register_secret(secret)
         errors = super()._validate_config(raise_errors=False)
         errors += settings.problems(config) if not errors else site_problems(config)
+        errors = [redact_registered(error) for error in errors]
         if errors and raise_errors:
             summary = "Config validation failed"
             raise ConfigValidationError(summary, errors=errors, schema=self.config_jsonschema)
         return errors
+
+    @override
+    def setup_mapper(self) -> None:
+        """The SDK's stream maps, with a too short flattened key length as a setting error.
+
+        The SDK's flattening cuts column names to `flattening_max_key_length` and then fails on
+        two that came out the same (`ValueError`): a crash with a traceback, for a setting.
+        """
+        try:
+            super().setup_mapper()
+        except ValueError as error:
+            if "Duplicate column name" not in str(error):
+                raise
+            length = self.config.get("flattening_max_key_length")
+            message = (
+                f"flattening_max_key_length: {length} is too short for these streams: two "
+                f"flattened columns would get one name ({error})"
+            )
+            summary = "Config validation failed"
+            raise ConfigValidationError(summary, errors=[message]) from None
 
     @classmethod
     @override

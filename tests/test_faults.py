@@ -23,7 +23,7 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -128,8 +128,15 @@ def settings(url: str, **overrides: Any) -> dict[str, Any]:
 
 
 def token_forms(token: str = TOKEN) -> set[str]:
-    """The token raw and URL-encoded, and every 12-character piece of those (a cut-off token)."""
-    whole = {token, quote(token, safe=""), quote_plus(token)}
+    """The token raw, URL-encoded (also with its non-ASCII letters left as they are, as
+    werkzeug's `request.url` gives it) and JSON-escaped (`\\/`, `\\uXXXX`, as PHP writes it), and
+    every 12-character piece of those (a cut-off token)."""
+    encoded = {token, quote(token, safe=""), quote_plus(token)}
+    encoded |= {
+        "".join(c if not c.isascii() else quote(c, safe=safe) for c in token) for safe in ("", "/")
+    }
+    escaped = {json.dumps(form)[1:-1] for form in encoded}  # \uXXXX for non-ASCII
+    whole = encoded | escaped | {form.replace("/", "\\/") for form in encoded | escaped}
     return whole | {form[i : i + 12] for form in whole for i in range(len(form) - 11)}
 
 
@@ -626,6 +633,7 @@ def test_call_budget_is_used_in_full_when_answers_take_time(logs: pytest.LogCapt
 ECHO_TOKENS = [
     "aB3/dE6+gH9=jK2/mN5+pQ8=sT1/vW4+yZ7=",  # every character URL encoding changes
     "Zx9+Yw8/Vu7=Ts6+Rq5/Po4=Nm3+Lk2/Ji1=Hg0+Fe9/Dc8=",
+    "Жк7/Лм8+Нп9=Рс0/Тф1+Хц2=Чш3/Щъ4+",  # non-ASCII: JSON writes it as \uXXXX
 ]
 
 
@@ -633,6 +641,9 @@ ECHOES = {
     "upper": lambda url: url,
     "lower": lambda url: re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), url),
     "decoded": lambda url: url.replace("%2F", "/").replace("%2B", "+").replace("%3D", "="),
+    # An error body in JSON, as PHP's json_encode writes it: `\/` for `/`, `\uXXXX` beyond ASCII.
+    "php_json": lambda url: json.dumps(unquote(url))[1:-1].replace("/", "\\/"),
+    "php_json_encoded": lambda url: json.dumps(url)[1:-1].replace("/", "\\/"),
 }
 
 

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import subprocess
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pytest
+from singer_sdk.exceptions import ConfigValidationError
 
+from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, TOKEN
 from tests.emulator.calls_dataset import generate_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
-from tests.test_faults import assert_no_token
+from tests.test_faults import assert_no_token, exception_texts
 from tests.test_process import ENV, TAP
 
 if TYPE_CHECKING:
@@ -66,6 +70,11 @@ def settings(url: str, **changes: Any) -> dict[str, Any]:
         ("token", {"api_token": "wrong/" + TOKEN[::-1]}, "Calltouch rejected the credentials"),
         ("points", {}, "daily API points are used up"),
         ("setting", {"window_days": 0}, "window_days"),
+        # Before, 999999 passed, and every run with a bookmark failed with OverflowError.
+        ("absurd integer", {"lookback_days": 999999}, "lookback_days"),
+        # Before, validation itself failed with an AttributeError and its traceback.
+        ("sites as ids", {"site_id": None, "sites": ["12345", "67890"]}, "sites"),
+        ("sites as text", {"site_id": None, "sites": "12345"}, "sites"),
     ],
 )
 def test_an_error_to_act_on_is_its_message_alone(
@@ -97,3 +106,87 @@ def test_a_passing_connection_test_reads_as_passed(tmp_path: Path, server: Emula
     assert '"status":"failed"' not in done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines() if '"RECORD"' in line]
     assert {record["stream"] for record in records} >= {"requests", "calls"}
+
+
+# --- config errors never print a token -----------------------------------------------------------
+
+NUMERIC_TOKEN = 98765432109876543210  # a token pasted as a JSON number
+OTHER = "url/Tok+en=Pasted/In+The/Query/Of+api_url"  # made up
+
+
+def _leaky(case: str, url: str) -> tuple[dict[str, Any], str, str]:
+    """A config that once printed a token on failing, the setting named, and that token."""
+    base = settings(url)
+    without_site = {key: value for key, value in base.items() if key != "site_id"}
+    site = str(DEFAULT_SITE_ID)
+    cases: dict[str, tuple[dict[str, Any], str, str]] = {
+        # The vendor documents its calls as full URLs, token included.
+        "api_url with the token in its query": (
+            {**base, "api_url": f"{url}/calls-service/RestAPI/requests/?clientApiId={TOKEN}"},
+            "api_url",
+            TOKEN,
+        ),
+        "api_url with another token in its query": (
+            {**base, "api_url": f"{url}/?clientApiId={quote(OTHER, safe='')}&siteId={site}"},
+            "api_url",
+            OTHER,
+        ),
+        "api_url with a login": (
+            {**base, "api_url": f"http://me:{OTHER}@127.0.0.1:9"},
+            "api_url",
+            OTHER,
+        ),
+        "numeric api_token": (
+            {**base, "api_token": NUMERIC_TOKEN},
+            "api_token",
+            str(NUMERIC_TOKEN),
+        ),
+        "api_token in a list": ({**base, "api_token": [TOKEN]}, "api_token", TOKEN),
+        "numeric token of a site": (
+            {**without_site, "sites": [{"site_id": site, "api_token": NUMERIC_TOKEN}]},
+            "sites",
+            str(NUMERIC_TOKEN),
+        ),
+        "sites as one object": (
+            {**without_site, "api_token": OTHER, "sites": {"site_id": site, "api_token": TOKEN}},
+            "sites",
+            TOKEN,
+        ),
+    }
+    return cases[case]
+
+
+LEAKY = [
+    "api_url with the token in its query",
+    "api_url with another token in its query",
+    "api_url with a login",
+    "numeric api_token",
+    "api_token in a list",
+    "numeric token of a site",
+    "sites as one object",
+]
+
+
+@pytest.mark.parametrize("case", LEAKY)
+def test_a_config_error_never_prints_a_token(tmp_path: Path, server: Emulator, case: str) -> None:
+    config, setting, token = _leaky(case, server.url)
+    done = run_cli(tmp_path, config)
+    assert done.returncode == 1
+    assert setting in done.stderr
+    assert "Config validation failed" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert server.count() == 0
+    assert_no_token(done.stderr, done.stdout, token=token)
+
+
+@pytest.mark.parametrize("case", LEAKY)
+def test_a_config_error_in_process_never_holds_a_token(
+    server: Emulator, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    config, setting, token = _leaky(case, server.url)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ConfigValidationError) as info:
+        TapCalltouch(config=config)
+    assert server.count() == 0
+    assert any(setting in error for error in info.value.errors), info.value.errors
+    assert_no_token(*info.value.errors, *exception_texts(info.value), caplog.text, token=token)

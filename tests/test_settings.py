@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_calltouch.settings import api_params, problems
+from tap_calltouch.settings import api_params, call_params, problems
+from tap_calltouch.sites import sites_of
 from tap_calltouch.tap import TapCalltouch
 
 BASE = {"api_token": "t", "site_id": "123", "start_date": "2026-10-01"}
@@ -112,3 +113,17 @@ def test_tap_requires_token_site_and_start() -> None:
     text = " ".join(info.value.errors)
     for setting in ("api_token", "site_id", "start_date"):
         assert setting in text
+
+
+def test_integers_written_as_floats_go_out_as_integers() -> None:
+    """JSON Schema counts 500.0 as an integer, so it passes; the API would get `limit=500.0`."""
+    params = call_params({**BASE, "page_size": 500.0, "attribution": 1.0})
+    assert params["limit"] == "500"
+    assert params["attribution"] == "1"
+    assert api_params({**BASE, "attribution": 0.0})["attribution"] == "0"
+
+
+@pytest.mark.parametrize("written", ["123", "0123", "000123"])
+def test_a_single_site_id_is_its_number(written: str) -> None:
+    assert [site.site_id for site in sites_of({**BASE, "site_id": written})] == [123]
+    assert problems({**BASE, "site_id": written}) == []

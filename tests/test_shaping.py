@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from tap_calltouch import shaping
 
@@ -139,3 +142,202 @@ def test_visitor_ids_become_text_everywhere() -> None:
     assert shaped["session"] == {"sessionId": 7, "ctGlobalId": "42"}
     assert shaped["mapVisits"][0]["ctClientId"] == "5"
     assert shaped["mapVisits"][0]["ctGlobalId"] is None
+
+
+# --- times of calls: the 12-hour session clock, the repeated hour, drifted dates --------------
+
+UTC = dt.timezone.utc
+BERLIN = ZoneInfo("Europe/Berlin")
+# Zones without DST today, with DST at 02:00 and 03:00, one whose clocks move by 30 minutes,
+# and one on a 45-minute offset: every reading the session clock has to tell apart.
+SESSION_ZONES = [
+    "Europe/Moscow",
+    "Asia/Yekaterinburg",
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+]
+QUARTER = dt.timedelta(minutes=15)  # every zone above offsets by whole quarters of an hour
+
+
+def java_hh(instant: dt.datetime, zone: ZoneInfo) -> str:
+    """The session as the API prints it: Java's `dd/MM/yyyy hh:mm:ss`, C's %I (12 for 0)."""
+    return instant.astimezone(zone).strftime("%d/%m/%Y %I:%M:%S")
+
+
+def read_session(text: str, zone: ZoneInfo, call: dt.datetime) -> dt.datetime | None:
+    seconds = shaping.session_epoch(text, zone, int(call.timestamp()))
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, UTC)
+
+
+calls = st.datetimes(
+    min_value=dt.datetime(2000, 1, 1),  # noqa: DTZ001 - naive bounds, as hypothesis wants
+    max_value=dt.datetime(2037, 12, 31),  # noqa: DTZ001
+    timezones=st.just(UTC),
+).map(lambda instant: instant.replace(microsecond=0))  # the API's times are whole seconds
+
+
+@given(
+    call=calls,
+    before=st.integers(min_value=0, max_value=11 * 3600 - 1),
+    zone_name=st.sampled_from(SESSION_ZONES),
+)
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@example(  # the captured pairs: 09:58:13 -> "12:37:24" is 00:37:24 (Moscow)
+    call=dt.datetime(2023, 12, 11, 6, 58, 13, tzinfo=UTC),
+    before=9 * 3600 + 20 * 60 + 49,
+    zone_name="Europe/Moscow",
+)
+@example(  # an evening session before a morning call: the text carries the session's day
+    call=dt.datetime(2024, 3, 13, 4, 30, tzinfo=UTC), before=8 * 3600, zone_name="Europe/Moscow"
+)
+@example(  # a session in the repeated hour of Berlin's autumn, the call after it
+    call=dt.datetime(2024, 10, 27, 1, 40, tzinfo=UTC), before=20 * 60, zone_name="Europe/Berlin"
+)
+def test_a_session_printed_on_the_12_hour_clock_reads_back_as_itself(
+    call: dt.datetime, before: int, zone_name: str
+) -> None:
+    """Any session less than 11 h before its call (12 h less a DST change) reads back exactly.
+
+    Unless the text also denotes a later instant still not after the call: a session in the
+    first pass of a repeated hour whose call follows the second. Then the reading is that
+    later instant, the latest the text allows; the oracle finds it by brute force.
+    """
+    zone = ZoneInfo(zone_name)
+    session = call - dt.timedelta(seconds=before)
+    text = java_hh(session, zone)
+    later = [
+        session + k * QUARTER
+        for k in range(1, 13 * 4)
+        if session + k * QUARTER <= call and java_hh(session + k * QUARTER, zone) == text
+    ]
+    assert read_session(text, zone, call) == max([session, *later])
+
+
+@given(
+    call=calls,
+    before=st.integers(min_value=0, max_value=12 * 3600 - 1),
+    zone_name=st.sampled_from(["Europe/Moscow", "Asia/Yekaterinburg", "Asia/Kathmandu"]),
+)
+@settings(max_examples=500, deadline=None, derandomize=True)
+def test_without_dst_every_session_within_12_hours_reads_back(
+    call: dt.datetime, before: int, zone_name: str
+) -> None:
+    zone = ZoneInfo(zone_name)
+    session = call - dt.timedelta(seconds=before)
+    # Moscow's and Yekaterinburg's clocks last changed in 2014 (Kathmandu's in 1986).
+    assume(session.year >= 2015)
+    assert read_session(java_hh(session, zone), zone, call) == session
+
+
+@given(
+    call=calls,
+    before=st.integers(min_value=12 * 3600, max_value=40 * 3600),
+    zone_name=st.sampled_from(SESSION_ZONES),
+)
+@settings(max_examples=500, deadline=None, derandomize=True)
+def test_a_session_a_day_before_is_never_placed_by_a_guess(
+    call: dt.datetime, before: int, zone_name: str
+) -> None:
+    """12 h or more before the call the text fits two readings: none goes out as a time.
+
+    Only a reading less than 12 h before the call may come back (the text fits it too).
+    """
+    zone = ZoneInfo(zone_name)
+    session = call - dt.timedelta(seconds=before)
+    text = java_hh(session, zone)
+    read = read_session(text, zone, call)
+    assert read is None or (
+        call - dt.timedelta(hours=12) < read <= call and java_hh(read, zone) == text
+    )
+
+
+def test_session_texts_that_fit_no_reading() -> None:
+    call = int(dt.datetime(2024, 3, 13, 11, 0, tzinfo=UTC).timestamp())  # 14:00 in Moscow
+    assert shaping.session_epoch("13/03/2024 02:41:42", MOSCOW, call) is not None
+    assert shaping.session_epoch("13/03/2024 02:41:42", MOSCOW, None) is None
+    assert shaping.session_epoch("14/03/2024 01:00:00", MOSCOW, call) is None  # after the call
+    assert shaping.session_epoch(None, MOSCOW, call) is None
+    assert shaping.session_epoch("", MOSCOW, call) is None
+    assert shaping.session_epoch("31/02/2024 02:41:42", MOSCOW, call) is None
+    assert shaping.session_epoch("13/03/2024 25:41:42", MOSCOW, call) is None
+    # A 24-hour hour (00, 13..23) is read as it is: the API would then have fixed its clock.
+    afternoon = dt.datetime(2024, 3, 13, 13, 30, tzinfo=MOSCOW).timestamp()
+    assert shaping.session_epoch("13/03/2024 13:30:00", MOSCOW, call) == afternoon
+
+
+def call_record(**fields: object) -> dict:
+    return {"callId": 1, "siteId": 5, **fields}
+
+
+def test_a_call_in_the_repeated_hour_takes_its_time_from_timestamp() -> None:
+    # 02:30 of 27/10/2024 happened twice in Berlin; the second pass is 01:30 UTC.
+    second_pass = dt.datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=BERLIN)
+    assert second_pass.utcoffset() == dt.timedelta(hours=1)
+    record = call_record(date="27/10/2024 02:30:00", timestamp=int(second_pass.timestamp()))
+    shaped = shaping.shape_call(record, BERLIN)
+    assert shaped["date"] == second_pass.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # Without a timestamp the wall time is read as its first pass (fold 0), like every other.
+    first_pass = second_pass.replace(fold=0).astimezone(UTC)
+    alone = shaping.shape_call(call_record(date="27/10/2024 02:30:00"), BERLIN)
+    assert alone["date"] == first_pass.isoformat().replace("+00:00", "Z")
+
+
+def test_a_session_keeps_its_text_and_reads_by_the_call() -> None:
+    call = dt.datetime(2023, 12, 11, 9, 58, 13, tzinfo=MOSCOW)
+    record = call_record(
+        date="11/12/2023 09:58:13",
+        timestamp=int(call.timestamp()),
+        sessionDate="11/12/2023 12:37:24",
+        mapVisits=[{"sessionId": 7, "sessionDate": "11/12/2023 00:37:24"}],
+    )
+    shaped = shaping.shape_call(record, MOSCOW)
+    session = dt.datetime(2023, 12, 11, 0, 37, 24, tzinfo=MOSCOW).astimezone(UTC)
+    assert shaped["sessionDate"] == session.isoformat().replace("+00:00", "Z")
+    assert shaped["sessionDateStr"] == "11/12/2023 12:37:24"
+    visit = shaped["mapVisits"][0]  # visits: 24-hour, as in the requests journal
+    assert (visit["sessionDate"], visit["sessionDateStr"]) == (
+        shaped["sessionDate"],
+        "11/12/2023 00:37:24",
+    )
+    offline = shaping.shape_call(call_record(date="11/12/2023 09:58:13", sessionDate=None), MOSCOW)
+    assert (offline["sessionDate"], offline["sessionDateStr"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"date": "03/05/2024 9:05:02"}, "2024-05-03T06:05:02Z"),
+        ({"date": "3/5/2024 09:05:02"}, "2024-05-03T06:05:02Z"),
+        ({"date": 1714716302000}, "2024-05-03T06:05:02Z"),
+        ({"date": "1714716302000"}, "2024-05-03T06:05:02Z"),
+        ({"date": None, "timestamp": 1714716302}, "2024-05-03T06:05:02Z"),
+        ({"timestamp": "1714716302"}, "2024-05-03T06:05:02Z"),
+        ({"date": "garbled", "timestamp": 1714716302000}, "2024-05-03T06:05:02Z"),
+        ({"date": None}, None),
+        ({}, None),
+        ({"date": "03/05/2024"}, None),
+        ({"date": True}, None),
+        ({"timestamp": 10**30}, None),
+    ],
+)
+def test_a_drifted_call_date_is_read_or_left_none(fields: dict, expected: str | None) -> None:
+    # Expected: 09:05:02 in Moscow (UTC+3) is 06:05:02 UTC.
+    assert shaping.shape_call(call_record(**fields), MOSCOW)["date"] == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"date": None, "dateStr": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19.000Z"),
+        ({"dateStr": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19.000Z"),
+        ({"date": "16/09/2023 11:39:19"}, "2023-09-16T08:39:19.000Z"),
+        ({"date": 1694853559000, "dateStr": None}, "2023-09-16T08:39:19.000Z"),
+        ({"date": None, "dateStr": None}, None),
+        ({"date": 10**18}, None),
+    ],
+)
+def test_a_drifted_request_date_is_read_or_left_none(fields: dict, expected: str | None) -> None:
+    record = {"requestId": 1, **fields}
+    assert shaping.shape_request(record, MOSCOW)["date"] == expected

@@ -13,12 +13,16 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyrate_limiter import InMemoryBucket, Limiter, Rate
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_calltouch import tap as tap_module
 from tap_calltouch.client import CalltouchStream, SitesFailedError, UnreachableError
 from tap_calltouch.sites import Site as SiteSetting
-from tap_calltouch.sites import failure_summary, site_problems
+from tap_calltouch.sites import failure_summary, site_problems, sites_of
+from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, SyncResult
 from tests.emulator.calls_dataset import new_calls
 from tests.emulator.server import Call, Emulator, PageServed
@@ -186,6 +190,19 @@ def test_a_hundred_small_sites_keep_a_small_state_one_entry_each() -> None:
     [
         ([], {"api_token": "t"}, "sites: the list is empty"),
         ([{"site_id": "1"}, {"site_id": "1"}], {"api_token": "t"}, "site_id 1 is listed twice"),
+        # Compared as numbers: the API, the records and the state know one site 12345.
+        (
+            [{"site_id": "12345"}, {"site_id": "012345"}],
+            {"api_token": "t"},
+            "sites[2] (site 12345): site_id 12345 is listed twice, as sites[1] too",
+        ),
+        ([{"site_id": "0"}], {"api_token": "t"}, "sites[1]: site_id: a Calltouch site id"),
+        ([{"site_id": "000"}], {"api_token": "t"}, "sites[1]: site_id: a Calltouch site id"),
+        ([{"site_id": "9" * 20}], {"api_token": "t"}, "sites[1]: site_id: a Calltouch site id"),
+        # More than 4300 digits: int() refuses it with an error of its own.
+        ([{"site_id": "1" * 5000}], {"api_token": "t"}, "sites[1]: site_id: a Calltouch site id"),
+        # Arabic-Indic digits: the schema's \d (Python's) matches them.
+        ([{"site_id": "١٢٣"}], {"api_token": "t"}, "sites[1]: site_id: a Calltouch site id"),
         ([{"site_id": "1"}, {"site_id": "2", "api_token": "x"}], {}, "sites[1] (site 1): no"),
         ([{"site_id": "1", "timezone": "Mars/Base"}], {"api_token": "t"}, "'Mars/Base'"),
         ([{"site_id": "1"}], {"api_token": "t", "site_id": "1"}, "either `site_id` or `sites`"),
@@ -196,6 +213,64 @@ def test_a_bad_site_list_is_refused_naming_the_site(
 ) -> None:
     problems = site_problems({**top, "sites": sites})
     assert any(says in problem for problem in problems), problems
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(listed=st.lists(st.tuples(st.integers(1, 10**6), st.integers(0, 3)), min_size=1, max_size=8))
+def test_sites_are_the_same_when_their_numbers_are(listed: list[tuple[int, int]]) -> None:
+    """Each id, with some leading zeros: a duplicate is refused iff the numbers repeat, and
+    the message names the site by its number and both entries."""
+    entries = [{"site_id": "0" * zeros + str(number)} for number, zeros in listed]
+    problems = site_problems({"api_token": "t", "sites": entries})
+    twice = [p for p in problems if "listed twice" in p]
+    numbers = [number for number, _ in listed]
+    expected = [
+        f"sites[{k}] (site {n}): site_id {n} is listed twice, as sites[{numbers.index(n) + 1}] too"
+        for k, n in enumerate(numbers, 1)
+        if numbers.index(n) + 1 < k
+    ]
+    assert [p.split(" (ids are")[0] for p in twice] == expected
+    if not expected:
+        assert [site.site_id for site in sites_of({"api_token": "t", "sites": entries})] == numbers
+
+
+def test_a_site_listed_with_and_without_leading_zeros_is_refused_before_any_call() -> None:
+    """Before, each was read: every record twice, and the shared window count let
+    `resume_from` stay after a complete pass."""
+    sites = agency(2, requests_per_day=1, calls_per_day=1)
+    with Emulator(sites=sites, tokens={REST: {site.site_id for site in sites}}) as emulator:
+        settings = config(emulator.url, sites)
+        settings["sites"][1]["site_id"] = "0" + settings["sites"][0]["site_id"]
+        with pytest.raises(ConfigValidationError) as info:
+            TapCalltouch(config=settings)
+        assert emulator.count() == 0
+    site = sites[0].site_id
+    twice = f"sites[2] (site {site}): site_id {site} is listed twice, as sites[1] too"
+    assert info.value.errors == [f"{twice} (ids are compared as numbers: 012345 is 12345)"]
+
+
+def test_a_site_written_with_leading_zeros_continues_from_its_state() -> None:
+    """The state keys each site's entry by its number, so `00` + id is the same site."""
+    sites = agency(2, requests_per_day=2, calls_per_day=2)
+    tokens = {REST: {site.site_id for site in sites}}
+    with Emulator(sites=sites, tokens=tokens) as emulator:
+        settings = config(emulator.url, sites)
+        for entry in settings["sites"]:
+            entry["api_token"] = REST
+        first = sync(settings, streams=None)
+        emulator.reset_log()
+        for entry in settings["sites"]:
+            entry["site_id"] = "00" + entry["site_id"]
+        second = sync(settings, state=first.result.final_state, streams=None)
+        asked = [call for call in emulator.calls if call.journal == "requests"]
+    assert first.error is None
+    assert second.error is None
+    assert {int(call.params["siteId"]) for call in asked} == {site.site_id for site in sites}
+    assert all(call.params["siteId"] == str(int(call.params["siteId"])) for call in asked)
+    assert all(call.params["dateFrom"] != FIRST_DAY.strftime("%m/%d/%Y") for call in asked)
+    partitions = second.result.final_state["bookmarks"]["requests"]["partitions"]
+    assert sorted(p["context"]["siteId"] for p in partitions) == [s.site_id for s in sites]
+    assert {r["siteId"] for r in second.result.records["requests"]} <= {s.site_id for s in sites}
 
 
 def test_requests_and_calls_of_each_site_are_asked_with_its_token_and_zone() -> None:

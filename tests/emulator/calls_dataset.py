@@ -5,10 +5,21 @@ The emulator serves the list it is given live, so a test changes the data betwee
 with `add_calls`, `add_call_order`, `add_call_tag` and `add_call_comment`, which edit the list
 in place; `new_calls` makes records without adding them (for `Emulator.arrive_after`).
 
+What published answers of the real API show (`calltouch-calls-api.md`, "What captured answers
+show") holds here: every key is in every record, in the API's order, null when empty; `date` is
+24-hour local time and `timestamp` its epoch seconds, while `sessionDate` is printed on Java's
+12-hour clock with no AM/PM (`hh`: hour 0 as 12); `ctClientId` is a 19-digit integer; the
+singular `order` is always null; `duration` is now and then negative; `redirectNumber` is
+sometimes a SIP address; `statusDetails` is English prose or null. About 15% of calls are
+offline (a static number): no session, so `sessionId`, `sessionDate`, `url`, `ref`, `ip`,
+`userAgent`, `device`, `os`, `browser` and `ctClientId` are null, the tracking number stands
+in `source`, `utmSource`, `utmCampaign` and `subPoolName`, `medium` is `offline`, and the
+`callReferenceId` is telephony-style (`"<timestamp>.<n>"`) rather than a UUID. Visits
+(`mapVisits`) keep the 24-hour times of the requests journal: the API's are not known.
+
 Types drift as public clients report, deterministically by seed: `callId`, `duration` and
 `sessionId` are sometimes numeric strings; the five call booleans are sometimes the strings
-"true", "True" or "false"; Yandex Direct ids are sometimes strings. About 15% of calls have no
-session (a static number): `sessionId` 0 or null, `(direct)` traffic and blank visitor fields.
+"true", "True" or "false"; Yandex Direct ids are sometimes strings.
 
 Each record also carries two private keys (leading underscore, stripped by the server):
 `CALL_TIME`, the call's epoch seconds, and `CALL_SESSION_TIME`, the session's (None without a
@@ -66,7 +77,20 @@ STATIC_POOLS = (
     ("Визитки", "STATIC", ("74951330902",)),
 )
 REDIRECT_NUMBERS = ("74957775533", "74957775534", "79161234567")
-FAILED_STATUSES = ("Клиент не дождался ответа", "Занято", "Не отвечает", "Сброшен оператором")
+SIP_HOST = "192.0.2.58"  # a documentation address: SIP redirects read sip:<number>@<host>
+ANSWERED_STATUSES = (
+    "Connected. The disconnect came from the callers side",
+    "Connection succeeded. Disconnection came from the called party",
+)
+FAILED_STATUSES = (
+    "The call was not accepted by the caller",
+    "The subscriber is busy",
+    "The caller hung up before the answer",
+)
+SUPPORT_STATUS = "Please contact tech support for clarification"  # beside a negative duration
+NOT_FILLED = "<не заполнено>"
+SESSION_BEFORE = (15, 10 * 3600)  # seconds from session to call; captured: 16 s to 9 h 21 min
+DAY_OLD_SESSIONS = 0.03  # sessions 12 to 36 hours before the call: a 12-hour text cannot tell
 CALL_TAG_NAMES = (
     "Лид Самара",
     "Целевой",
@@ -76,7 +100,7 @@ CALL_TAG_NAMES = (
     "Замер,Монтаж",
     "Доставка,Опт",
 )
-CALL_TAG_TYPES = ("MANUAL", "AUTO-PR", "MANUAL")
+CALL_TAG_TYPES = ("MANUAL", "AUTO-PN", "AUTO-CT", "WEB-API", "AUTO-PR")
 CALL_COMMENTS = (
     "Перезвонить после 18:00",
     "Клиент просит КП на почту\n",
@@ -135,9 +159,9 @@ def new_calls(  # noqa: PLR0913 - optional knobs, all keyword-only
     factory = _CallFactory(rng, ZoneInfo(tz), site_id, _next_ids(calls))
     if times is None:
         seconds = sorted(factory.num(0, 86_400) for _ in range(n))
-    else:
-        seconds = [t.hour * 3600 + t.minute * 60 + t.second for t in times]
-    return [factory.call(factory.local_ms(day, second)) for second in seconds]
+        return [factory.call(factory.local_ms(day, second)) for second in seconds]
+    # A time's `fold` says which pass of a repeated hour: dt.time(2, 30, fold=1) is the second.
+    return [factory.call(factory.wall_ms(day, t)) for t in times]
 
 
 def add_calls(  # noqa: PLR0913 - optional knobs, all keyword-only
@@ -226,67 +250,94 @@ def _next_ids(calls: list[Record]) -> dict[str, int]:
     return {kind: value + 1 for kind, value in last.items()}
 
 
+# The 62 keys of a record, in the order of the API's answers (2024: `customFields` last).
+KEYS = (
+    *("callId", "callphase", "attribution", "callTags", "date", "duration", "callerNumber"),
+    *("redirectNumber", "phoneNumber", "manager", "successful", "uniqueCall", "targetCall"),
+    *("uniqTargetCall", "callbackCall", "city", "source", "medium", "keyword", "url", "callUrl"),
+    *("ref", "hostname", "utmSource", "utmMedium", "utmCampaign", "utmContent", "utmTerm"),
+    *("sessionId", "ctCallerId", "clientId", "yaClientId", "sipCallId", "userAgent", "ip"),
+    *("waitingConnect", "callReferenceId", "mapVisits", "attrs", "comments", "phrases"),
+    *("additionalTags", "callClientUniqueId", "device", "os", "browser", "timestamp"),
+    *("sessionDate", "orders", "order", "yandexDirect", "googleAdWords", "siteId", "siteName"),
+    *("callbackInfo", "ctClientId", "dcm", "phonesInText", "ctGlobalId", "subPoolName"),
+    *("statusDetails", "customFields", CALL_TIME, CALL_SESSION_TIME),
+)
+
+
+def java_hh(seconds: int, zone: ZoneInfo) -> str:
+    """Epoch seconds as the API prints `sessionDate`: `dd/MM/yyyy hh:mm:ss`, no AM/PM."""
+    t = dt.datetime.fromtimestamp(seconds, zone)
+    return f"{t.day:02}/{t.month:02}/{t.year} {t.hour % 12 or 12:02}:{t.minute:02}:{t.second:02}"
+
+
 class _CallFactory(_Factory):
     """Makes call records one by one, reusing the requests factory's visits and draws."""
 
     def call(self, call_ms: int) -> Record:
-        """One full call; a session, its visits and ad data only for tracked (dynamic) calls."""
+        """One full call, its keys in the API's order; a session only for tracked calls."""
         call_id = next(self.ids["call"])
         timestamp = call_ms // 1000
-        has_session = not self.chance(0.15)
-        ct_client_id = self.num(10**18, 2 * 10**18) if has_session else None
-        visits = self.visits(call_ms, ct_client_id) if has_session else []
-        session_time = timestamp - self.num(20, 3 * 3600) if visits else None
+        online = not self.chance(0.15)
+        ct_client_id = self.num(10**18, 10**19) if online else None
+        visits = self.visits(call_ms, ct_client_id) if online else []
+        session_time = timestamp - self.session_age() if visits else None
         if visits and session_time is not None:
             visits[-1]["sessionDate"] = self.local_str(session_time * 1000)
         successful = self.chance(0.8)
-        duration = self.num(15, 900) if successful else 0
+        duration = self.num(15, 900) if successful else self.num(0, 4)
         unique = self.chance(0.7)
         target = successful and duration >= 30 and self.chance(0.85)
         callback = self.chance(0.05)
-        pool_name, pool_type, numbers = self.pool(visits[-1] if visits else None)
-        caller = f"79{self.num(0, 10**9):09d}"
+        pool_name, numbers = self.pool(visits[-1] if visits else None)
+        number = self.pick(numbers)
+        status = self.pick(ANSWERED_STATUSES if successful else FAILED_STATUSES)
+        if successful and self.chance(0.01):
+            duration, status = -self.num(1, 60), SUPPORT_STATUS
+        traffic = self.traffic(visits[-1]) if visits else self.offline(number)
         record: Record = {
             "callId": self.drift_id(call_id),
+            "callphase": "calldisconnected" if self.chance(0.99) else "callconnected",
+            "attribution": 1,
+            "callTags": self.call_tags(),
             "date": self.local_str(call_ms),
-            "timestamp": timestamp,
-            "sessionDate": None if session_time is None else self.local_str(session_time * 1000),
             "duration": self.drift_id(duration),
-            "waitingConnect": self.num(2, 40),
-            "callerNumber": self.caller_number(caller),
-            "phoneNumber": self.pick(numbers),
-            "redirectNumber": self.pick(REDIRECT_NUMBERS),
+            "callerNumber": self.caller_number(f"79{self.num(0, 10**9):09d}"),
+            "redirectNumber": self.redirect(number),
+            "phoneNumber": number,
+            "manager": self.pick(MANAGERS) if self.chance(0.1) else None,
             "successful": self.drift_flag(successful),
             "uniqueCall": self.drift_flag(unique),
             "targetCall": self.drift_flag(target),
             "uniqTargetCall": self.drift_flag(unique and target),
             "callbackCall": self.drift_flag(callback),
-            "callphase": "calldisconnected" if self.chance(0.99) else "callconnected",
-            "statusDetails": "Успешный звонок" if successful else self.pick(FAILED_STATUSES),
-            **(self.traffic(visits[-1]) if visits else self.direct(call_id)),
-            "callUrl": f"https://{DOMAIN}{self.pick(PAGES)}" if visits else "",
-            "ctCallerId": str(self.num(10**9, 10**10)),
-            "ctClientId": ct_client_id,
-            "sipCallId": f"{self.rng.getrandbits(96):024x}@sip.calltouch.ru",
-            "callReferenceId": f"{self.rng.getrandbits(64):016x}",
-            "callClientUniqueId": f"{timestamp}.{self.num(0, 10**5)}",
-            "manager": self.pick(MANAGERS) if self.chance(0.4) else None,
-            "siteId": self.site_id,
-            "siteName": SITE_NAME,
-            "subPoolName": pool_name,
-            "poolType": pool_type,
-            "attribution": 1,
-            "additionalTags": [],
-            "callTags": self.call_tags(),
-            "comments": self.call_comments(call_id),
+            **traffic,
+            "ctCallerId": f"{self.rng.getrandbits(128):032x}",
+            "sipCallId": self.uuid() if online else None,
+            "waitingConnect": self.num(1, 45) if self.chance(0.7) else None,
+            "callReferenceId": self.uuid() if online else f"{timestamp}.{self.num(0, 10**5):05d}",
             "mapVisits": visits,
+            "attrs": {"roistat": str(self.num(0, 10**5))} if online and self.chance(0.2) else None,
+            "comments": self.call_comments(call_id),
+            "phrases": None,
+            "additionalTags": [],
+            "callClientUniqueId": None,
+            "timestamp": timestamp,
+            "sessionDate": None if session_time is None else java_hh(session_time, self.zone),
             "orders": self.orders(call_ms) if visits and self.chance(0.2) else [],
+            "order": None,
             "yandexDirect": None,
             "googleAdWords": None,
+            "siteId": self.site_id,
+            "siteName": SITE_NAME,
+            "callbackInfo": self.callback_info(traffic) if callback else None,
+            "ctClientId": ct_client_id,
             "dcm": self.dcm(),
-            "callbackInfo": self.callback_info(caller) if callback else None,
-            "attrs": {"roistat": str(self.num(0, 10**5))} if self.chance(0.2) else None,
-            "customFields": [] if self.chance(0.7) else [{"field": "city", "value": "Москва"}],
+            "phonesInText": None,
+            "ctGlobalId": None,
+            "subPoolName": number if not online else (pool_name if self.chance(0.8) else None),
+            "statusDetails": status if self.chance(0.95) else None,
+            "customFields": None if self.chance(0.7) else [{"field": "city", "value": "Москва"}],
             CALL_TIME: timestamp,
             CALL_SESSION_TIME: session_time,
         }
@@ -295,34 +346,67 @@ class _CallFactory(_Factory):
             record["yandexDirect"] = self.direct_ids()
         elif channel == ("google", "cpc"):
             record["googleAdWords"] = self.ad_ids("creativeId")
-        return record
+        return {key: record[key] for key in KEYS}
 
-    def pool(self, visit: Record | None) -> tuple[str, str, tuple[str, ...]]:
+    def local_ms(self, day: dt.date, second: int) -> int:
+        """Epoch ms of `second` of 86,400 spread over the day's real length (23 to 25 hours).
+
+        So calls fall in both passes of an hour the clocks repeat, and none in one they skip.
+        """
+        start = dt.datetime.combine(day, dt.time(), self.zone).timestamp()
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.zone).timestamp()
+        instant = int(start) + second * int(end - start) // 86_400
+        return instant * 1000 + self.num(0, 1000)
+
+    def wall_ms(self, day: dt.date, time: dt.time) -> int:
+        """Epoch ms of a wall time of `day`; its `fold` chooses the pass of a repeated hour."""
+        instant = dt.datetime.combine(day, time, self.zone).timestamp()
+        return int(instant) * 1000 + self.num(0, 1000)
+
+    def session_age(self) -> int:
+        """Seconds from the session to its call: mostly under 10 hours, a few a day or more."""
+        if self.chance(DAY_OLD_SESSIONS):
+            return self.num(12 * 3600, 36 * 3600)
+        return self.num(*SESSION_BEFORE)
+
+    def redirect(self, number: str) -> str:
+        """Where the call was forwarded: a number, or (a third) a SIP address of the number."""
+        return f"sip:{number}@{SIP_HOST}" if self.chance(0.3) else self.pick(REDIRECT_NUMBERS)
+
+    def uuid(self) -> str:
+        """A time-based-looking UUID, as the API's telephony ids of tracked calls are."""
+        h = f"{self.rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def pool(self, visit: Record | None) -> tuple[str, tuple[str, ...]]:
         """The number sub-pool: by the visit's channel, or a static number without a session."""
         if visit is None:
-            return self.pick(STATIC_POOLS)
+            name, _, numbers = self.pick(STATIC_POOLS)
+            return name, numbers
         if visit["medium"] == "cpc":
-            return DYNAMIC_POOLS[0] if visit["source"] == "yandex" else DYNAMIC_POOLS[1]
-        return DYNAMIC_POOLS[2]
+            pool = DYNAMIC_POOLS[0] if visit["source"] == "yandex" else DYNAMIC_POOLS[1]
+        else:
+            pool = DYNAMIC_POOLS[2]
+        return pool[0], pool[2]
 
     def traffic(self, visit: Record) -> Record:
         """The session's traffic and visitor fields, from the visit the call is attributed to."""
         ua, device, os_name, browser = _BROWSER_BY_UA[visit["userAgent"]]
         return {
+            "city": visit["city"],
             "source": visit["source"],
             "medium": visit["medium"],
             "keyword": visit["keyword"],
+            "url": visit["url"],
+            "callUrl": f"https://{DOMAIN}{self.pick(PAGES)}",
+            "ref": visit["ref"],
+            "hostname": DOMAIN,
             "utmSource": visit["utmSource"],
             "utmMedium": visit["utmMedium"],
             "utmCampaign": visit["utmCampaign"],
             "utmContent": visit["utmContent"],
             "utmTerm": visit["utmTerm"],
-            "city": visit["city"],
-            "url": visit["url"],
-            "ref": visit["ref"],
-            "hostname": DOMAIN,
             "sessionId": self.drift_id(visit["sessionId"]),
-            "ctGlobalId": visit["ctGlobalId"],
             "clientId": visit["guaClientId"],
             "yaClientId": str(self.num(10**18, 10**19)) if self.chance(0.7) else None,
             "userAgent": ua,
@@ -332,30 +416,30 @@ class _CallFactory(_Factory):
             "browser": browser,
         }
 
-    def direct(self, call_id: int) -> Record:
-        """A call to a static number: no session, `(direct)` traffic, blank visitor fields."""
+    def offline(self, number: str) -> Record:
+        """A call to a static number: no session; the number stands in for the source."""
         return {
-            "source": "(direct)",
-            "medium": "(none)",
-            "keyword": "",
-            "utmSource": NOT_SET,
-            "utmMedium": NOT_SET,
-            "utmCampaign": NOT_SET,
-            "utmContent": NOT_SET,
-            "utmTerm": NOT_SET,
             "city": self.pick(CITIES),  # from the caller's number
-            "url": "",
-            "ref": "",
-            "hostname": "",
-            "sessionId": 0 if call_id % 2 else None,
-            "ctGlobalId": None,
+            "source": number,
+            "medium": "offline",
+            "keyword": NOT_SET,
+            "url": None,
+            "callUrl": None,
+            "ref": None,
+            "hostname": None,
+            "utmSource": number,
+            "utmMedium": "offline",
+            "utmCampaign": number,
+            "utmContent": NOT_FILLED,
+            "utmTerm": NOT_FILLED,
+            "sessionId": None,
             "clientId": None,
             "yaClientId": None,
-            "userAgent": "",
-            "ip": "",
-            "device": "",
-            "os": "",
-            "browser": "",
+            "userAgent": None,
+            "ip": None,
+            "device": None,
+            "os": None,
+            "browser": None,
         }
 
     def drift_id(self, value: int) -> int | str:
@@ -440,11 +524,11 @@ class _CallFactory(_Factory):
             return {key: str(value) for key, value in ids.items()}
         return ids
 
-    def callback_info(self, caller: str) -> Record:
+    def callback_info(self, traffic: Record) -> Record:
         """What the visitor left in the callback widget."""
         return {
             "fields": [
                 {"name": "Имя", "value": self.pick(FIRST_NAMES)},
-                {"name": "Телефон", "value": f"+{caller}"},
+                {"name": "Страница", "value": traffic["callUrl"] or ""},
             ]
         }

@@ -41,7 +41,9 @@ ONLY_FILTERS = {
     "callbackOnly": "callbackCall",
 }
 
-# Flags that add their key to each record only when "true"; otherwise the key is absent.
+# Flags that fill their block only when "true". Unasked, a block is null, as in captured
+# answers, except `orders`, which is [] then (and `additionalTags`, [] always): every key is in
+# every record.
 KEY_FLAGS = {
     "withCallTags": "callTags",
     "withComments": "comments",
@@ -51,6 +53,15 @@ KEY_FLAGS = {
     "withGoogleAdwords": "googleAdWords",  # the parameter has a lower-case w, the key not
     "withDcm": "dcm",
 }
+# Blocks captured null whose flags no document names; these names are the emulator's guess
+# (the tap sends none of them, so it always sees them null, as captured).
+UNNAMED_FLAGS = {
+    "withCallbackInfo": "callbackInfo",
+    "withAttrs": "attrs",
+    "withText": "phrases",
+    "withPhonesInText": "phonesInText",
+}
+EMPTY_UNASKED = frozenset({"orders"})
 
 
 def calls_path(site_id: int | str) -> str:
@@ -79,7 +90,7 @@ class CallsQuery:
     high: int  # epoch seconds, inclusive: local 23:59:59 ending dateTo
     time_key: str  # the private time the range applies to (bindTo)
     only: tuple[str, ...]  # boolean keys that must be true
-    hidden: frozenset[str]  # keys whose flag is not "true": absent from the record
+    hidden: frozenset[str]  # keys whose flag is not "true": null (or []) in the record
     attribution: int | None  # echoed into each record; None keeps the account's setting
     page: int | None  # None: one-day mode, a bare array
     limit: int
@@ -119,7 +130,11 @@ class CallsQuery:
             high=int(dt.datetime.combine(last, dt.time(23, 59, 59), zone).timestamp()),
             time_key=time_key,
             only=tuple(key for name, key in ONLY_FILTERS.items() if _boolean(args, name)),
-            hidden=frozenset(key for flag, key in KEY_FLAGS.items() if args.get(flag) != "true"),
+            hidden=frozenset(
+                key
+                for flag, key in {**KEY_FLAGS, **UNNAMED_FLAGS}.items()
+                if args.get(flag) != "true"
+            ),
             attribution=None if attribution is None else int(attribution),
             page=page,
             limit=DEFAULT_LIMIT if limit is None else limit,
@@ -152,9 +167,13 @@ class CallsQuery:
         return -(-records_total // self.limit)
 
     def shape(self, record: Record) -> Record:
-        """A served copy: flagged blocks only when asked, no private keys, attribution echoed."""
+        """A served copy: blocks null unless asked, no private keys, attribution echoed."""
         hidden = self.hidden
-        shaped = {k: v for k, v in record.items() if k not in hidden and not k.startswith("_")}
+        shaped = {
+            k: (([] if k in EMPTY_UNASKED else None) if k in hidden else v)
+            for k, v in record.items()
+            if not k.startswith("_")
+        }
         if self.attribution is not None:
             shaped["attribution"] = self.attribution
         return shaped
