@@ -31,6 +31,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = str(Path(sys.executable).with_name("meltano"))
 STREAMS = (
+    "sites",
     "requests",
     "orders",
     "comments",
@@ -57,11 +58,14 @@ DEMO_CALLS_PER_DAY = 100
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the emulator's made-up token
 DEMO_SITES = ({"site_id": "12345", "name": "Окна Демо"}, {"site_id": "12346", "name": "Двери Демо"})
 
+# Each site's three top sources, the site by its name (the `sites` stream, through dbt).
 EXAMPLE_QUERY = f"""\
-SELECT source, sum(calls) AS calls, sum(requests) AS requests, sum(leads) AS leads,
+SELECT site_name, source, sum(calls) AS calls, sum(requests) AS requests, sum(leads) AS leads,
        sum(target_leads) AS target_leads, sum(deals) AS deals, sum(revenue) AS revenue
 FROM {MODELS}.leads_daily
-GROUP BY source ORDER BY leads DESC LIMIT 5"""  # noqa: S608 - constants only
+GROUP BY site_name, source
+QUALIFY row_number() OVER (PARTITION BY site_name ORDER BY sum(leads) DESC) <= 3
+ORDER BY site_name, leads DESC"""  # noqa: S608 - constants only
 
 FAILED = {"Extractor failed": "tap-calltouch", "Loader failed": "target-duckdb"}
 DBT_PROGRESS = re.compile(r"OK created|Done\. PASS=|FAIL|ERROR|Completed with")
@@ -430,13 +434,16 @@ def summarize(target: Target, before: dict[str, int]) -> None:
         days = con.execute(
             f"SELECT min(created_date_local), max(created_date_local) FROM {MODELS}.leads_daily"  # noqa: S608
         ).fetchone()
+        sites = con.execute(f"SELECT count(*) FROM {MODELS}.sites").fetchone()  # noqa: S608
         print(
             f"\n    dbt built {MODELS}.leads ({leads[0] if leads else 0:,} leads: one per call and "
-            f"per request) and {MODELS}.leads_daily"
+            f"per request), {MODELS}.leads_daily and {MODELS}.sites "
+            f"({sites[0] if sites else 0} site(s), each with its name and zone)"
         )
         if days and days[0]:
             print(
-                f"\n    Top sources, {days[0]} .. {days[1]} (account's days), from leads_daily:\n"
+                f"\n    Top sources per site, {days[0]} .. {days[1]} (each site's own days), "
+                "from leads_daily:\n"
             )
         for line in str(con.sql(EXAMPLE_QUERY)).splitlines():
             print(f"    {line}")

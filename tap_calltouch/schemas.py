@@ -344,3 +344,15 @@ CALL_TAGS_SCHEMA = child_schema(TAG_ROW, "callId", "call")
 CALL_COMMENTS_SCHEMA = child_schema(CALL_COMMENT, "callId", "call")
 CALL_MAP_VISITS_SCHEMA = child_schema(MAP_VISIT, "callId", "call")
 CALL_ORDERS_SCHEMA = child_schema(CALL_ORDER, "callId", "call")
+
+
+# --- the sites of the run --------------------------------------------------------------------
+
+# The site dimension: what the config says of each site, nothing secret (no token).
+SITE = th.PropertiesList(
+    th.Property("siteId", ID, required=True, description="Calltouch account (site) id."),
+    th.Property("name", TEXT, description="The site's name in `sites`; null when not given."),
+    th.Property(
+        "timezone", TEXT, required=True, description="The IANA zone the tap reads the site in."
+    ),
+)

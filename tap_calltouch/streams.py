@@ -7,18 +7,46 @@ SCHEMA per run and no state of their own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Any
 
 from tap_calltouch import schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED
 from tap_calltouch.journal import ChildStream, JournalStream
+from tap_calltouch.output import LeanRecordStream
+from tap_calltouch.sites import sites_of
 from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT
 
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from singer_sdk import Stream
+    from singer_sdk.helpers.types import Context
 
 DEFAULT_WINDOW_DAYS = 14
 DEFAULT_CALLS_WINDOW_DAYS = 14
+
+
+class SitesStream(LeanRecordStream):
+    """The sites this run reads, from the config: the site dimension of every report.
+
+    It is how dbt learns each site's name and time zone (the raw tables hold neither). Full
+    table each run, no API call, no state of its own; never a token.
+    """
+
+    name = "sites"
+    primary_keys = ("siteId",)
+    schema = schemas.SITE.to_dict()
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        for site in sites_of(dict(self.config)):
+            yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
 
 
 class RequestsStream(JournalStream):
@@ -135,7 +163,9 @@ class CallTagsStream(ChildStream):
     extract = staticmethod(shaping.call_tag_rows)
 
 
+# `sites` first: it is written even when a journal then stops the run.
 STREAM_TYPES: list[type[Stream]] = [
+    SitesStream,
     RequestsStream,
     OrdersStream,
     CommentsStream,

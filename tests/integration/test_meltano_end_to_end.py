@@ -1,20 +1,27 @@
 """`meltano run tap-calltouch target-postgres` / `target-duckdb`, twice, against the emulator.
 
-Each run is the project's job: the load, then the dbt models (`leads`, `leads_daily` in schema
-`analytics`) and their tests. Run 1 loads a month of an emulated account from scratch. Between
-the runs the account changes as a real one does: a lead inside the look-back gets a deal, a tag,
-a comment, a new status and manager; a lead outside the look-back gets a tag (which an
-incremental run must not see); four new leads arrive. Run 2 starts from Meltano's saved
-bookmark. After each run, SQL against the loaded database must show exactly the rows the
-emulator's dataset implies, worked out here from the dataset itself, each primary key once, the
-changed values, and text and nested JSON intact; and the models must hold one lead per call and
-request, with per-day and per-source figures and revenue equal to those counted here from the
-dataset, the new deals included after run 2.
+Each run is the project's job: the load, then the dbt models (`sites`, `leads`, `leads_daily` in
+schema `analytics`) and their tests. Run 1 loads a month of an emulated agency from scratch: two
+sites in `sites`, one in Moscow, one in Novosibirsk (four hours ahead of the dbt fallback zone).
+Between the runs the account changes as a real one does: a lead inside the look-back gets a
+deal, a tag, a comment, a new status and manager; a lead outside the look-back gets a tag (which
+an incremental run must not see); new leads arrive; a CRM relinks a call's deal from a call
+outside the look-back to one inside it, and a request's deal from one request to another. Run 2
+starts from Meltano's saved bookmarks. After each run, SQL against the loaded database must show
+exactly the rows the emulator's data implies, worked out here from that data, each primary key
+once, the changed values, and text and nested JSON intact; and the models must hold one lead per
+call and request, each on its own site's local day and with its site's name, with per-site,
+per-day and per-source figures and revenue equal to those counted here, every deal once, on the
+lead that holds it now.
+
+Then the configurations the README offers must build too, each in a fresh warehouse from one
+run: the calls journal deselected (its tables never created), and `flattening_enabled`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 from collections import Counter
@@ -31,16 +38,15 @@ from tests.emulator.calls_dataset import (
     add_call_comment,
     add_call_order,
     add_calls,
-    generate_calls,
 )
 from tests.emulator.dataset import (
     DEFAULT_SITE_ID,
     add_order,
     add_requests,
     add_tag,
-    generate_dataset,
 )
 from tests.emulator.server import Emulator
+from tests.emulator.sites import Site, generate_sites
 from tests.integration.conftest import MODEL_FIGURES, ROW_COUNTS, meltano_env, timed
 from tests.integration.warehouses import (
     STREAMS,
@@ -59,7 +65,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 Record = dict[str, Any]
-MOSCOW = ZoneInfo("Europe/Moscow")
+MOSCOW = ZoneInfo("Europe/Moscow")  # the tap's `timezone` and dbt's fallback calltouch_timezone
+NOVOSIBIRSK = "Asia/Novosibirsk"
+SITE_NAMES = {DEFAULT_SITE_ID: "Окна Москва", DEFAULT_SITE_ID + 1: "Двери Новосибирск"}
 FIRST_DAY = dt.date(2025, 3, 3)
 DAYS = 28
 PER_DAY = 40
@@ -75,6 +83,16 @@ NEW_MANAGER = "Новикова Анна Петровна"
 NEW_SUM = "12345.6700"
 JOBS = {"target-postgres": "calltouch-to-postgres", "target-duckdb": "calltouch-to-duckdb"}
 DBT = {"target-postgres": "dbt-postgres", "target-duckdb": "dbt-duckdb"}
+REQUEST_STREAMS = ("sites", "requests", "orders", "comments", "map_visits", "request_tags")
+# One fresh run each: the journal of calls deselected, and flat tables instead of JSON columns.
+VARIANTS = {
+    "calls-deselected": {"TAP_CALLTOUCH__SELECT": json.dumps([f"{s}.*" for s in REQUEST_STREAMS])},
+    "flattened": {
+        "TAP_CALLTOUCH_FLATTENING_ENABLED": "true",
+        "TAP_CALLTOUCH_FLATTENING_MAX_DEPTH": "1",
+    },
+}
+VARIANT_DAYS = 7
 LOADER_DUCKDB = "1.2.2"  # target-duckdb's pin in meltano.yml, and dbt-duckdb's
 LEAD_DEALS = (
     "SELECT deals, revenue, first_deal_at FROM analytics.leads"
@@ -140,7 +158,60 @@ def test_meltano_into_duckdb(meltano_project: MeltanoProject, tmp_path: Path) ->
     assert (calls["date"], calls["callernumber"]) == ("TIMESTAMP", "VARCHAR")
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_any_selection_into_postgres(
+    meltano_project: MeltanoProject, postgres: Postgres, tmp_path: Path, variant: str
+) -> None:
+    server = dataclasses.replace(postgres, database=f"calltouch_{variant.replace('-', '_')}")
+    with postgres.connect() as admin:
+        admin.execute(f"CREATE DATABASE {server.database}")
+
+    @contextlib.contextmanager
+    def warehouse() -> Iterator[Warehouse]:
+        with server.connect() as connection:
+            yield PostgresWarehouse(connection)
+
+    env = server.loader_env()
+    run_variant(meltano_project, "target-postgres", env, warehouse, tmp_path, variant=variant)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_any_selection_into_duckdb(
+    meltano_project: MeltanoProject, tmp_path: Path, variant: str
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+
+    @contextlib.contextmanager
+    def warehouse() -> Iterator[Warehouse]:
+        opened = DuckDBWarehouse(path)
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+    env = {"TARGET_DUCKDB_PATH": str(path), "DBT_DUCKDB_PATH": str(path)}
+    run_variant(meltano_project, "target-duckdb", env, warehouse, tmp_path, variant=variant)
+
+
 # --- the scenario ------------------------------------------------------------------------------
+
+
+def agency(days: int = DAYS) -> list[Site]:
+    """The emulated agency: a Moscow site and a Novosibirsk one, no id shared between them."""
+    return generate_sites(
+        2,
+        seed=11,
+        start=FIRST_DAY,
+        days=days,
+        requests_per_day=PER_DAY,
+        calls_per_day=CALLS_PER_DAY,
+        zones=("Europe/Moscow", NOVOSIBIRSK),
+    )
+
+
+def every(sites: list[Site], journal: str) -> list[Record]:
+    """One journal's records of every site, as they are now."""
+    return [record for site in sites for record in getattr(site, journal)]
 
 
 def run_twice(  # noqa: PLR0913 - after_run is the DuckDB file check
@@ -153,11 +224,13 @@ def run_twice(  # noqa: PLR0913 - after_run is the DuckDB file check
     after_run: Callable[[], None] = lambda: None,
 ) -> None:
     """Full run, change the account, incremental run; check the database after each."""
-    dataset = generate_dataset(seed=11, start=FIRST_DAY, days=DAYS, per_day=PER_DAY)
-    calls = generate_calls(seed=11, start=FIRST_DAY, days=DAYS, per_day=CALLS_PER_DAY)
+    sites = agency()
+    moscow, novosibirsk = sites
+    dataset, calls = moscow.requests, moscow.calls  # the Moscow site's, for the content checks
     state_id = f"dev:tap-calltouch-to-{loader}"
-    with Emulator(dataset=dataset, calls=calls, token=TOKEN) as emulator:
-        env = meltano_env(**tap_env(emulator.url), **loader_env)
+    tokens = {TOKEN: {site.site_id for site in sites}}
+    with Emulator(sites=sites, tokens=tokens) as emulator:
+        env = meltano_env(**tap_env(emulator.url, sites), **loader_env)
         # The job: tap-calltouch LOADER dbt-...:run dbt-...:test (a failed dbt test fails it).
         command = ["--environment=dev", "run", JOBS[loader]]
 
@@ -166,61 +239,125 @@ def run_twice(  # noqa: PLR0913 - after_run is the DuckDB file check
         assert "Window 1/" in log, "the tap's progress lines should reach Meltano's log"
         first_calls = requests_journal(emulator)
         assert min(date_from(call.params) for call in first_calls) == FIRST_DAY
-        bookmark = saved_bookmark(project, state_id, env, tmp_path / "state1.log")
-        assert bookmark == rfc3339(max(record["date"] for record in dataset))
+        bookmarks = saved_bookmarks(project, state_id, env, tmp_path / "state1.log")
+        assert bookmarks == newest_requests(sites)
         assert emulator.peak_rate() <= 5, "both journals together stay under the limit"
         with warehouse() as db:
-            assert db.tables() >= set(STREAMS)
-            check_rows(db, expected_keys(dataset, calls), f"{loader} after run 1")
+            assert db.tables() >= {*STREAMS, "sites"}
+            check_rows(
+                db,
+                expected_keys(every(sites, "requests"), every(sites, "calls")),
+                f"{loader} after run 1",
+            )
+            check_sites(db, sites)
             check_content(db, dataset)
             check_calls_content(db, calls)
-            check_models(db, dataset, calls, f"{loader} after run 1")
+            check_models(db, sites, f"{loader} after run 1")
         check_dbt_tests(project, DBT[loader])
         after_run()
 
         changed, unseen = change_account(dataset)
         changed_call = change_calls(calls)
+        relinked = relink_deals(novosibirsk)
         emulator.reset_log()
         with timed(f"{loader}: meltano run 2 (incremental)"):
             project.run(command, tmp_path / "run2.log", env)
-        second_calls = requests_journal(emulator)
-        reread_from = (parse_rfc3339(bookmark) - dt.timedelta(days=LOOKBACK_DAYS)).astimezone(
-            MOSCOW
+        check_reread(emulator, sites, bookmarks, first_calls)
+        assert saved_bookmarks(project, state_id, env, tmp_path / "state2.log") == newest_requests(
+            sites
         )
-        assert min(date_from(call.params) for call in second_calls) == reread_from.date()
-        assert len(second_calls) < len(first_calls)
-        assert saved_bookmark(project, state_id, env, tmp_path / "state2.log") == rfc3339(
-            max(record["date"] for record in dataset)
-        )
-        calls_from = min(
-            dt.datetime.strptime(call.params["dateFrom"], "%d/%m/%Y").date()  # noqa: DTZ007
-            for call in emulator.calls
-            if call.journal == "calls" and call.status == 200
-        )
-        assert calls_from > FIRST_DAY, "the calls journal resumed from its own bookmark"
         with warehouse() as db:
-            expected = expected_keys(dataset, calls)
+            expected = expected_keys(every(sites, "requests"), every(sites, "calls"))
             expected["request_tags"].remove((unseen["requestId"], UNSEEN_TAG))
+            # The call the deal left is older than the look-back: its row stays in the raw table.
+            expected["call_orders"] = sorted([*expected["call_orders"], relinked.stale_call_order])
             check_rows(db, expected, f"{loader} after run 2")
             check_content(db, dataset)
             check_changes(db, changed, unseen)
             check_call_changes(db, changed_call)
-            check_models(db, dataset, calls, f"{loader} after run 2")
+            check_models(db, sites, f"{loader} after run 2")
             check_new_deals(db, changed, changed_call)
+            check_relinked(db, relinked)
         check_dbt_tests(project, DBT[loader])
         after_run()
+
+
+def run_variant(  # noqa: PLR0913 - one fresh run of one configuration
+    project: MeltanoProject,
+    loader: str,
+    loader_env: dict[str, str],
+    warehouse: Callable[[], AbstractContextManager[Warehouse]],
+    tmp_path: Path,
+    *,
+    variant: str,
+) -> None:
+    """One full run of the job in a configuration the README offers, into a fresh warehouse."""
+    sites = agency(VARIANT_DAYS)
+    with_calls = variant != "calls-deselected"
+    with Emulator(sites=sites, tokens={TOKEN: {site.site_id for site in sites}}) as emulator:
+        settings = tap_env(emulator.url, sites)
+        settings["TAP_CALLTOUCH_END_DATE"] = (
+            FIRST_DAY + dt.timedelta(days=VARIANT_DAYS + 1)
+        ).isoformat()
+        env = meltano_env(**settings, **VARIANTS[variant], **loader_env)
+        command = ["--environment=dev", "run", f"--state-id-suffix={variant}", JOBS[loader]]
+        with timed(f"{loader}: meltano run ({variant})"):
+            project.run(command, tmp_path / f"{variant}.log", env)
+        journals = {call.journal for call in emulator.calls}
+    assert journals == ({"requests", "calls"} if with_calls else {"requests"})
+    with warehouse() as db:
+        tables = db.tables()
+        assert ("calls" in tables, "call_orders" in tables) == (with_calls, with_calls)
+        columns = {name.lower() for name in db.column_types("requests")}
+        flat = variant == "flattened"
+        assert ("session__source" in columns, "session" in columns) == (flat, not flat)
+        check_sites(db, sites)
+        check_models(db, sites, f"{loader} {variant}", with_calls=with_calls)
+    check_dbt_tests(project, DBT[loader])
+
+
+def check_reread(
+    emulator: Emulator, sites: list[Site], bookmarks: dict[int, str], first_calls: list[Any]
+) -> None:
+    """Run 2 re-read each site from its own bookmark less the look-back, in its own zone."""
+    second_calls = requests_journal(emulator)
+    for site in sites:
+        reread_from = parse_rfc3339(bookmarks[site.site_id]) - dt.timedelta(days=LOOKBACK_DAYS)
+        asked = [call for call in second_calls if call.site == str(site.site_id)]
+        first = min(date_from(call.params) for call in asked)
+        assert first == reread_from.astimezone(site.zone).date(), site.site_id
+    assert len(second_calls) < len(first_calls)
+    calls_from = min(
+        dt.datetime.strptime(call.params["dateFrom"], "%d/%m/%Y").date()  # noqa: DTZ007
+        for call in emulator.calls
+        if call.journal == "calls" and call.status == 200
+    )
+    assert calls_from > FIRST_DAY, "the calls journal resumed from its own bookmark"
+
+
+def newest_requests(sites: list[Site]) -> dict[int, str]:
+    """Each site's requests bookmark: its newest creation time."""
+    return {site.site_id: rfc3339(max(r["date"] for r in site.requests)) for site in sites}
 
 
 def requests_journal(emulator: Emulator) -> list[Any]:
     return [call for call in emulator.calls if call.status == 200 and call.journal == "requests"]
 
 
-def tap_env(url: str) -> dict[str, str]:
-    """The tap's settings for the emulated account, as Meltano environment variables."""
+def tap_env(url: str, sites: list[Site]) -> dict[str, str]:
+    """The tap's settings for the emulated agency, as Meltano environment variables.
+
+    The Moscow site leaves its zone to the top-level `timezone`; the other names its own.
+    """
+    entries = [
+        {"site_id": str(site.site_id), "name": SITE_NAMES[site.site_id]}
+        | ({"timezone": site.tz} if site.zone != MOSCOW else {})
+        for site in sites
+    ]
     return {
         "TAP_CALLTOUCH_API_URL": url,
         "TAP_CALLTOUCH_API_TOKEN": TOKEN,
-        "TAP_CALLTOUCH_SITE_ID": str(DEFAULT_SITE_ID),
+        "TAP_CALLTOUCH_SITES": json.dumps(entries, ensure_ascii=False),
         "TAP_CALLTOUCH_START_DATE": FIRST_DAY.isoformat(),
         "TAP_CALLTOUCH_END_DATE": END_DAY.isoformat(),
         "TAP_CALLTOUCH_TIMEZONE": "Europe/Moscow",
@@ -278,6 +415,82 @@ def change_calls(calls: list[Record]) -> Record:
     add_call_comment(calls, changed["callId"], NEW_COMMENT)
     add_calls(calls, 5, LAST_DAY + dt.timedelta(days=1), seed=5)
     return changed
+
+
+@dataclasses.dataclass(frozen=True)
+class Relinked:
+    """The deals a CRM moved between the runs: a call's, and a request's."""
+
+    order_id: int  # the call deal
+    old_call: Record
+    new_call: Record
+    request_order_id: int
+    old_request: Record
+    new_request: Record
+
+    @property
+    def stale_call_order(self) -> tuple[int, int]:
+        """The call_orders key the deal leaves behind: nothing re-reads the old call."""
+        return (int(self.old_call["callId"]), self.order_id)
+
+
+def relink_deals(site: Site) -> Relinked:
+    """Between the runs, a CRM relinks deals, as a manager fixing a match does.
+
+    A call's deal moves from a call of the first day (older than the look-back, so never read
+    again) to a call inside the look-back; a request's deal moves between two requests inside
+    it.
+    """
+
+    def call_day(call: Record) -> dt.date:
+        return dt.datetime.fromtimestamp(call[CALL_TIME], site.zone).date()
+
+    def request_day(record: Record) -> dt.date:
+        return local_day(record["date"], site.zone)
+
+    inside = LAST_DAY - dt.timedelta(days=2)
+    old_call = next(call for call in site.calls if call_day(call) == FIRST_DAY and call["orders"])
+    new_call = next(c for c in site.calls if call_day(c) == inside and not c["orders"])
+    order = old_call["orders"].pop(0)
+    new_call["orders"].append(order)
+    old_request = next(
+        r for r in site.requests if request_day(r) == inside and len(r["orders"]) == 1
+    )
+    new_request = next(
+        r
+        for r in site.requests
+        if request_day(r) == inside - dt.timedelta(days=1) and not r["orders"]
+    )
+    request_order = old_request["orders"].pop()
+    old_request["order"] = None
+    new_request["orders"].append(request_order)
+    new_request["order"] = request_order
+    return Relinked(
+        order_id=int(order["orderId"]),
+        old_call=old_call,
+        new_call=new_call,
+        request_order_id=int(request_order["orderId"]),
+        old_request=old_request,
+        new_request=new_request,
+    )
+
+
+def check_relinked(db: Warehouse, relinked: Relinked) -> None:
+    """Each relinked deal counts once, on the lead Calltouch holds it on now."""
+    raw = [key for key in db.keys("call_orders") if key[1] == relinked.order_id]
+    assert len(raw) == 2, "the raw table keeps the old link beside the new one"
+    deal = "SELECT lead_type, lead_id FROM analytics.stg_calltouch__deals WHERE order_id = {}"
+    assert db.query(deal.format(relinked.order_id)) == [("call", int(relinked.new_call["callId"]))]
+    request_deal = db.query(deal.format(relinked.request_order_id))
+    assert request_deal == [("request", int(relinked.new_request["requestId"]))]
+    for kind, lead, key in (
+        ("call", relinked.old_call, "callId"),
+        ("call", relinked.new_call, "callId"),
+        ("request", relinked.old_request, "requestId"),
+        ("request", relinked.new_request, "requestId"),
+    ):
+        rows = db.query(LEAD_DEALS.format(kind=kind, id=int(lead[key])))
+        assert [row[0] for row in rows] == [len(lead["orders"])], (kind, lead[key])
 
 
 def check_calls_content(db: Warehouse, calls: list[Record]) -> None:
@@ -432,64 +645,106 @@ def check_changes(db: Warehouse, changed: Record, unseen: Record) -> None:
 # --- the dbt models ----------------------------------------------------------------------------
 
 
-def check_models(db: Warehouse, dataset: list[Record], calls: list[Record], when: str) -> None:
-    """`leads`: one row per call and request; `leads_daily`: the dataset's own figures."""
-    ((rows, keys),) = db.query("SELECT count(*), count(DISTINCT lead_key) FROM analytics.leads")
-    assert rows == keys == len(dataset) + len(calls), "one lead per call and per request"
-    assert (
-        db.query("SELECT lead_type, lead_id FROM analytics.leads GROUP BY 1, 2 HAVING count(*) > 1")
-        == []
+def check_sites(db: Warehouse, sites: list[Site]) -> None:
+    """The `sites` table and model: each site's id, name and zone, no token."""
+    for site in sites:
+        row = db.row("sites", siteId=site.site_id)
+        assert (row["name"], row["timezone"]) == (SITE_NAMES[site.site_id], site.tz)
+        assert TOKEN not in json.dumps(row, default=str)
+    modelled = db.query("SELECT site_id, site_name, timezone FROM analytics.sites")
+    assert sorted(modelled) == [(site.site_id, SITE_NAMES[site.site_id], site.tz) for site in sites]
+
+
+def check_models(db: Warehouse, sites: list[Site], when: str, *, with_calls: bool = True) -> None:
+    """`leads`: one row per call and request, on its site's day and with its site's name;
+    `leads_daily`: the emulator's own figures per site, day and source."""
+    leads = db.query(
+        "SELECT lead_type, lead_id, site_name, created_date_local FROM analytics.leads"
     )
+    expected_leads = expected_lead_days(sites, with_calls=with_calls)
+    assert len(leads) == len(expected_leads), "one lead per call and per request"
+    assert {(kind, int(lead), name): day for kind, lead, name, day in leads} == {
+        key: day for key, (day, _) in expected_leads.items()
+    }
+    elsewhere = sum(day != moscow_day for day, moscow_day in expected_leads.values())
+    assert elsewhere > 0, "some Novosibirsk leads fall on another day in Moscow"
     daily = db.query(
-        "SELECT created_date_local, source, sum(calls), sum(unique_calls), sum(target_calls),"
-        " sum(requests), sum(leads), sum(target_leads), sum(deals), sum(revenue)"
-        " FROM analytics.leads_daily GROUP BY 1, 2"
+        "SELECT site_name, created_date_local, source, sum(calls), sum(unique_calls),"
+        " sum(target_calls), sum(requests), sum(leads), sum(target_leads), sum(deals),"
+        " sum(revenue) FROM analytics.leads_daily GROUP BY 1, 2, 3"
     )
     loaded = {
-        (day, source): (*(int(value) for value in counts[:-1]), Decimal(counts[-1]))
-        for day, source, *counts in daily
+        (name, day, source): (*(int(value) for value in counts[:-1]), Decimal(counts[-1]))
+        for name, day, source, *counts in daily
     }
-    expected = expected_daily(dataset, calls)
+    expected = expected_daily(sites, with_calls=with_calls)
     assert loaded == expected
     totals = [sum(figures[i] for figures in expected.values()) for i in range(8)]
+    ((deals,),) = db.query("SELECT sum(deals) FROM analytics.leads")
+    assert int(deals) == totals[6]
     MODEL_FIGURES[when] = (
-        f"leads {rows} (calls {totals[0]} + requests {totals[3]}), target leads {totals[5]}, "
-        f"deals {totals[6]}, revenue {totals[7]}"
+        f"leads {len(leads)} (calls {totals[0]} + requests {totals[3]}), target leads "
+        f"{totals[5]}, deals {totals[6]}, revenue {totals[7]}; {elsewhere} Novosibirsk leads "
+        "on a day other than Moscow's"
     )
+
+
+def expected_lead_days(
+    sites: list[Site], *, with_calls: bool = True
+) -> dict[tuple[str, int, str], tuple[dt.date, dt.date]]:
+    """Each lead (type, id, site name): its day in its site's zone, and in Moscow."""
+    days = {}
+    for site in sites:
+        name = SITE_NAMES[site.site_id]
+        for call in site.calls if with_calls else []:
+            at = dt.datetime.fromtimestamp(call[CALL_TIME], dt.timezone.utc)
+            days["call", int(call["callId"]), name] = (
+                at.astimezone(site.zone).date(),
+                at.astimezone(MOSCOW).date(),
+            )
+        for record in site.requests:
+            days["request", int(record["requestId"]), name] = (
+                local_day(record["date"], site.zone),
+                local_day(record["date"]),
+            )
+    return days
 
 
 def expected_daily(
-    dataset: list[Record], calls: list[Record]
-) -> dict[tuple[dt.date, str], tuple[Any, ...]]:
-    """Per local day and source, from the emulator's records: calls, unique calls, target calls,
-    requests, leads, target leads, deals, revenue (requests' `sum`, calls' `plannedAmount`)."""
-    counts: dict[tuple[dt.date, str], Counter[str]] = {}
-    revenue: dict[tuple[dt.date, str], Decimal] = {}
-    for call in calls:
-        day = dt.datetime.fromtimestamp(call[CALL_TIME], MOSCOW).date()
-        key = (day, call["source"] or "(not set)")
-        orders = call.get("orders") or []
-        counts.setdefault(key, Counter()).update(
-            calls=1,
-            unique_calls=truthy(call["uniqueCall"]),
-            target_calls=truthy(call["targetCall"]),
-            leads=1,
-            target_leads=truthy(call["targetCall"]),
-            deals=len(orders),
-        )
-        amounts = [Decimal(str(order["plannedAmount"])) for order in orders]
-        revenue[key] = revenue.get(key, Decimal(0)) + sum(amounts, Decimal(0))
-    for record in dataset:
-        session = record["session"] or {}
-        key = (local_day(record["date"]), session.get("source") or "(not set)")
-        counts.setdefault(key, Counter()).update(
-            requests=1,
-            leads=1,
-            target_leads=truthy(record["targetRequest"]),
-            deals=len(record["orders"]),
-        )
-        amounts = [Decimal(str(order["sum"])) for order in record["orders"]]
-        revenue[key] = revenue.get(key, Decimal(0)) + sum(amounts, Decimal(0))
+    sites: list[Site], *, with_calls: bool = True
+) -> dict[tuple[str, dt.date, str], tuple[Any, ...]]:
+    """Per site, its local day and source, from the emulator's records: calls, unique calls,
+    target calls, requests, leads, target leads, deals, revenue (requests' `sum`, calls'
+    `plannedAmount`), each deal on the lead that holds it now."""
+    counts: dict[tuple[str, dt.date, str], Counter[str]] = {}
+    revenue: dict[tuple[str, dt.date, str], Decimal] = {}
+    for site in sites:
+        name = SITE_NAMES[site.site_id]
+        for call in site.calls if with_calls else []:
+            day = dt.datetime.fromtimestamp(call[CALL_TIME], site.zone).date()
+            key = (name, day, call["source"] or "(not set)")
+            orders = call.get("orders") or []
+            counts.setdefault(key, Counter()).update(
+                calls=1,
+                unique_calls=truthy(call["uniqueCall"]),
+                target_calls=truthy(call["targetCall"]),
+                leads=1,
+                target_leads=truthy(call["targetCall"]),
+                deals=len(orders),
+            )
+            amounts = [Decimal(str(order["plannedAmount"])) for order in orders]
+            revenue[key] = revenue.get(key, Decimal(0)) + sum(amounts, Decimal(0))
+        for record in site.requests:
+            session = record["session"] or {}
+            key = (name, local_day(record["date"], site.zone), session.get("source") or "(not set)")
+            counts.setdefault(key, Counter()).update(
+                requests=1,
+                leads=1,
+                target_leads=truthy(record["targetRequest"]),
+                deals=len(record["orders"]),
+            )
+            amounts = [Decimal(str(order["sum"])) for order in record["orders"]]
+            revenue[key] = revenue.get(key, Decimal(0)) + sum(amounts, Decimal(0))
     names = ("calls", "unique_calls", "target_calls", "requests", "leads", "target_leads", "deals")
     return {
         key: (*(figures[name] for name in names), revenue[key]) for key, figures in counts.items()
@@ -517,9 +772,11 @@ def check_dbt_tests(project: MeltanoProject, utility: str) -> None:
         for result in json.loads(results.read_text(encoding="utf-8"))["results"]
     }
     assert set(outcome.values()) == {"pass"}, outcome
-    assert {"leads_match_raw_journals", "accepted_values_leads_lead_type__call__request"} <= set(
-        outcome
-    )
+    assert {
+        "leads_match_raw_journals",
+        "each_deal_counts_once",
+        "accepted_values_leads_lead_type__call__request",
+    } <= set(outcome)
     assert len(outcome) >= 25
 
 
@@ -543,12 +800,16 @@ def truthy(value: Any) -> bool:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def saved_bookmark(project: MeltanoProject, state_id: str, env: dict[str, str], log: Path) -> str:
-    """The requests bookmark Meltano keeps in its system database for `state_id`."""
+def saved_bookmarks(
+    project: MeltanoProject, state_id: str, env: dict[str, str], log: Path
+) -> dict[int, str]:
+    """Each site's requests bookmark, as Meltano keeps it in its system database."""
     output = project.run(["--log-level=warning", "state", "get", state_id], log, env)
     state = json.loads(output[output.index("{") :])
-    value: str = state["singer_state"]["bookmarks"]["requests"]["replication_key_value"]
-    return value
+    partitions = state["singer_state"]["bookmarks"]["requests"]["partitions"]
+    return {
+        int(entry["context"]["siteId"]): str(entry["replication_key_value"]) for entry in partitions
+    }
 
 
 def date_from(params: dict[str, str]) -> dt.date:
@@ -556,9 +817,9 @@ def date_from(params: dict[str, str]) -> dt.date:
     return dt.datetime.strptime(params["dateFrom"], "%m/%d/%Y").date()  # noqa: DTZ007
 
 
-def local_day(epoch_ms: int) -> dt.date:
-    """The account's (Moscow) calendar day of an epoch-ms time."""
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, MOSCOW).date()
+def local_day(epoch_ms: int, zone: ZoneInfo = MOSCOW) -> dt.date:
+    """The calendar day of an epoch-ms time in a site's zone (Moscow unless told)."""
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, zone).date()
 
 
 def utc(epoch_ms: int) -> dt.datetime:

@@ -1,29 +1,108 @@
 {#
-  Everything that differs between the two warehouses, in one place.
+  Everything that differs between the two warehouses, and between what a loader may have left,
+  in one place.
 
-  - col('requestId'): a raw column by the tap's field name. target-postgres keeps the tap's names
-    (quoted: "requestId"); target-duckdb lower-cases them (requestid).
-  - json_text('session', 'utmCampaign'): a text field of a JSON object column (jsonb in
-    PostgreSQL, JSON in DuckDB); '' reads as null.
-  - local_date(ts): the account's calendar day of a naive UTC timestamp.
+  - raw('calls', [('callId', 'call_id', 'bigint'), ...]): a raw table as a subquery of typed,
+    renamed columns, whatever the loader did with it. target-postgres keeps the tap's names
+    ("requestId"), target-duckdb lower-cases them (requestid): columns are found by name in
+    any case. A field of an object ('session.source') is read from the flattened column
+    (session__source, with `flattening_enabled`) or from the JSON/jsonb object column
+    (session ->> 'source'). A column the table lacks (a property deselected) reads as null,
+    and a table the loader never created (a stream deselected) as no rows.
+  - raw_count('calls', 'callId'): distinct values of a raw column, 0 without the table.
+  - local_date(ts, zone): the calendar day of a naive UTC timestamp in the zone named by the
+    SQL expression `zone`; calltouch_timezone() is the fallback zone (var calltouch_timezone).
   - money(text): an exact decimal from the tap's decimal text ("2800.0000").
 #}
 
-{% macro col(name) -%}
-  {{ return(adapter.dispatch('col', 'calltouch')(name)) }}
+{# The loaded table of a stream, or none when the loader never created it. #}
+{% macro raw_relation(name) -%}
+  {%- set declared = source('calltouch', name) -%}
+  {%- if not execute -%}
+    {{ return(declared) }}
+  {%- endif -%}
+  {{ return(adapter.get_relation(
+      database=declared.database, schema=declared.schema, identifier=declared.identifier)) }}
 {%- endmacro %}
 
-{% macro default__col(name) -%}
-  {{ adapter.quote(name) }}
+
+{# The table's columns by lower-case name: {'requestid': 'requestId', ...}. #}
+{% macro raw_columns(relation) -%}
+  {%- set columns = {} -%}
+  {%- for column in adapter.get_columns_in_relation(relation) -%}
+    {%- do columns.update({column.name | lower: column.name}) -%}
+  {%- endfor -%}
+  {{ return(columns) }}
 {%- endmacro %}
 
-{% macro duckdb__col(name) -%}
-  {{ name | lower }}
+
+{# One field as a typed expression: a column, a flattened column, an object's field, or null. #}
+{% macro raw_field(columns, field, type) -%}
+  {%- set parts = field.split('.') -%}
+  {%- set flat = parts | join('__') | lower -%}
+  {%- if flat in columns -%}
+    cast({{ adapter.quote(columns[flat]) }} as {{ type }})
+  {%- elif parts | length == 2 and (parts[0] | lower) in columns -%}
+    cast(nullif({{ json_text(adapter.quote(columns[parts[0] | lower]), parts[1]) }}, '') as {{ type }})
+  {%- else -%}
+    cast(null as {{ type }})
+  {%- endif -%}
 {%- endmacro %}
 
 
+{# A text field of a JSON object column: jsonb or JSON as the loaders store objects, or JSON
+   text where a flattening depth left an object whole. #}
 {% macro json_text(column, key) -%}
-  nullif({{ col(column) }} ->> '{{ key }}', '')
+  {{ return(adapter.dispatch('json_text', 'calltouch')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(column, key) -%}
+  cast({{ column }} as jsonb) ->> '{{ key }}'
+{%- endmacro %}
+
+{% macro duckdb__json_text(column, key) -%}
+  cast({{ column }} as json) ->> '{{ key }}'
+{%- endmacro %}
+
+
+{% macro raw(name, fields) -%}
+  {#- source() runs at parse time too, so dbt knows which raw tables a model reads. -#}
+  {%- set relation = raw_relation(name) -%}
+  {%- if not execute or relation is none -%}
+    (
+      select
+      {%- for field, alias, type in fields %}
+        cast(null as {{ type }}) as {{ alias }}{{ "," if not loop.last }}
+      {%- endfor %}
+      where 1 = 0
+    )
+  {%- else -%}
+    {%- set columns = raw_columns(relation) -%}
+    (
+      select
+      {%- for field, alias, type in fields %}
+        {{ raw_field(columns, field, type) }} as {{ alias }}{{ "," if not loop.last }}
+      {%- endfor %}
+      from {{ relation }}
+    )
+  {%- endif -%}
+{%- endmacro %}
+
+
+{% macro raw_count(name, field) -%}
+  {%- set relation = raw_relation(name) -%}
+  {%- if not execute or relation is none -%}
+    0
+  {%- else -%}
+    (select count(distinct {{ raw_field(raw_columns(relation), field, 'bigint') }}) from {{ relation }})
+  {%- endif -%}
+{%- endmacro %}
+
+
+{# When the loader wrote each row (_sdc_extracted_at: target-postgres' add_record_metadata,
+   target-duckdb's add_metadata_columns), to keep a deal's latest load. #}
+{% macro loaded_at_field() -%}
+  {{ return(('_sdc_extracted_at', 'loaded_at', dbt.type_timestamp())) }}
 {%- endmacro %}
 
 
@@ -35,14 +114,14 @@
   {{ return(zone) }}
 {%- endmacro %}
 
-{% macro local_date(ts) -%}
-  {{ return(adapter.dispatch('local_date', 'calltouch')(ts)) }}
+{% macro local_date(ts, zone) -%}
+  {{ return(adapter.dispatch('local_date', 'calltouch')(ts, zone)) }}
 {%- endmacro %}
 
-{# PostgreSQL and DuckDB (its bundled ICU) read AT TIME ZONE alike: naive UTC -> timestamptz ->
-   the account's wall clock, whose date is the account's day. #}
-{% macro default__local_date(ts) -%}
-  cast(({{ ts }} at time zone 'UTC') at time zone '{{ calltouch_timezone() }}' as date)
+{# PostgreSQL and DuckDB (its bundled ICU) read AT TIME ZONE alike, the zone being any text
+   expression: naive UTC -> timestamptz -> the zone's wall clock, whose date is the day. #}
+{% macro default__local_date(ts, zone) -%}
+  cast(({{ ts }} at time zone 'UTC') at time zone {{ zone }} as date)
 {%- endmacro %}
 
 

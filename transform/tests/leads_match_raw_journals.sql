@@ -1,11 +1,8 @@
 -- `leads` holds exactly one row per call and per request loaded: fails with the two counts
--- when they differ.
+-- when they differ. A journal never loaded counts 0.
 with loaded as (
 
-    select
-        (select count(distinct {{ col('callId') }}) from {{ source('calltouch', 'calls') }})
-        + (select count(distinct {{ col('requestId') }}) from {{ source('calltouch', 'requests') }})
-        as raw_rows
+    select {{ raw_count('calls', 'callId') }} + {{ raw_count('requests', 'requestId') }} as raw_rows
 
 ),
 

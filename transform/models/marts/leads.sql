@@ -1,32 +1,23 @@
--- One row per lead: every call and every web request, with its attribution and its deals.
--- Deals are aggregated per lead before the join (one row per lead on each side), so a lead's
--- revenue is the sum of its own deals, never multiplied by a join fan-out.
-with request_deals as (
+-- One row per lead: every call and every web request, with its site, attribution and deals.
+-- Each deal counts once, on the lead it was last loaded with (stg_calltouch__deals); deals are
+-- aggregated per lead before the join (one row per lead on each side), so a lead's revenue is
+-- the sum of its own deals, never multiplied by a join fan-out. created_date_local is the
+-- lead's day in its own site's zone (the `sites` model).
+with deals as (
 
     select
-        request_id,
+        lead_type,
+        lead_id,
         count(*) as deals,
         sum(amount) as revenue,
         min(created_at) as first_deal_at
-    from {{ ref('stg_calltouch__request_deals') }}
-    group by request_id
-
-),
-
-call_deals as (
-
-    select
-        call_id,
-        count(*) as deals,
-        sum(amount) as revenue,
-        min(created_at) as first_deal_at
-    from {{ ref('stg_calltouch__call_deals') }}
-    group by call_id
+    from {{ ref('stg_calltouch__deals') }}
+    group by lead_type, lead_id
 
 ),
 
 {% set columns = [
-    'site_id', 'created_at', 'created_date_local', 'source', 'medium', 'campaign', 'keyword',
+    'site_id', 'created_at', 'source', 'medium', 'campaign', 'keyword',
     'utm_source', 'utm_medium', 'utm_term', 'utm_content', 'landing_url', 'city', 'manager',
     'is_unique', 'is_target', 'is_unique_target',
 ] %}
@@ -42,7 +33,7 @@ calls as (
         coalesce(d.revenue, {{ zero_money() }}) as revenue,
         d.first_deal_at
     from {{ ref('stg_calltouch__calls') }} as c
-    left join call_deals as d on d.call_id = c.call_id
+    left join deals as d on d.lead_type = 'call' and d.lead_id = c.call_id
 
 ),
 
@@ -57,7 +48,7 @@ requests as (
         coalesce(d.revenue, {{ zero_money() }}) as revenue,
         d.first_deal_at
     from {{ ref('stg_calltouch__requests') }} as r
-    left join request_deals as d on d.request_id = r.request_id
+    left join deals as d on d.lead_type = 'request' and d.lead_id = r.request_id
 
 ),
 
@@ -70,12 +61,18 @@ unioned as (
 )
 
 select
-    concat(lead_type, ':', cast(lead_id as {{ dbt.type_string() }})) as lead_key,
-    lead_type,
-    lead_id,
-    {% for column in columns %}{{ column }},
+    concat(u.lead_type, ':', cast(u.lead_id as {{ dbt.type_string() }})) as lead_key,
+    u.lead_type,
+    u.lead_id,
+    u.site_id,
+    s.site_name,
+    u.created_at,
+    {{ local_date('u.created_at', "coalesce(s.timezone, '" ~ calltouch_timezone() ~ "')") }}
+        as created_date_local,
+    {% for column in columns if column not in ('site_id', 'created_at') %}u.{{ column }},
     {% endfor -%}
-    deals,
-    cast(revenue as {{ money_type() }}) as revenue,
-    first_deal_at
-from unioned
+    u.deals,
+    cast(u.revenue as {{ money_type() }}) as revenue,
+    u.first_deal_at
+from unioned as u
+left join {{ ref('sites') }} as s on s.site_id = u.site_id

@@ -1,7 +1,8 @@
--- Calls, requests, deals and revenue per site, account-local day, source, medium and campaign:
--- the table to point a BI tool at. Missing attribution reads '(not set)'.
+-- Calls, requests, deals and revenue per site, the site's local day, source, medium and
+-- campaign: the table to point a BI tool at. Missing attribution reads '(not set)'.
 select
     site_id,
+    site_name,
     created_date_local,
     coalesce(source, '(not set)') as source,
     coalesce(medium, '(not set)') as medium,
@@ -19,6 +20,7 @@ select
 from {{ ref('leads') }}
 group by
     site_id,
+    site_name,
     created_date_local,
     coalesce(source, '(not set)'),
     coalesce(medium, '(not set)'),

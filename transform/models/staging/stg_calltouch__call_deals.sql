@@ -1,25 +1,32 @@
--- One row per deal linked to a call (the `call_orders` stream, keyed callId + orderId).
--- `amount` is plannedAmount, the deal's budget: the same measure as a request deal's `sum`
--- (completedAmount is 0 until the deal closes; it is kept as completed_amount).
+-- One row per deal linked to a call, as loaded (the `call_orders` stream, keyed callId +
+-- orderId: a deal relinked to another call leaves its old row beside the new one, and
+-- stg_calltouch__deals keeps the latest). `amount` is plannedAmount, the deal's budget: the
+-- same measure as a request deal's `sum` (completedAmount is 0 until the deal closes; it is
+-- kept as completed_amount).
+{% set text = dbt.type_string() %}
 with source as (
 
-    select
-        *,
-        row_number() over (
-            partition by {{ col('callId') }}, {{ col('orderId') }}
-            order by {{ col('createdDate') }} desc
-        ) as copy_number
-    from {{ source('calltouch', 'call_orders') }}
+    select *
+    from {{ calltouch.raw('call_orders', [
+        ('callId', 'call_id', 'bigint'),
+        ('orderId', 'order_id', 'bigint'),
+        ('createdDate', 'created_date', dbt.type_timestamp()),
+        ('orderDate', 'order_date', dbt.type_timestamp()),
+        ('completedDate', 'completed_at', dbt.type_timestamp()),
+        ('plannedAmount', 'planned_amount_text', text),
+        ('completedAmount', 'completed_amount_text', text),
+        calltouch.loaded_at_field(),
+    ]) }} as raw
 
 )
 
 select
-    cast({{ col('callId') }} as bigint) as call_id,
-    cast({{ col('orderId') }} as bigint) as order_id,
-    coalesce({{ col('createdDate') }}, {{ col('orderDate') }}) as created_at,
-    {{ col('completedDate') }} as completed_at,
-    {{ money(col('plannedAmount')) }} as planned_amount,
-    {{ money(col('completedAmount')) }} as completed_amount,
-    {{ money(col('plannedAmount')) }} as amount
+    call_id,
+    order_id,
+    coalesce(created_date, order_date) as created_at,
+    completed_at,
+    {{ money('planned_amount_text') }} as planned_amount,
+    {{ money('completed_amount_text') }} as completed_amount,
+    {{ money('planned_amount_text') }} as amount,
+    loaded_at
 from source
-where copy_number = 1

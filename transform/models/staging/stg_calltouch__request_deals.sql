@@ -1,21 +1,24 @@
--- One row per deal linked to a request (the `orders` stream, keyed orderId); `amount` is the
--- deal's budget `sum`, exact. Deduplicated on the key, so a re-loaded deal counts once.
+-- One row per deal linked to a request, as loaded (the `orders` stream, keyed orderId);
+-- `amount` is the deal's budget `sum`, exact. stg_calltouch__deals picks each deal's one lead.
 with source as (
 
-    select
-        *,
-        row_number() over (
-            partition by {{ col('orderId') }} order by {{ col('dateCreated') }} desc
-        ) as copy_number
-    from {{ source('calltouch', 'orders') }}
+    select *
+    from {{ calltouch.raw('orders', [
+        ('orderId', 'order_id', 'bigint'),
+        ('requestId', 'request_id', 'bigint'),
+        ('dateCreated', 'created_at', dbt.type_timestamp()),
+        ('status', 'status', dbt.type_string()),
+        ('sum', 'amount_text', dbt.type_string()),
+        calltouch.loaded_at_field(),
+    ]) }} as raw
 
 )
 
 select
-    cast({{ col('orderId') }} as bigint) as order_id,
-    cast({{ col('requestId') }} as bigint) as request_id,
-    {{ col('dateCreated') }} as created_at,
-    nullif({{ col('status') }}, '') as status,
-    {{ money(col('sum')) }} as amount
+    order_id,
+    request_id,
+    created_at,
+    nullif(status, '') as status,
+    {{ money('amount_text') }} as amount,
+    loaded_at
 from source
-where copy_number = 1

@@ -1,38 +1,61 @@
--- One row per web request (заявка), typed and in snake_case, attributed to its session.
+-- One row per web request (заявка), typed and in snake_case, attributed to its session: read
+-- from the JSON `session` column, or from session__source, ... when flattening is on. Reads
+-- as empty when the requests journal was never loaded (deselected).
+{% set text = dbt.type_string() %}
 with source as (
 
     select
         *,
-        row_number() over (
-            partition by {{ col('requestId') }} order by {{ col('date') }} desc
-        ) as copy_number
-    from {{ source('calltouch', 'requests') }}
+        row_number() over (partition by request_id order by created_at desc) as copy_number
+    from {{ calltouch.raw('requests', [
+        ('requestId', 'request_id', 'bigint'),
+        ('siteId', 'site_id', 'bigint'),
+        ('requestNumber', 'request_number', text),
+        ('date', 'created_at', dbt.type_timestamp()),
+        ('session.source', 'source', text),
+        ('session.medium', 'medium', text),
+        ('session.utmCampaign', 'campaign', text),
+        ('session.keywords', 'keyword', text),
+        ('session.utmSource', 'utm_source', text),
+        ('session.utmMedium', 'utm_medium', text),
+        ('session.utmTerm', 'utm_term', text),
+        ('session.utmContent', 'utm_content', text),
+        ('session.url', 'landing_url', text),
+        ('session.city', 'city', text),
+        ('requestUrl', 'request_url', text),
+        ('subject', 'subject', text),
+        ('requestType', 'request_type', text),
+        ('status', 'status', text),
+        ('manager', 'manager', text),
+        ('uniqueRequest', 'is_unique', 'boolean'),
+        ('targetRequest', 'is_target', 'boolean'),
+        ('uniqTargetRequest', 'is_unique_target', 'boolean'),
+    ]) }} as raw
 
 )
 
 select
-    cast({{ col('requestId') }} as bigint) as request_id,
-    cast({{ col('siteId') }} as bigint) as site_id,
-    nullif({{ col('requestNumber') }}, '') as request_number,
-    {{ col('date') }} as created_at,
-    {{ local_date(col('date')) }} as created_date_local,
-    {{ json_text('session', 'source') }} as source,
-    {{ json_text('session', 'medium') }} as medium,
-    {{ json_text('session', 'utmCampaign') }} as campaign,
-    {{ json_text('session', 'keywords') }} as keyword,
-    {{ json_text('session', 'utmSource') }} as utm_source,
-    {{ json_text('session', 'utmMedium') }} as utm_medium,
-    {{ json_text('session', 'utmTerm') }} as utm_term,
-    {{ json_text('session', 'utmContent') }} as utm_content,
-    {{ json_text('session', 'url') }} as landing_url,
-    {{ json_text('session', 'city') }} as city,
-    nullif({{ col('requestUrl') }}, '') as request_url,
-    nullif({{ col('subject') }}, '') as subject,
-    nullif({{ col('requestType') }}, '') as request_type,
-    nullif({{ col('status') }}, '') as status,
-    nullif({{ col('manager') }}, '') as manager,
-    coalesce({{ col('uniqueRequest') }}, false) as is_unique,
-    coalesce({{ col('targetRequest') }}, false) as is_target,
-    coalesce({{ col('uniqTargetRequest') }}, false) as is_unique_target
+    request_id,
+    site_id,
+    nullif(request_number, '') as request_number,
+    created_at,
+    nullif(source, '') as source,
+    nullif(medium, '') as medium,
+    nullif(campaign, '') as campaign,
+    nullif(keyword, '') as keyword,
+    nullif(utm_source, '') as utm_source,
+    nullif(utm_medium, '') as utm_medium,
+    nullif(utm_term, '') as utm_term,
+    nullif(utm_content, '') as utm_content,
+    nullif(landing_url, '') as landing_url,
+    nullif(city, '') as city,
+    nullif(request_url, '') as request_url,
+    nullif(subject, '') as subject,
+    nullif(request_type, '') as request_type,
+    nullif(status, '') as status,
+    nullif(manager, '') as manager,
+    coalesce(is_unique, false) as is_unique,
+    coalesce(is_target, false) as is_target,
+    coalesce(is_unique_target, false) as is_unique_target
 from source
 where copy_number = 1

@@ -1,0 +1,80 @@
+"""The `sites` stream: the run's sites from the config, no API call, no token, no state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from tests.conftest import FIRST_DAY, TOKEN, run_tap
+from tests.emulator.dataset import DEFAULT_SITE_ID
+from tests.emulator.server import Emulator
+from tests.emulator.sites import generate_sites
+
+OTHER_TOKEN = "site/Two+tOkEn/xyz"  # noqa: S105 - a made-up token of the second site
+REQUEST_STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
+
+
+def agency_config(url: str) -> dict[str, Any]:
+    return {
+        "api_token": TOKEN,
+        "sites": [
+            {"site_id": str(DEFAULT_SITE_ID), "name": "Окна"},
+            {
+                "site_id": str(DEFAULT_SITE_ID + 1),
+                "name": "Двери",
+                "timezone": "Asia/Novosibirsk",
+                "api_token": OTHER_TOKEN,
+            },
+        ],
+        "start_date": FIRST_DAY.isoformat(),
+        "end_date": (FIRST_DAY + dt.timedelta(days=2)).isoformat(),
+        "api_url": url,
+        "timezone": "Europe/Samara",
+    }
+
+
+def test_sites_lists_each_configured_site_without_a_call_or_a_token() -> None:
+    sites = generate_sites(2, seed=3, start=FIRST_DAY, days=3, requests_per_day=2, calls_per_day=2)
+    tokens = {TOKEN: {DEFAULT_SITE_ID}, OTHER_TOKEN: {DEFAULT_SITE_ID + 1}}
+    with Emulator(sites=sites, tokens=tokens) as emulator:
+        result = run_tap(agency_config(emulator.url), streams=("sites",))
+        calls = list(emulator.calls)
+    assert calls == []
+    assert result.records["sites"] == [
+        {"siteId": DEFAULT_SITE_ID, "name": "Окна", "timezone": "Europe/Samara"},
+        {"siteId": DEFAULT_SITE_ID + 1, "name": "Двери", "timezone": "Asia/Novosibirsk"},
+    ]
+    output = json.dumps(result.messages, ensure_ascii=False)
+    assert TOKEN not in output
+    assert OTHER_TOKEN not in output
+    assert result.final_state["bookmarks"]["sites"] == {}  # full table: nothing to resume
+
+
+def test_a_site_id_run_lists_its_one_site_in_the_default_zone() -> None:
+    config = {
+        "api_token": TOKEN,
+        "site_id": str(DEFAULT_SITE_ID),
+        "start_date": FIRST_DAY.isoformat(),
+        "api_url": "http://127.0.0.1:9",  # never called
+    }
+    result = run_tap(config, streams=("sites",))
+    assert result.records["sites"] == [
+        {"siteId": DEFAULT_SITE_ID, "name": None, "timezone": "Europe/Moscow"}
+    ]
+
+
+def test_selecting_sites_changes_neither_the_calls_made_nor_the_journal_state() -> None:
+    sites = generate_sites(2, seed=3, start=FIRST_DAY, days=3, requests_per_day=4, calls_per_day=3)
+    tokens = {TOKEN: {DEFAULT_SITE_ID}, OTHER_TOKEN: {DEFAULT_SITE_ID + 1}}
+    with Emulator(sites=sites, tokens=tokens) as emulator:
+        config = agency_config(emulator.url)
+        without = run_tap(config, streams=REQUEST_STREAMS)
+        calls_without = len(emulator.calls)
+        emulator.reset_log()
+        with_sites = run_tap(config, streams=("sites", *REQUEST_STREAMS))
+        calls_with = len(emulator.calls)
+    assert calls_with == calls_without > 0
+    assert len(with_sites.records["sites"]) == len(sites)
+    journals = without.final_state["bookmarks"]
+    assert {name: with_sites.final_state["bookmarks"][name] for name in journals} == journals
