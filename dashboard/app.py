@@ -40,6 +40,7 @@ LATEST_HEADINGS = {
     "deals": "Deals",
     "revenue": "Revenue",
 }
+NAMED_SITES = 5  # "All sites" names them up to this many
 TOP_SOURCES = 9  # the chart's colours; smaller sources are summed as one
 OTHER = "other sources"
 
@@ -62,9 +63,11 @@ def main() -> None:
 
 def page(connection: wh.Connection, shape: wh.Shape, database: wh.Database) -> None:
     """Filters in the sidebar, then totals, charts and tables for what they select."""
-    filters = sidebar(connection, shape, database)
+    filters, sites = sidebar(connection, shape, database)
     st.title("Calltouch leads")
     site = st.session_state.get("site", wh.ALL_SITES)
+    if site == wh.ALL_SITES and 1 < len(sites) <= NAMED_SITES:
+        site = f"{len(sites)} sites: {', '.join(sites)}"
     st.caption(
         f"{site} · {filters.first_day:%d.%m.%Y} – {filters.last_day:%d.%m.%Y} · "
         + (", ".join(filters.sources) if filters.sources else "all sources")
@@ -103,8 +106,10 @@ def page(connection: wh.Connection, shape: wh.Shape, database: wh.Database) -> N
         )
 
 
-def sidebar(connection: wh.Connection, shape: wh.Shape, database: wh.Database) -> wh.Filters:
-    """Site, dates and sources, from what is loaded."""
+def sidebar(
+    connection: wh.Connection, shape: wh.Shape, database: wh.Database
+) -> tuple[wh.Filters, list[str]]:
+    """Site, dates and sources, from what is loaded; and every site's label."""
     first, last = wh.day_range(connection)
     sites = wh.sites(connection, shape)
     by_label = {site.label: site.site_id for site in sites}
@@ -124,7 +129,8 @@ def sidebar(connection: wh.Connection, shape: wh.Shape, database: wh.Database) -
         )
         st.caption(f"Reading {database.label}, read-only.")
     first_day, last_day = day_span(chosen, first, last)
-    return wh.Filters(first_day, last_day, by_label.get(str(label)), tuple(picked))
+    filters = wh.Filters(first_day, last_day, by_label.get(str(label)), tuple(picked))
+    return filters, list(by_label)
 
 
 def day_span(chosen: object, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:

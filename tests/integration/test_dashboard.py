@@ -388,6 +388,7 @@ def test_dashboard_figures_equal_the_models(
     assert opened["site_options"] == ["All sites", *sites]
     assert RENAMED["avito.ru"] in opened["source_options"]
     assert chosen["captions"][0].startswith(views[1]["site"])
+    assert opened["captions"][0].startswith(f"{len(sites)} sites: {', '.join(sites)} · ")
     assert set(chosen["source_options"]) == {row[2] for row in expected.leads}
     # The choice narrowed the figures: fewer leads than the whole, but some.
     assert 0 < expected.figures(expected.rows(views[1]))["Leads"] < len(expected.leads)
@@ -488,5 +489,9 @@ def test_dashboard_in_chromium(
     whole = revenue == revenue.to_integral_value()
     assert (f"{int(revenue):,} ₽" if whole else f"{revenue:,.2f} ₽") in lines
     assert RENAMED["avito.ru"] in lines, "the Cyrillic source, in the sources table"
+    assert expected.named, "the models carry each site's name (`site_name`)"
+    assert f"{len(SITE_NAMES)} sites: {', '.join(SITE_NAMES)}" in text, (
+        "the sites by name, in the header"
+    )
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000, "a page drawn, not a blank one"
