@@ -200,12 +200,19 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        """Retry 429/5xx, stop on spent points or rejected credentials, report other 4xx.
+        """Retry 429/5xx, stop on spent points or rejected credentials, report 3xx and other 4xx.
 
         429 and 5xx are retried whatever their body says (a gateway's "all endpoints busy"
         is not the points answer); only a 4xx whose API error names the points is.
         """
         status = response.status_code
+        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
+            # Not followed (see `_send`): its `Location` would take the token in the query along.
+            msg = (
+                f"Calltouch answered HTTP {status} {response.reason}, a redirect, which the tap "
+                f"does not follow (the token travels in the query): check the `api_url` setting"
+            )
+            raise CalltouchAPIError(msg)
         if status == HTTPStatus.GATEWAY_TIMEOUT:
             msg = f"HTTP {status} {response.reason} from Calltouch"
             raise AnswerTooLargeError(msg, response)
@@ -261,7 +268,10 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             with self._count_lock:
                 self.calls_made += 1
         try:  # sent right after the turn ends, which the next turn counts from
-            response = self.requests_session.send(signed, timeout=self.timeout, stream=True)
+            # Redirects are not followed: one keeps the query, token included, for any host.
+            response = self.requests_session.send(
+                signed, timeout=self.timeout, stream=True, allow_redirects=False
+            )
             with response:
                 try:
                     self.validate_response(response)
