@@ -21,7 +21,9 @@ from tap_calltouch.answers import (
     BARE_ARRAY,
     Answer,
     Envelope,
+    ErrorBodyError,
     MalformedStreamError,
+    api_error_texts,
     read_answer,
     records_of,
     release,
@@ -220,12 +222,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             msg = f"HTTP {status} {response.reason} from Calltouch"
             raise RetriableAPIError(msg, response)
         if status >= HTTPStatus.BAD_REQUEST and is_points_answer(response):
-            msg = (
-                f"Calltouch's daily API points are used up (HTTP {status}: "
-                f"{self._api_message(response)}). Stopped at once; the state holds the last "
-                "complete window, so the next run (after the daily reset) continues from there."
-            )
-            raise PointsExhaustedError(msg)
+            raise PointsExhaustedError(_points_message(status, self._api_message(response)))
         if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
             msg = (
                 f"Calltouch rejected the credentials (HTTP {status}): check the `api_token` "
@@ -275,7 +272,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             with response:
                 try:
                     self.validate_response(response)
-                    answer = read_answer(response, self.envelope)
+                    answer = _read_records(response, self.envelope)
                 except (RetriableAPIError, FatalAPIError):
                     self._answered_at = time.monotonic()  # an error, but a whole answer
                     raise
@@ -501,13 +498,26 @@ def _api_error_texts(response: requests.Response) -> list[str]:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return []
-    if not isinstance(body, dict):
-        return []
-    nested = body.get("data")
-    nested = nested.get("apiErrorData") if isinstance(nested, dict) else None
-    fields = [body.get("error"), body.get("message")]
-    fields.append(nested.get("errorMessage") if isinstance(nested, dict) else None)
-    return [field for field in fields if isinstance(field, str)]
+    return api_error_texts(body)
+
+
+def _points_message(status: int, said: str) -> str:
+    return (
+        f"Calltouch's daily API points are used up (HTTP {status}: {said}). Stopped at once; "
+        "the state holds the last complete window, so the next run (after the daily reset) "
+        "continues from there."
+    )
+
+
+def _read_records(response: requests.Response, envelope: Envelope) -> Answer:
+    """`read_answer`, with the points answer told in a 200 too: the API's error naming them."""
+    try:
+        return read_answer(response, envelope)
+    except ErrorBodyError as error:
+        if not any(_POINTS.search(text) for text in error.said):
+            raise
+        said = redact_registered(" / ".join(error.said))
+        raise PointsExhaustedError(_points_message(response.status_code, shorten(said))) from None
 
 
 def _could_not_connect(exc: Exception) -> bool:

@@ -817,3 +817,28 @@ def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(
     assert "api_url" in str(run.error)
     assert run.result.records["requests"] == []
     assert_no_token(logs.text, *exception_texts(run.error))
+
+
+POINTS_BODY = {"error": "POINTS_LIMIT_EXCEEDED", "message": "Daily API points limit exceeded"}
+NESTED_ERROR = {"data": {"apiErrorData": {"errorMessage": "Сайт не найден"}}}
+
+
+@pytest.mark.usefixtures("fast_retries")
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [(POINTS_BODY, "Daily API points limit exceeded"), (NESTED_ERROR, "Сайт не найден")],
+)
+def test_a_200_carrying_the_apis_error_says_what_the_api_said(
+    emulator: Emulator, body: dict[str, Any], said: str
+) -> None:
+    """The API's error object in a 200 (as clients saw `data.apiErrorData` "elsewhere") is the
+    API speaking: its text reaches the message, not "`records` is not a list"; and the points
+    answer stops at once, as it does under a 4xx, instead of being retried eight times."""
+    emulator.inject("object", times=CalltouchStream.backoff_tries, body=body, match=SECOND_WINDOW)
+    run = sync(settings(emulator.url))
+    assert isinstance(run.error, CalltouchAPIError)
+    assert said in str(run.error)
+    points = body is POINTS_BODY
+    assert isinstance(run.error, PointsExhaustedError) is points
+    second = windows_called(emulator)[(SECOND_WINDOW["dateFrom"], "10/04/2026", "", "")]
+    assert second == (1 if points else CalltouchStream.backoff_tries)
