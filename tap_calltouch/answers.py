@@ -26,6 +26,8 @@ import ijson
 import orjson
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_calltouch.redact import redact_registered, shorten
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -101,10 +103,12 @@ def _not_records(msg: str, parsed: object, response: requests.Response) -> BadBo
     said = api_error_texts(parsed)
     if not said:
         return BadBodyError(msg, response)
-    return ErrorBodyError(f"{msg}; API said: {' / '.join(said)[:_SAID]}", response, said)
+    # Masked before it is cut: a cut through the token would leave its first part unmasked.
+    quoted = shorten(redact_registered(" / ".join(said)), SAID_LENGTH)
+    return ErrorBodyError(f"{msg}; API said: {quoted}", response, said)
 
 
-_SAID = 300  # characters of the API's error text quoted (redacted later, with the message)
+SAID_LENGTH = 300  # characters of the API's error text quoted
 
 
 class MalformedStreamError(ValueError):

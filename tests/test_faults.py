@@ -35,6 +35,7 @@ from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from tap_calltouch import answers
 from tap_calltouch.client import (
     CalltouchAPIError,
     CalltouchStream,
@@ -842,3 +843,20 @@ def test_a_200_carrying_the_apis_error_says_what_the_api_said(
     assert isinstance(run.error, PointsExhaustedError) is points
     second = windows_called(emulator)[(SECOND_WINDOW["dateFrom"], "10/04/2026", "", "")]
     assert second == (1 if points else CalltouchStream.backoff_tries)
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_the_apis_error_text_in_a_200_is_masked_before_it_is_cut(emulator: Emulator) -> None:
+    """A long error text echoing the token where the quote is cut: masked whole, not its tail."""
+    said = f" bad clientApiId={TOKEN}"
+    pad = answers.SAID_LENGTH - len(said) + len(TOKEN) // 2  # the cut falls inside the token
+    emulator.inject(
+        "object",
+        times=CalltouchStream.backoff_tries,
+        match=SECOND_WINDOW,
+        body={"message": "x" * pad + said},
+    )
+    run = sync(settings(emulator.url))
+    assert isinstance(run.error, CalltouchAPIError)
+    assert "API said: xxx" in str(run.error)
+    assert_no_token(*exception_texts(run.error))
