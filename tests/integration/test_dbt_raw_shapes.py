@@ -5,7 +5,8 @@ on or off between runs (the JSON `session` column filled for some rows, `session
 others), another `flattening_separator` (`session.source`), and a site renamed in Calltouch
 (its calls' `siteName` changes over time). The raw tables are written here as the loaders
 leave them (target-postgres: the tap's names, jsonb; target-duckdb: lower-case names, JSON),
-from seeded records, and `dbt run` must read every row's source and the site's current name.
+from seeded records, and `dbt build` (its tests too) must read every row's source and the
+site's current name.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def test_raw_shapes_in_duckdb(meltano_project: MeltanoProject, tmp_path: Path) -
     path = tmp_path / "warehouse.duckdb"
     write_duckdb(path, raw)
     env = meltano_env(DBT_DUCKDB_PATH=str(path))
-    meltano_project.run(["invoke", "dbt-duckdb:run"], tmp_path / "dbt.log", env)
+    meltano_project.run(["invoke", "dbt-duckdb:build"], tmp_path / "dbt.log", env)
     with duckdb.connect(str(path), read_only=True) as db:
         check_models(lambda sql: db.execute(sql).fetchall(), raw)
 
@@ -174,6 +175,6 @@ def test_raw_shapes_in_postgres(
         admin.execute(f"CREATE DATABASE {server.database}")
     write_postgres(server, raw)
     env = meltano_env(**server.loader_env())
-    meltano_project.run(["invoke", "dbt-postgres:run"], tmp_path / "dbt.log", env)
+    meltano_project.run(["invoke", "dbt-postgres:build"], tmp_path / "dbt.log", env)
     with server.connect() as db:
         check_models(lambda sql: db.execute(sql).fetchall(), raw)
