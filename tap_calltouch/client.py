@@ -31,6 +31,7 @@ from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
 from tap_calltouch.redact import redact_registered, shorten
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL
+from tap_calltouch.shards import shard_in, share
 from tap_calltouch.sites import Site, sites_of
 from tap_calltouch.windows import REQUESTS_DATE_FORMAT, Part
 
@@ -156,8 +157,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @cached_property
     def sites(self) -> list[Site]:
-        """The sites this run reads, in the order configured."""
-        return sites_of(dict(self.config))
+        """The sites this run reads, in the order configured: this `shard`'s, if one is set."""
+        return share(sites_of(dict(self.config)), shard_in(dict(self.config)))
 
     @cached_property
     def _query(self) -> dict[str, str]:
@@ -397,20 +398,22 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         return CalltouchAPIError(self._failure_message(part, exc))
 
     def fetch_in_order(
-        self, parts: Iterable[Part], *, budgeted: bool = True
+        self, parts: Iterable[Part], *, budgeted: bool = True, reserved: int = 0
     ) -> Iterator[tuple[Part, list[Answer]]]:
         """Fetch parts concurrently under the shared limiter, yielding them in order.
 
         A window's first page brings its other pages in right after it. With
-        `max_api_calls` set (and `budgeted`), no new part starts once the calls made, plus one
-        for each part started that has not called yet, reach it; `self.held_back` then names
-        the first part left for the next run. A window once started is read to its end.
+        `max_api_calls` set (and `budgeted`), no new part starts once the calls made by the
+        run, retries included, plus one for each part started that has not called yet, plus
+        the `reserved` calls owed to journals that sync later, reach it; `self.held_back` then
+        names the first part left for the next run. A window once started is read to its end.
         """
         budget = self.config.get("max_api_calls") if budgeted else None
 
         def may_start(in_flight: list[Part]) -> bool:
             pending_first_calls = sum(p not in self._parts_called for p in in_flight)
-            return not budget or self.authenticator.calls + pending_first_calls < budget
+            spoken_for = self.authenticator.calls + pending_first_calls + reserved
+            return not budget or spoken_for < budget
 
         def follow_ups(part: Part, answers: list[Answer]) -> list[Part]:
             return part.following(answers[0].page_total or 0) if answers else []
@@ -427,7 +430,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             self.held_back = prefetcher.held_back
 
     def start_fetching(self) -> None:
-        """A new sync: calls may go out again."""
+        """A new sync: calls may go out again, once the limiter (and its store) is ready."""
+        _ = self.authenticator
         self._stopping.clear()
         self._parts_called.clear()
         self.held_back = None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
 import sys
+import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,7 +19,7 @@ from singer_sdk.helpers.capabilities import (
     TapCapabilities,
 )
 
-from tap_calltouch import journal, settings, streams
+from tap_calltouch import journal, limit_store, settings, shards, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.bookmarks import StateError
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError, CalltouchStream
@@ -32,6 +35,15 @@ else:
 
 if TYPE_CHECKING:
     from types import FrameType
+
+# singer-sdk warns at every tap it builds on a Python past its end of life (3.10 since 2026-10).
+# The notice is shown, never raised: with warnings as errors (`-W error`, PYTHONWARNINGS) it would
+# otherwise end every run on such a Python with a traceback before the first call.
+warnings.filterwarnings(
+    "default",
+    message=r"Python \d+\.\d+ (reached|will reach) its end of life",
+    category=FutureWarning,
+)
 
 MODES = list(settings.FILTER_MODES)
 ID_LIST = th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
@@ -81,6 +93,15 @@ class TapCalltouch(Tap):
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
     ]
+
+    @staticmethod
+    def clock() -> dt.datetime:
+        """The wall clock (aware UTC), read once per run as `started`.
+
+        It decides which days are today's and which are wholly past; tests replace it to run
+        the tap at any hour of any day.
+        """
+        return dt.datetime.now(dt.timezone.utc)
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -176,6 +197,23 @@ class TapCalltouch(Tap):
             "(the API allows 5 per IP).",
         ),
         th.Property(
+            "rate_limit_store",
+            th.StringType,
+            secret=True,
+            description="Where the per-IP call budget lives, for runs that share an IP: "
+            "unset, this process alone; `sqlite:////abs/path.db`, every process on the machine "
+            "naming that file; `postgresql://user:password@host/db` (extra "
+            "`tap-calltouch[postgres]`), every machine naming that database. All their calls "
+            "together stay within `requests_per_second`.",
+        ),
+        th.Property(
+            "shard",
+            th.StringType,
+            description="Read only shard K of N of `sites` (`K/N`, e.g. `2/3`): a site's shard "
+            "is a hash of its id, so it keeps it when the list changes, and N runs with shards "
+            "1/N..N/N read every site once. Give each shard its own state.",
+        ),
+        th.Property(
             "request_timeout",
             th.IntegerType(minimum=1, maximum=3600),
             default=DEFAULT_REQUEST_TIMEOUT,
@@ -261,6 +299,20 @@ class TapCalltouch(Tap):
         return [stream_type(tap=self) for stream_type in streams.STREAM_TYPES]
 
     @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Load the state; with `max_api_calls`, order the journals by what they have read.
+
+        Journals sync one after the other and share the budget. The one that has read least
+        of some site syncs first, so the window that waited longest always gets its call:
+        pages of a window read before it could otherwise eat the calls owed to it, run after
+        run. (The SDK syncs `streams` in order, and offers no other hook for it.)
+        """
+        super().load_state(state)
+        if self.config.get("max_api_calls"):
+            with contextlib.suppress(StateError):  # reported by the journal that reads it
+                self._streams = journal.least_progress_first(self.streams)
+
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Schema checks, then what a schema cannot say (sites, zones, dates, URL).
 
@@ -277,8 +329,10 @@ class TapCalltouch(Tap):
         config = dict(self.config)
         for secret in config_secrets(config):
             register_secret(secret)
+        limit_store.hide_password(config)  # before any message could quote the store's URL
         errors = super()._validate_config(raise_errors=False)
         errors += settings.problems(config) if not errors else site_problems(config)
+        errors += limit_store.store_problems(config) + shards.shard_problems(config)
         errors = [redact_registered(error) for error in errors]
         if errors and raise_errors:
             summary = "Config validation failed"
@@ -316,7 +370,7 @@ class TapCalltouch(Tap):
         """
         try:
             super().invoke(*args, **kwargs)
-        except (CalltouchAPIError, StateError) as error:
+        except (CalltouchAPIError, StateError, limit_store.RateStoreError) as error:
             if cls.logger.isEnabledFor(logging.DEBUG):
                 raise
             cls.logger.error("%s", error)  # noqa: TRY400 - the message is the whole story
@@ -354,13 +408,25 @@ class TapCalltouch(Tap):
         raise stop
 
     @cached_property
+    def started(self) -> dt.datetime:
+        """When this run started, by `clock`: every journal and site plans from the same now."""
+        return self.clock()
+
+    @cached_property
     def authenticator(self) -> RateLimitedTokenAuthenticator:
-        """One authenticator and limiter for every stream and fetch thread of this run."""
+        """One authenticator and limiter for every stream and fetch thread of this run.
+
+        The limiter's slots are this process's, or those of the `rate_limit_store` it opens
+        here (the first journal asks before its first call: a store that cannot be opened
+        stops the run before any call).
+        """
         rate = float(self.config.get("requests_per_second", 5))
+        store = limit_store.store_of(dict(self.config))
         return RateLimitedTokenAuthenticator(
             token=str(self.config.get("api_token") or ""),
-            limiter=build_limiter(rate),
+            limiter=build_limiter(rate, store),
             spacing=spacing_ms(rate) / 1000,
+            shared=store is not None,
         )
 
 
