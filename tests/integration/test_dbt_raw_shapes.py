@@ -55,7 +55,8 @@ class Raw:
 
     def site_name(self) -> str:
         """The siteName of the site's latest call."""
-        return max(self.calls, key=lambda call: (call["date"], call["callId"]))["siteName"]
+        latest = max(self.calls, key=lambda call: (call["date"], call["callId"]))
+        return str(latest["siteName"])
 
 
 def raw_records(seed: int = 15) -> Raw:
