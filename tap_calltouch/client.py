@@ -31,6 +31,7 @@ from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
 from tap_calltouch.redact import redact_registered, shorten
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL
+from tap_calltouch.shards import shard_in, share
 from tap_calltouch.sites import Site, sites_of
 from tap_calltouch.windows import REQUESTS_DATE_FORMAT, Part
 
@@ -156,8 +157,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @cached_property
     def sites(self) -> list[Site]:
-        """The sites this run reads, in the order configured."""
-        return sites_of(dict(self.config))
+        """The sites this run reads, in the order configured: this `shard`'s, if one is set."""
+        return share(sites_of(dict(self.config)), shard_in(dict(self.config)))
 
     @cached_property
     def _query(self) -> dict[str, str]:
@@ -427,7 +428,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             self.held_back = prefetcher.held_back
 
     def start_fetching(self) -> None:
-        """A new sync: calls may go out again."""
+        """A new sync: calls may go out again, once the limiter (and its store) is ready."""
+        _ = self.authenticator
         self._stopping.clear()
         self._parts_called.clear()
         self.held_back = None

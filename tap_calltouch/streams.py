@@ -14,6 +14,7 @@ from tap_calltouch import schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED
 from tap_calltouch.journal import ChildStream, JournalStream
 from tap_calltouch.output import LeanRecordStream
+from tap_calltouch.shards import shard_in, share
 from tap_calltouch.sites import sites_of
 from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT
 
@@ -45,7 +46,8 @@ class SitesStream(LeanRecordStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        for site in sites_of(dict(self.config)):
+        config = dict(self.config)
+        for site in share(sites_of(config), shard_in(config)):  # a shard's run: its own sites
             yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
 
 

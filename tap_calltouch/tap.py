@@ -16,7 +16,7 @@ from singer_sdk.helpers.capabilities import (
     TapCapabilities,
 )
 
-from tap_calltouch import journal, settings, streams
+from tap_calltouch import journal, limit_store, settings, shards, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.bookmarks import StateError
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError, CalltouchStream
@@ -176,6 +176,23 @@ class TapCalltouch(Tap):
             "(the API allows 5 per IP).",
         ),
         th.Property(
+            "rate_limit_store",
+            th.StringType,
+            secret=True,
+            description="Where the per-IP call budget lives, for runs that share an IP: "
+            "unset, this process alone; `sqlite:////abs/path.db`, every process on the machine "
+            "naming that file; `postgresql://user:password@host/db` (extra "
+            "`tap-calltouch[postgres]`), every machine naming that database. All their calls "
+            "together stay within `requests_per_second`.",
+        ),
+        th.Property(
+            "shard",
+            th.StringType,
+            description="Read only shard K of N of `sites` (`K/N`, e.g. `2/3`): a site's shard "
+            "is a hash of its id, so it keeps it when the list changes, and N runs with shards "
+            "1/N..N/N read every site once. Give each shard its own state.",
+        ),
+        th.Property(
             "request_timeout",
             th.IntegerType(minimum=1, maximum=3600),
             default=DEFAULT_REQUEST_TIMEOUT,
@@ -277,8 +294,10 @@ class TapCalltouch(Tap):
         config = dict(self.config)
         for secret in config_secrets(config):
             register_secret(secret)
+        limit_store.hide_password(config)  # before any message could quote the store's URL
         errors = super()._validate_config(raise_errors=False)
         errors += settings.problems(config) if not errors else site_problems(config)
+        errors += limit_store.store_problems(config) + shards.shard_problems(config)
         errors = [redact_registered(error) for error in errors]
         if errors and raise_errors:
             summary = "Config validation failed"
@@ -316,7 +335,7 @@ class TapCalltouch(Tap):
         """
         try:
             super().invoke(*args, **kwargs)
-        except (CalltouchAPIError, StateError) as error:
+        except (CalltouchAPIError, StateError, limit_store.RateStoreError) as error:
             if cls.logger.isEnabledFor(logging.DEBUG):
                 raise
             cls.logger.error("%s", error)  # noqa: TRY400 - the message is the whole story
@@ -355,12 +374,19 @@ class TapCalltouch(Tap):
 
     @cached_property
     def authenticator(self) -> RateLimitedTokenAuthenticator:
-        """One authenticator and limiter for every stream and fetch thread of this run."""
+        """One authenticator and limiter for every stream and fetch thread of this run.
+
+        The limiter's slots are this process's, or those of the `rate_limit_store` it opens
+        here (the first journal asks before its first call: a store that cannot be opened
+        stops the run before any call).
+        """
         rate = float(self.config.get("requests_per_second", 5))
+        store = limit_store.store_of(dict(self.config))
         return RateLimitedTokenAuthenticator(
             token=str(self.config.get("api_token") or ""),
-            limiter=build_limiter(rate),
+            limiter=build_limiter(rate, store),
             spacing=spacing_ms(rate) / 1000,
+            shared=store is not None,
         )
 
 

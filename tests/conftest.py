@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tap_calltouch import redact
 from tap_calltouch.client import CalltouchStream
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
@@ -85,6 +86,18 @@ def run_tap(
     with contextlib.redirect_stdout(out):
         TapCalltouch(config=config, state=state, catalog=catalog).sync_all()
     return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])
+
+
+@pytest.fixture(autouse=True)
+def _own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test masks only the secrets its own taps register.
+
+    The registry is one per process, as a tap runs once per process; in the test process, a
+    value some earlier test registered as a token (a property test's `with_c...`) would mask
+    part of a later test's message.
+    """
+    monkeypatch.setattr(redact, "_secrets", set(redact._secrets))
+    monkeypatch.setattr(redact, "_ordered", redact._ordered)
 
 
 @pytest.fixture

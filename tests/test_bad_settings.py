@@ -132,6 +132,16 @@ BAD_SETTINGS: dict[str, list[tuple[Any, dict[str, Any]]]] = {
         ([{"site_id": "0"}], NO_SITE_ID),
     ],
     "calls_window_days": [(0, {}), (93, {}), ("7", {}), (1.5, {}), (10**30, {})],
+    "rate_limit_store": [
+        ("sqlite:///relative/limit.db", {}),  # three slashes: relative to each working directory
+        ("mysql://user:pw@127.0.0.1/db", {}),
+        ("sqlite://", {}),
+        ("sqlite:////tmp/", {}),
+        ("postgresql:///no-host", {}),
+        ("/var/lib/limit.db", {}),
+        (5, {}),
+    ],
+    "shard": [("0/3", {}), ("4/3", {}), ("1-3", {}), ("a/b", {}), ("1/0", {}), ("", {}), (2, {})],
     "page_size": [(0, {}), (1001, {}), ("1000", {}), (2.5, {}), (10**30, {})],
     **{
         name: [("yes", {}), (1, {})]

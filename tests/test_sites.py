@@ -327,7 +327,9 @@ def quick_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
     faults, and a fault matrix at 4.5 calls/s would take minutes."""
     monkeypatch.setattr(tap_module, "spacing_ms", lambda _rate: 5)
     monkeypatch.setattr(
-        tap_module, "build_limiter", lambda _rate: Limiter(InMemoryBucket([Rate(1, 5)]))
+        tap_module,
+        "build_limiter",
+        lambda _rate, _store=None: Limiter(InMemoryBucket([Rate(1, 5)])),
     )
 
 

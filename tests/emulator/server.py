@@ -178,6 +178,7 @@ class Emulator:
         calls_max_days: int | None = None,
         sites: Iterable[Site] | None = None,
         tokens: Mapping[str, Iterable[int]] | None = None,
+        rate_limit_per: str = "ip",
     ) -> None:
         """Keep the dataset and the calls by reference, so a test can change them between runs.
 
@@ -187,6 +188,8 @@ class Emulator:
         `call_records`: `calls` itself is the call log. `empty_page_total` is the `pageTotal`
         an empty range answers (clients saw 0 and 1); `calls_max_days` makes longer calls-journal
         ranges a 400 (one client caps them at about 3 months; the vendor says nothing).
+        `rate_limit_per="all"` counts every call against one `rate_limit`, whoever sends it: the
+        API's per-IP limit as several processes or machines behind one NAT meet it.
         """
         if sites is None:
             if dataset is None or token is None or tokens is not None:
@@ -214,6 +217,10 @@ class Emulator:
         self.empty_page_total = empty_page_total
         self.calls_max_days = calls_max_days
         self.rate_limit = rate_limit
+        if rate_limit_per not in {"ip", "all"}:
+            msg = f"rate_limit_per is 'ip' or 'all', not {rate_limit_per!r}"
+            raise ValueError(msg)
+        self.rate_limit_per = rate_limit_per
         self.retry_after = retry_after
         self.latency = latency
         self.max_response_records = max_response_records
@@ -629,11 +636,12 @@ class Emulator:
     # --- limits --------------------------------------------------------------------------------
 
     def _admit(self, client: str, now: float) -> bool:
-        """Let a call through unless `rate_limit` calls of this client passed in the last second."""
+        """Let a call through unless `rate_limit` calls of this client (or of all, with
+        `rate_limit_per="all"`) passed in the last second."""
         if self.rate_limit is None:
             return True
         with self._lock:
-            recent = self._recent[client]
+            recent = self._recent[client if self.rate_limit_per == "ip" else "*"]
             while recent and now - recent[0] >= 1.0:
                 recent.popleft()
             if len(recent) >= self.rate_limit:

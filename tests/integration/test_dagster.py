@@ -1,0 +1,212 @@
+"""The Dagster code location (orchestrate/) materializes the shards of an agency into PostgreSQL.
+
+Dagster comes from orchestrate/requirements.txt into .venv-dagster (as ./scripts/orchestrate
+installs it, reused while that file is unchanged). Its `calltouch_shards` job runs with Dagster's
+multiprocess executor, two shards at once, each a `meltano run` of its own shard plugin in the
+integration suite's Meltano project, against one emulator that allows 5 calls a second in
+total. Then: every site's records are in PostgreSQL once, each shard has its own Meltano state
+holding its own sites alone, no call met a 429, Dagster recorded each shard as a partition of
+`calltouch_shard`, and two shards (never three) were running at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tap_calltouch.shards import shard_of
+from tests.conftest import TOKEN
+from tests.emulator.server import Emulator
+from tests.emulator.sites import generate_sites, tokens_for
+from tests.integration.conftest import ROOT, meltano_env, run_logged, timed
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.integration.conftest import MeltanoProject, Postgres
+
+pytestmark = pytest.mark.integration
+
+DAGSTER_VENV = ROOT / ".venv-dagster"
+REQUIREMENTS = ROOT / "orchestrate" / "requirements.txt"
+SHARDS = 3
+AT_ONCE = 2
+DATABASE = "calltouch_shards"  # its own, apart from the end-to-end test's
+FIRST_DAY = dt.date(2026, 9, 1)
+DAYS = 6
+LOADER = "target-postgres"
+
+# Run in .venv-dagster after the job: the partitions Dagster recorded, and the steps' spans.
+REPORT = """
+import json
+from dagster import AssetKey, DagsterEventType, DagsterInstance
+instance = DagsterInstance.get()
+(run,) = instance.get_runs()
+ENDS = {"STEP_SUCCESS", "STEP_UP_FOR_RETRY", "STEP_FAILURE"}
+spans, started, retries = [], {}, 0
+for entry in instance.all_logs(run.run_id):
+    event = entry.dagster_event
+    if event is None or not (entry.step_key or "").startswith("shard_run"):
+        continue
+    kind = event.event_type.value
+    if kind == "STEP_START":
+        started[entry.step_key] = entry.timestamp
+    elif kind in ENDS and entry.step_key in started:
+        spans.append((started.pop(entry.step_key), entry.timestamp))
+        retries += kind == "STEP_UP_FOR_RETRY"
+print(json.dumps({
+    "status": run.status.value,
+    "partitions": sorted(instance.get_materialized_partitions(AssetKey("calltouch_shard"))),
+    "spans": spans,
+    "retries": retries,
+}))
+"""
+
+
+@pytest.fixture(scope="session")
+def dagster_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Dagster from PyPI in .venv-dagster, installed once and reused while current."""
+    dagster = DAGSTER_VENV / "bin" / "dagster"
+    stamp = DAGSTER_VENV / "requirements.txt"
+    if dagster.exists() and stamp.exists() and stamp.read_bytes() == REQUIREMENTS.read_bytes():
+        return dagster
+    logs = tmp_path_factory.mktemp("dagster-venv")
+    with timed("install Dagster into .venv-dagster (pip)"):
+        shutil.rmtree(DAGSTER_VENV, ignore_errors=True)
+        run_logged([sys.executable, "-m", "venv", str(DAGSTER_VENV)], logs / "venv.log")
+        pip = [
+            str(DAGSTER_VENV / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--progress-bar",
+            "off",
+        ]
+        run_logged([*pip, "--upgrade", "pip"], logs / "pip.log")
+        run_logged([*pip, "-r", str(REQUIREMENTS)], logs / "requirements.log")
+        shutil.copyfile(REQUIREMENTS, stamp)
+    return dagster
+
+
+def max_overlap(spans: list[list[float]]) -> int:
+    """The most shard steps (attempts included) running at one moment."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_dagster_materializes_every_shard_into_postgres_two_at_once(
+    dagster_bin: Path, meltano_project: MeltanoProject, postgres: Postgres, tmp_path: Path
+) -> None:
+    with postgres.connect() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        admin.execute(f"CREATE DATABASE {DATABASE}")
+    sites = generate_sites(
+        9, seed=16, start=FIRST_DAY, days=DAYS, requests_per_day=4, calls_per_day=6
+    )
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    with Emulator(
+        sites=sites, tokens=tokens_for(sites, [TOKEN]), rate_limit=5, rate_limit_per="all"
+    ) as emulator:
+        env = meltano_env(
+            **{**postgres.loader_env(), "TARGET_POSTGRES_DATABASE": DATABASE},
+            TAP_CALLTOUCH_API_URL=emulator.url,
+            TAP_CALLTOUCH_API_TOKEN=TOKEN,
+            TAP_CALLTOUCH_SITES=json.dumps(
+                [{"site_id": str(s.site_id), "timezone": s.tz} for s in sites]
+            ),
+            TAP_CALLTOUCH_START_DATE=FIRST_DAY.isoformat(),
+            TAP_CALLTOUCH_END_DATE=(FIRST_DAY + dt.timedelta(days=DAYS - 1)).isoformat(),
+            TAP_CALLTOUCH_WINDOW_DAYS="3",
+            TAP_CALLTOUCH_CALLS_WINDOW_DAYS="3",
+            CALLTOUCH_MELTANO_PROJECT=str(meltano_project.root),
+            CALLTOUCH_MELTANO=str(meltano_project.meltano),
+            CALLTOUCH_LOADER=LOADER,
+            CALLTOUCH_SHARDS=str(SHARDS),
+            CALLTOUCH_SHARDS_AT_ONCE=str(AT_ONCE),
+            DAGSTER_HOME=str(home),
+        )
+        env.pop("CALLTOUCH_RATE_LIMIT_STORE", None)  # the code location's default: one SQLite file
+        orchestrate = str(ROOT / "orchestrate")
+        command = [str(dagster_bin), "job", "execute", "-m", "calltouch_orchestrate.definitions"]
+        with timed(f"dagster job execute calltouch_shards ({SHARDS} shards, {AT_ONCE} at once)"):
+            run_logged(
+                [*command, "-d", orchestrate, "-j", "calltouch_shards"],
+                tmp_path / "dagster.log",
+                cwd=orchestrate,
+                env=env,
+                timeout=900,
+            )
+        peak, throttled = emulator.peak_rate(), emulator.count(429)
+    report = subprocess.run(  # noqa: S603 - the Dagster venv's Python, our own script
+        [str(DAGSTER_VENV / "bin" / "python"), "-c", REPORT],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dagster = json.loads(report.stdout)
+    keys = [f"{k}-of-{SHARDS}" for k in range(1, SHARDS + 1)]
+    assert dagster["status"] == "SUCCESS"
+    assert dagster["partitions"] == keys
+    assert max_overlap(dagster["spans"]) == AT_ONCE
+    print(f"Dagster: {SHARDS} shards, {AT_ONCE} at once, {dagster['retries']} retried")  # noqa: T201
+    assert throttled == 0
+    assert peak <= 5
+
+    owner = {site.site_id: shard_of(site.site_id, SHARDS) for site in sites}
+    assert set(owner.values()) == set(range(1, SHARDS + 1)), "a shard of the seed has no site"
+    rows = loaded_keys(postgres, DATABASE)
+    for stream, key, field in (("requests", "requestId", "requests"), ("calls", "callId", "calls")):
+        assert len(rows[stream]) == len(set(rows[stream])), f"{stream}: a row loaded twice"
+        want = {(s.site_id, int(r[key])) for s in sites for r in getattr(s, field)}
+        assert set(rows[stream]) == want, stream
+    for number, shard_key in enumerate(keys, 1):
+        state = saved_state(meltano_project, shard_key, env, tmp_path / f"state-{number}.log")
+        mine = {site_id for site_id, shard in owner.items() if shard == number}
+        for stream in ("requests", "calls"):
+            partitions = state["bookmarks"][stream]["partitions"]
+            assert {p["context"]["siteId"] for p in partitions} == mine, (shard_key, stream)
+
+
+def loaded_keys(postgres: Postgres, database: str) -> dict[str, list[tuple[int, int]]]:
+    """(siteId, id) of every row target-postgres loaded, duplicates included."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=postgres.port,
+        user=postgres.user,
+        password=postgres.password,
+        dbname=database,
+    ) as connection:
+        return {
+            stream: [
+                (int(site), int(record))
+                for site, record in connection.execute(
+                    f'SELECT "siteId", "{key}" FROM calltouch.{stream}'  # noqa: S608 - our names
+                ).fetchall()
+            ]
+            for stream, key in (("requests", "requestId"), ("calls", "callId"))
+        }
+
+
+def saved_state(
+    project: MeltanoProject, shard_key: str, env: dict[str, str], log: Path
+) -> dict[str, Any]:
+    """The Singer state Meltano keeps for one shard's pipeline."""
+    state_id = f"dev:tap-calltouch-shard-{shard_key}-to-{LOADER}"
+    output = project.run(["--log-level=warning", "state", "get", state_id], log, env)
+    singer: dict[str, Any] = json.loads(output[output.index("{") :])["singer_state"]
+    return singer
