@@ -40,39 +40,25 @@ def windows(config: dict[str, Any], key: str = "window_days") -> list[tuple[dt.d
     return out
 
 
-def child_rows(request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    request_id = request["requestId"]
-    rows = [("orders", {**order, "requestId": request_id}) for order in request.get("orders") or []]
-    rows += [("comments", {**c, "requestId": request_id}) for c in request.get("comments") or []]
+def child_rows(
+    parent: dict[str, Any], key: str, streams: tuple[str, ...], tags: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The four child streams' rows of a request (key `requestId`) or a call (`callId`)."""
+    parent_id = parent[key]
+    orders, comments, visits_stream, tags_stream = streams[1:]
+    rows = [(orders, {**order, key: parent_id}) for order in parent.get("orders") or []]
+    rows += [(comments, {**c, key: parent_id}) for c in parent.get("comments") or []]
     visits: dict[Any, dict[str, Any]] = {}
-    for visit in request.get("mapVisits") or []:
-        visits.setdefault(visit.get("sessionId"), {**visit, "requestId": request_id})
-    rows += [("map_visits", visit) for visit in visits.values()]
-    tags: dict[str, dict[str, Any]] = {}
-    for tag in request.get("RequestTags") or []:
+    for visit in parent.get("mapVisits") or []:
+        visits.setdefault(visit.get("sessionId"), {**visit, key: parent_id})
+    rows += [(visits_stream, visit) for visit in visits.values()]
+    found: dict[str, dict[str, Any]] = {}
+    for tag in parent.get(tags) or []:
         for names in tag.get("names") or []:
             for name in filter(None, (part.strip() for part in names.split(","))):
-                row = {"requestId": request_id, "name": name, "type": tag.get("type")}
-                tags.setdefault(name, {**row, "category": tag.get("category")})
-    rows += [("request_tags", tag) for tag in tags.values()]
-    return rows
-
-
-def call_child_rows(call: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    call_id = call["callId"]
-    rows = [("call_orders", {**order, "callId": call_id}) for order in call.get("orders") or []]
-    rows += [("call_comments", {**c, "callId": call_id}) for c in call.get("comments") or []]
-    visits: dict[Any, dict[str, Any]] = {}
-    for visit in call.get("mapVisits") or []:
-        visits.setdefault(visit.get("sessionId"), {**visit, "callId": call_id})
-    rows += [("call_map_visits", visit) for visit in visits.values()]
-    tags: dict[str, dict[str, Any]] = {}
-    for tag in call.get("callTags") or []:
-        for names in tag.get("names") or []:
-            for name in filter(None, (part.strip() for part in names.split(","))):
-                row = {"callId": call_id, "name": name, "type": tag.get("type")}
-                tags.setdefault(name, {**row, "category": tag.get("category")})
-    rows += [("call_tags", tag) for tag in tags.values()]
+                row = {key: parent_id, "name": name, "type": tag.get("type")}
+                found.setdefault(name, {**row, "category": tag.get("category")})
+    rows += [(tags_stream, tag) for tag in found.values()]
     return rows
 
 
@@ -120,7 +106,7 @@ def calls_main(config: dict[str, Any]) -> None:
                 call["date"] = local_to_utc(call["date"], zone)
                 message = {"type": "RECORD", "stream": "calls", "record": call}
                 out.write(orjson.dumps(message) + b"\n")
-                for stream, row in call_child_rows(call):
+                for stream, row in child_rows(call, "callId", CALL_STREAMS, "callTags"):
                     message = {"type": "RECORD", "stream": stream, "record": row}
                     out.write(orjson.dumps(message) + b"\n")
             page += 1
@@ -159,7 +145,7 @@ def main() -> None:
             request["date"] = (EPOCH + dt.timedelta(milliseconds=request["date"])).isoformat()
             message = {"type": "RECORD", "stream": "requests", "record": request}
             out.write(orjson.dumps(message) + b"\n")
-            for stream, row in child_rows(request):
+            for stream, row in child_rows(request, "requestId", STREAMS, "RequestTags"):
                 message = {"type": "RECORD", "stream": stream, "record": row}
                 out.write(orjson.dumps(message) + b"\n")
         state = {"bookmarks": {"requests": {"window": str(last)}}}

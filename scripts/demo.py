@@ -145,6 +145,7 @@ def main() -> int:
         after_state = bookmark(target, env)
         explain_run(target, report, before_state, after_state)
         summarize(target, before_rows)
+        name_dashboard(target)
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
@@ -456,6 +457,13 @@ def summarize(target: Target, before: dict[str, int]) -> None:
     code += f'con.sql(\\"{query}\\").show()'
     print(f'    .venv-meltano/bin/python -c "{code}"')
     print(f"\n    or with the duckdb CLI: duckdb -readonly {relative}")
+
+
+def name_dashboard(target: Target) -> None:
+    """The last word: the same figures as charts, for the people who read them."""
+    relative = target.duckdb_file.relative_to(ROOT)
+    step("See it as a dashboard: leads per day, sources, campaigns, revenue, per site")
+    say(f"./scripts/dashboard --database {relative}    # then open http://localhost:8501")
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -278,21 +279,32 @@ def release(answers: list[Answer]) -> None:
 
 # --- the careful path ----------------------------------------------------------------------------
 
+#: Possessive quantifiers (`~` below; Python 3.11+) keep the matches below from saving a
+#: backtracking point per token, which makes `_PLAIN` about eight times faster. Each pattern is
+#: unambiguous (strings as unrolled loops), so on 3.10 it matches the same without them, and a
+#: failing match still backtracks in linear time.
+_POSSESSIVE = b"+" if sys.version_info >= (3, 11) else b""
+
+
+def _compile(pattern: bytes, flags: int = 0) -> re.Pattern[bytes]:
+    return re.compile(pattern.replace(b"~", _POSSESSIVE), flags)
+
+
 #: A run of JSON that needs no change, from a point outside any string: strings without a
 #: surrogate escape; structure, literals and whitespace; numbers whose integer part is surely
 #: within int64 (up to 18 digits, or 19 below 92...). It stops before anything else, and before
 #: a string that does not end in the buffer.
-_PLAIN = re.compile(
+_PLAIN = _compile(
     rb"""(?:
-        "[^"\\]*+(?:\\(?:[^u]|u(?![dD][89a-fA-F]))[^"\\]*+)*+"
-      | [^"0-9-]++
-      | -?(?:[0-9]{1,18}+|[0-8][0-9]{18}|9[01][0-9]{17})(?![0-9])[0-9.eE+-]*+
-    )*+""",
+        "[^"\\]*~(?:\\(?:[^u]|u(?![dD][89a-fA-F]))[^"\\]*~)*~"
+      | [^"0-9-]+~
+      | -?(?:[0-9]{1,18}~|[0-8][0-9]{18}|9[01][0-9]{17})(?![0-9])[0-9.eE+-]*~
+    )*~""",
     re.VERBOSE | re.DOTALL,
 )
-_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_NUMBER = re.compile(rb"-?[0-9]++[0-9.eE+-]*+")
-_INTEGER = re.compile(rb"-?(?:0|[1-9][0-9]*+)")
+_STRING = _compile(rb'"[^"\\]*~(?:\\.[^"\\]*~)*~"', re.DOTALL)
+_NUMBER = _compile(rb"-?[0-9]+~[0-9.eE+-]*~")
+_INTEGER = _compile(rb"-?(?:0|[1-9][0-9]*~)")
 #: An escape inside a string: a surrogate pair (kept), a lone surrogate, or any other (kept).
 _ESCAPE = re.compile(
     rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 RESUME_KEY = "resume_from"  # the first local day an unfinished pass has not fetched yet
+COMPLETE_KEY = "complete_through"  # the last local day a complete pass read whole
 _MS_THRESHOLD = 10**11  # epoch values above this are milliseconds (year 5138 in seconds)
 
 
@@ -52,14 +53,23 @@ def read_bookmark(
 
 def read_resume_day(state: dict[str, Any], *, stream: str) -> dt.date | None:
     """The first day an unfinished pass (stopped by `max_api_calls`) still has to fetch."""
-    value = state.get(RESUME_KEY)
-    if value is None:
+    return _read_day(state, stream=stream, key=RESUME_KEY)
+
+
+def read_complete_through(state: dict[str, Any], *, stream: str) -> dt.date | None:
+    """The last day a complete pass read whole; None in state written before the key existed."""
+    return _read_day(state, stream=stream, key=COMPLETE_KEY)
+
+
+def _read_day(state: dict[str, Any], *, stream: str, key: str) -> dt.date | None:
+    value = state.get(key)
+    if value is None or value == "":
         return None
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         msg = (
-            f"State for stream '{stream}' has {RESUME_KEY} {value!r}, which is not an ISO "
+            f"State for stream '{stream}' has {key} {value!r}, which is not an ISO "
             "date (YYYY-MM-DD). Fix it or remove the key."
         )
         raise StateError(msg) from None

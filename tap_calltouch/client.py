@@ -398,20 +398,22 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         return CalltouchAPIError(self._failure_message(part, exc))
 
     def fetch_in_order(
-        self, parts: Iterable[Part], *, budgeted: bool = True
+        self, parts: Iterable[Part], *, budgeted: bool = True, reserved: int = 0
     ) -> Iterator[tuple[Part, list[Answer]]]:
         """Fetch parts concurrently under the shared limiter, yielding them in order.
 
         A window's first page brings its other pages in right after it. With
-        `max_api_calls` set (and `budgeted`), no new part starts once the calls made, plus one
-        for each part started that has not called yet, reach it; `self.held_back` then names
-        the first part left for the next run. A window once started is read to its end.
+        `max_api_calls` set (and `budgeted`), no new part starts once the calls made by the
+        run, retries included, plus one for each part started that has not called yet, plus
+        the `reserved` calls owed to journals that sync later, reach it; `self.held_back` then
+        names the first part left for the next run. A window once started is read to its end.
         """
         budget = self.config.get("max_api_calls") if budgeted else None
 
         def may_start(in_flight: list[Part]) -> bool:
             pending_first_calls = sum(p not in self._parts_called for p in in_flight)
-            return not budget or self.authenticator.calls + pending_first_calls < budget
+            spoken_for = self.authenticator.calls + pending_first_calls + reserved
+            return not budget or spoken_for < budget
 
         def follow_ups(part: Part, answers: list[Answer]) -> list[Part]:
             return part.following(answers[0].page_total or 0) if answers else []

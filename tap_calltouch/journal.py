@@ -19,12 +19,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
-from tap_calltouch.bookmarks import RESUME_KEY, read_bookmark, read_resume_day
+from tap_calltouch.bookmarks import (
+    COMPLETE_KEY,
+    RESUME_KEY,
+    read_bookmark,
+    read_complete_through,
+    read_resume_day,
+)
 from tap_calltouch.client import CalltouchAPIError, CalltouchStream, SitesFailedError
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.projection import Plan, compile_plan, project
 from tap_calltouch.sites import failure_summary
-from tap_calltouch.windows import Part, cut_windows, parse_instant, sync_days
+from tap_calltouch.windows import (
+    Part,
+    complete_day,
+    cut_windows,
+    local_day,
+    parse_instant,
+    progress,
+    sync_days,
+)
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -35,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
     from zoneinfo import ZoneInfo
 
+    from singer_sdk import Stream
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.metrics import Counter
 
@@ -71,24 +86,55 @@ class JournalStream(CalltouchStream):
 
     # --- which days ----------------------------------------------------------------------------
 
+    @property
+    def now(self) -> dt.datetime:
+        """When the run started (the tap's `clock`): the same now for every journal and site."""
+        started: dt.datetime = self._tap.started  # type: ignore[attr-defined]
+        return started
+
     def plan_windows(self, site: Site) -> list[Window]:
         """A site's windows, in calendar days of its zone, from its bookmark less the look-back.
 
-        From max(start_date, bookmark - lookback_days), or the site's resume day, to end_date.
+        From max(start_date, bookmark or day after `complete_through`, less lookback_days), or
+        the site's resume day, to end_date; never past today, which has nothing later to read.
         """
         zone = site.zone
-        start = parse_instant(str(self.config["start_date"]), zone)
         end_setting = self.config.get("end_date")
-        end = parse_instant(str(end_setting), zone) if end_setting else dt.datetime.now(zone)
+        end = parse_instant(str(end_setting), zone) if end_setting else self.now
         first, last = sync_days(
-            start=start,
-            end=end,
+            start=self._start(site),
+            end=min(end, self.now),
             tz=zone,
             bookmark=self._bookmark(site),
             lookback_days=int(self.config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)),
-            resume_from=read_resume_day(self._site_state(site), stream=self.name),
+            resume_from=read_resume_day(self._saved_state(site), stream=self.name),
+            complete_through=self._complete_through(site),
         )
         return cut_windows(first, last, self.window_days)
+
+    def _start(self, site: Site) -> dt.datetime:
+        return parse_instant(str(self.config["start_date"]), site.zone)
+
+    def progress(self, site: Site) -> tuple[int, int]:
+        """How far this journal has read the site: days behind today, then never, going, done."""
+        return progress(
+            start=self._start(site),
+            now=self.now,
+            tz=site.zone,
+            bookmark=self._bookmark(site),
+            resume_from=read_resume_day(self._saved_state(site), stream=self.name),
+            complete_through=self._complete_through(site),
+        )
+
+    def plans(self) -> list[tuple[Site, list[Window]]]:
+        """Each site's windows, the site furthest behind first (then as configured).
+
+        Sites take turns in this order (`_interleaved`), so a `max_api_calls` budget smaller
+        than one turn goes to the sites that waited longest, and the next run to the others.
+        """
+        sites = [site for site in self.sites if site.site_id not in self.site_failures]
+        order = sorted(range(len(sites)), key=lambda k: (self.progress(sites[k]), k))
+        return [(sites[k], self.plan_windows(sites[k])) for k in order]
 
     @property
     @override
@@ -100,7 +146,7 @@ class JournalStream(CalltouchStream):
         return
 
     def _site_state(self, site: Site) -> dict[str, Any]:
-        """A site's bookmark and resume day: its own small partition.
+        """A site's bookmark and resume day: its own small partition, to write.
 
         With `site_id` alone, the stream's state itself, so bookmarks from before `sites`
         existed keep working.
@@ -108,6 +154,17 @@ class JournalStream(CalltouchStream):
         if self.config.get("sites") is None:
             return self.stream_state
         return self.get_context_state({"siteId": site.site_id})
+
+    def _saved_state(self, site: Site) -> dict[str, Any]:
+        """A site's partition as saved, to read: planning another journal's turn writes nothing."""
+        saved = self.tap_state.get("bookmarks", {}).get(self.name, {})
+        if self.config.get("sites") is None:
+            return saved
+        context = {"siteId": site.site_id}
+        for partition in saved.get("partitions") or []:
+            if partition.get("context") == context:
+                return partition  # type: ignore[no-any-return]
+        return {}
 
     def _interleaved(self, plans: list[tuple[Site, list[Window]]]) -> Iterator[Part]:
         """First parts of every site's windows, the sites taking turns.
@@ -134,8 +191,14 @@ class JournalStream(CalltouchStream):
         if self.replication_method != REPLICATION_INCREMENTAL:
             return None
         return read_bookmark(
-            self._site_state(site), stream=self.name, replication_key=str(self.replication_key)
+            self._saved_state(site), stream=self.name, replication_key=str(self.replication_key)
         )
+
+    def _complete_through(self, site: Site) -> dt.date | None:
+        """The last day a complete pass of the site read whole; a full-table sync ignores it."""
+        if self.replication_method != REPLICATION_INCREMENTAL:
+            return None
+        return read_complete_through(self._saved_state(site), stream=self.name)
 
     def _check_binding(self) -> None:
         """Refuse session-date selection in an incremental sync, before the first call.
@@ -166,20 +229,17 @@ class JournalStream(CalltouchStream):
         out in order, and a site's STATE moves only past its own complete windows.
         """
         self._check_binding()
-        plans = [
-            (site, self.plan_windows(site))
-            for site in self.sites
-            if site.site_id not in self.site_failures
-        ]
-        self._log_plan(plans)
+        plans = self._planned()
         left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
+        reserved = self._owed_to_later_journals(plans)
         self.start_fetching()
         emitted = count = done = 0
         pages: PageCheck | None = None
         limit = self.ABORT_AT_RECORD_COUNT  # `--test`: a dry run of this many records
         try:
             with self._child_writers() as write:
-                for part, answers in self.fetch_in_order(self._interleaved(plans)):
+                parts = self._interleaved(plans)
+                for part, answers in self.fetch_in_order(parts, reserved=reserved):
                     site = part.site
                     if site.site_id in self.site_failures:
                         self._check_some_site_left()
@@ -205,11 +265,7 @@ class JournalStream(CalltouchStream):
                     emitted += count
                     done += 1
                     left[site.site_id] -= 1
-                    self._checkpoint(
-                        site,
-                        resume_from=part.window.last_day + dt.timedelta(days=1),
-                        complete=not left[site.site_id],
-                    )
+                    self._checkpoint(site, part.window, complete=not left[site.site_id])
                     self.logger.info(
                         "Window %d/%d %s: %d %s (%d so far); state saved",
                         *(done, sum(len(w) for _, w in plans), Part(part.window, site)),
@@ -224,13 +280,48 @@ class JournalStream(CalltouchStream):
 
     def _syncs_last(self) -> bool:
         """Whether this is the run's last journal to sync: the one to report stopped sites."""
-        journals = [
+        return self._journals()[-1] is self
+
+    def _journals(self) -> list[JournalStream]:
+        """The run's selected journals, in the order they sync."""
+        return [
             stream
             for stream in self._tap.streams.values()
             if isinstance(stream, JournalStream)
             and (stream.selected or stream.has_selected_descendents)
         ]
-        return journals[-1] is self
+
+    def _owed_to_later_journals(self, plans: list[tuple[Site, list[Window]]]) -> int:
+        """First calls of the `max_api_calls` budget left for the journals that sync after this.
+
+        Journals sync one after the other, so the first would otherwise spend the whole budget
+        and the last never get a call. All journals' windows are ranked as one queue, turn by
+        turn, the (journal, site) furthest behind first; this journal stops where the calls
+        left are owed to the windows of later journals ranked before its next one.
+        """
+        budget = self.config.get("max_api_calls")
+        journals = self._journals()
+        later = journals[journals.index(self) + 1 :] if self in journals else []
+        if not budget or not later:
+            return 0
+        queue = [
+            (turn, journal.progress(site), self.sites.index(site), rank, journal is not self)
+            for rank, (journal, journal_plans) in enumerate(
+                [(self, plans), *((journal, journal.plans()) for journal in later)]
+            )
+            for site, windows in journal_plans
+            for turn in range(len(windows))
+        ]
+        left = max(0, int(budget) - self.authenticator.calls)
+        return sum(owed for *_, owed in sorted(queue)[:left])
+
+    def _planned(self) -> list[tuple[Site, list[Window]]]:
+        """This run's plans, logged; each site read has its partition from its first run on."""
+        plans = self.plans()
+        for site, _ in plans:
+            self._site_state(site)
+        self._log_plan(plans)
+        return plans
 
     def _log_plan(self, plans: list[tuple[Site, list[Window]]]) -> None:
         windows = [window for _, site_windows in plans for window in site_windows]
@@ -383,27 +474,50 @@ class JournalStream(CalltouchStream):
     ) -> None:
         """Per-record progress markers are not needed: the bookmark moves per window."""
 
-    def _checkpoint(self, site: Site, *, resume_from: dt.date, complete: bool) -> None:
+    def _checkpoint(self, site: Site, window: Window, *, complete: bool) -> None:
         """Advance a site's bookmark to the newest record emitted so far and write STATE.
 
         Called once a window is fully emitted: every record up to the bookmark has gone out,
         so a crash after this point loses at most the window in progress. `resume_from`, the
-        day after the window, lets a pass that is cut short continue where it stopped rather
-        than from the look-back again; a `complete` pass drops it.
+        day after the window (never after today: windows end there), lets a pass that is cut
+        short continue where it stopped rather than from the look-back again. A `complete`
+        pass drops it and records `complete_through`, the last day it read that is wholly in
+        the past, so a journal with no records moves on too.
         """
         state = self._site_state(site)
-        if complete:
-            state.pop(RESUME_KEY, None)
-        else:
-            state[RESUME_KEY] = resume_from.isoformat()
         newest = self._newest_seen.get(site.site_id)
         current = self._bookmark(site)
         if newest and (current is None or parse_instant(newest, dt.timezone.utc) > current):  # type: ignore[arg-type]
             if self.config.get("sites") is None:  # a site's partition keeps only the value,
                 state["replication_key"] = self.replication_key  # so state stays small
             state["replication_key_value"] = newest
+        if not complete:
+            state[RESUME_KEY] = (window.last_day + dt.timedelta(days=1)).isoformat()
+        else:
+            state.pop(RESUME_KEY, None)
+            if self.replication_method == REPLICATION_INCREMENTAL:
+                self._record_complete(site, state, window)
         self.state_manager.is_flushed = False
         self._write_state_message()
+
+    def _record_complete(self, site: Site, state: dict[str, Any], window: Window) -> None:
+        """Note the last whole day a complete pass read, unless the bookmark already says it.
+
+        `complete_through` never moves back. It is left out where the bookmark is on a later
+        day (records keep coming: the usual daily run), or on that day when the pass ended
+        there (an `end_date` in the past), so that state stays small; the bookmark then tells
+        the next run as much.
+        """
+        through = complete_day(window.last_day, self.now, site.zone)
+        saved = self._complete_through(site)
+        if saved is not None:
+            through = max(through, saved)
+        bookmark = self._bookmark(site)
+        marked = None if bookmark is None else local_day(bookmark, site.zone)
+        if marked is not None and (through < marked or through == marked == window.last_day):
+            state.pop(COMPLETE_KEY, None)
+        else:
+            state[COMPLETE_KEY] = through.isoformat()
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
@@ -416,6 +530,27 @@ class JournalStream(CalltouchStream):
     ) -> Iterator[Context | None]:
         """No per-record child syncs: `get_records` hands each child its rows directly."""
         yield from ()
+
+
+def least_progress_first(streams: dict[str, Stream]) -> dict[str, Stream]:
+    """The streams, with the journals in the order a shared call budget should serve them.
+
+    The journal that has read least of some site syncs first, so its window, the one that
+    waited longest, always gets a call: pages of a window read before it could otherwise
+    eat the calls owed to it, run after run.
+    """
+
+    def rank(stream: Stream) -> tuple[int, tuple[int, int] | None]:
+        if not isinstance(stream, JournalStream) or not stream.sites:
+            return 1, None
+        return 0, min(stream.progress(site) for site in stream.sites)
+
+    journals = sorted(
+        (stream for stream in streams.values() if rank(stream)[0] == 0),
+        key=lambda stream: rank(stream)[1],  # type: ignore[arg-type,return-value]
+    )
+    others = [stream for stream in streams.values() if rank(stream)[0] == 1]
+    return {stream.name: stream for stream in [*journals, *others]}
 
 
 class PageCheck:
@@ -490,10 +625,21 @@ class ChildStream(LeanRecordStream):
         that deselection or a catalog schema will change is copied first, so the parent keeps
         its own values.
         """
-        isolate = self._deselects_anything or self.schema_overridden
-        for row in self.extract(parent):
-            self._write_record_message(self._as_declared(copy.deepcopy(row)) if isolate else row)
-            counter.increment()
+        rows = self.extract(parent)
+        if not rows:
+            return
+        direct = self._direct
+        if direct is not None and not self.schema_overridden:  # nothing will change a row
+            writer, stream = direct
+            writer.write_records(stream, rows, self._stream_version)
+            self.state_manager.is_flushed = False
+        else:
+            isolate = self._deselects_anything or self.schema_overridden
+            for row in rows:
+                self._write_record_message(
+                    self._as_declared(copy.deepcopy(row)) if isolate else row
+                )
+        counter.increment(len(rows))
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:

@@ -122,8 +122,11 @@ def _project_object(value: dict[str, Any], plan: Plan) -> None:
     for key, cast in plan.casts.items():
         if key in value:
             value[key] = cast(value[key])
+    get = value.get
     for key, child in plan.children.items():
-        nested = value.get(key)
+        nested = get(key)
+        if not nested:  # absent, null or empty, as many blocks are: nothing to walk
+            continue
         if isinstance(nested, dict):
             _project_object(nested, child)
         elif isinstance(nested, list):

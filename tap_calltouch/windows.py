@@ -185,9 +185,12 @@ def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the
     bookmark: dt.datetime | None = None,
     lookback_days: int = 0,
     resume_from: dt.date | None = None,
+    complete_through: dt.date | None = None,
 ) -> tuple[dt.date, dt.date]:
-    """Local days to fetch: from max(start, bookmark - look-back) through end.
+    """Local days to fetch: from max(start, where the saved state stands - look-back) to end.
 
+    The state stands at the bookmark, or at `complete_through` (the last day a complete pass
+    read whole), whichever is later: a journal with no records still moves on.
     A pass that a call budget cut short resumes at `resume_from` instead: its look-back was
     already re-read, and starting over from the look-back would spend every budgeted run on
     the same days without ever reaching new ones.
@@ -195,6 +198,49 @@ def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the
     first = local_day(start, tz)
     if resume_from is not None:
         return max(first, resume_from), local_day(end, tz)
+    lookback = dt.timedelta(days=lookback_days)
     if bookmark is not None:
-        first = local_day(max(start, bookmark - dt.timedelta(days=lookback_days)), tz)
+        first = max(first, local_day(max(start, bookmark - lookback), tz))
+    if complete_through is not None:
+        first = max(first, complete_through - lookback)
     return first, local_day(end, tz)
+
+
+def progress(  # noqa: PLR0913 - all keyword-only, each a separate input
+    *,
+    start: dt.datetime,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    bookmark: dt.datetime | None = None,
+    resume_from: dt.date | None = None,
+    complete_through: dt.date | None = None,
+) -> tuple[int, int]:
+    """How far a journal of a site has read; sorting by it puts the least progress first.
+
+    First the first unread day, as days from today in the site's zone (0: only today is left,
+    -3: three whole days are), so that sites in other zones compare fairly around midnight.
+    That day is where an unfinished pass resumes; else the later of the bookmark's day and
+    the day after `complete_through`; else the start. Then, on a tie, never read (0) before a
+    pass under way (1) before a pass complete (2), which re-reads only its look-back.
+    Runs sharing a call budget serve the least progress first, so no site or journal waits
+    for ever behind the others.
+    """
+    if resume_from is not None:
+        first, rank = resume_from, 1
+    else:
+        first = local_day(start, tz)
+        rank = 0 if bookmark is None and complete_through is None else 2
+        if complete_through is not None:
+            first = max(first, complete_through + dt.timedelta(days=1))
+        if bookmark is not None:
+            first = max(first, local_day(bookmark, tz))
+    return (first - local_day(now, tz)).days, rank
+
+
+def complete_day(last_day: dt.date, now: dt.datetime, tz: ZoneInfo) -> dt.date:
+    """The last day a pass that read through `last_day` has read whole: never today or later.
+
+    Today's records are still coming in, so a day counts as read only once it is wholly in
+    the past in the account's zone.
+    """
+    return min(last_day, local_day(now, tz) - dt.timedelta(days=1))

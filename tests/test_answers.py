@@ -8,10 +8,14 @@ Each body is read through `read_answer` and `records_of` from a real `requests.R
 from __future__ import annotations
 
 import io
+import re
+import sys
 from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tap_calltouch import answers
 from tap_calltouch.answers import WHOLE_PARSE_BYTES, read_answer, records_of
@@ -178,3 +182,37 @@ def test_as_int_keeps_ids_within_int64_and_text_beyond() -> None:
     assert as_int("7" * 5000) == "7" * 5000
     assert as_int("--5") == "--5"
     assert as_int("²") == "²"
+
+
+# --- the same patterns on Python 3.10 ----------------------------------------------------------
+
+# Possessive quantifiers came in 3.11; on 3.10 the careful path compiles its patterns without
+# them. Both flavours must match exactly the same text, or 3.10 would repair bodies differently.
+_POSSESSIVE_MARK = re.compile(rb"(?<=[*+}?])\+")
+JSONISH = st.lists(
+    st.sampled_from(
+        [
+            *(b'"', b"\\", b"u", b"d", b"D", b"8", b"c", b"0", b"1", b"9", b"-", b"e", b"."),
+            *(b"+", b",", b":", b"[", b"]", b"{", b"}", b" ", b"a", b"9223372036854775808"),
+            b"\\ud83d",
+        ]
+    ),
+    max_size=40,
+).map(b"".join)
+
+
+@pytest.mark.parametrize("name", ["_PLAIN", "_STRING", "_NUMBER", "_INTEGER"])
+@settings(max_examples=300, derandomize=True)
+@given(data=JSONISH)
+def test_careful_patterns_match_the_same_without_possessive_quantifiers(
+    name: str, data: bytes
+) -> None:
+    pattern: re.Pattern[bytes] = getattr(answers, name)
+    greedy = re.compile(_POSSESSIVE_MARK.sub(b"", pattern.pattern), pattern.flags)
+    if sys.version_info >= (3, 11):
+        assert greedy.pattern != pattern.pattern  # the marks are there to remove
+    for start in range(len(data) + 1):
+        possessive_match, greedy_match = pattern.match(data, start), greedy.match(data, start)
+        assert (possessive_match and possessive_match.span()) == (
+            greedy_match and greedy_match.span()
+        )

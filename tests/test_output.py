@@ -78,3 +78,48 @@ def test_a_stop_during_a_write_waits_for_the_whole_line(monkeypatch: pytest.Monk
 def test_a_stop_between_writes_is_raised_at_once() -> None:
     with pytest.raises(Stop):
         FastSingerWriter().interrupt(Stop())
+
+
+@pytest.mark.parametrize("version", [None, 1764547200])
+def test_a_record_written_straight_is_the_line_of_its_record_message(
+    monkeypatch: pytest.MonkeyPatch, version: int | None
+) -> None:
+    extracted = dt.datetime(2026, 11, 1, 12, 30, 1, 123456, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr("tap_calltouch.output.utc_now", lambda: extracted)
+    record = {"requestId": 1, "subject": "Заявка", "sum": Decimal("2800.50"), "tags": ["a"]}
+    lines = []
+    for write in (
+        lambda writer: writer.write_record("requests", record, version),
+        lambda writer: writer.write_message(
+            RecordMessage(
+                stream="requests", record=record, version=version, time_extracted=extracted
+            )
+        ),
+    ):
+        out = CountingStream()
+        monkeypatch.setattr("sys.stdout", out)
+        write(FastSingerWriter())
+        assert out.flushes == 0
+        lines.append(out.getvalue())
+    assert lines[0] == lines[1]
+
+
+def test_rows_written_at_once_are_the_lines_of_their_record_messages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extracted = dt.datetime(2026, 11, 1, 12, 30, 1, 123456, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr("tap_calltouch.output.utc_now", lambda: extracted)
+    rows = [{"requestId": 1, "name": "тег"}, {"requestId": 1, "name": "b"}]
+    out = CountingStream()
+    monkeypatch.setattr("sys.stdout", out)
+    FastSingerWriter().write_records("request_tags", rows, None)
+    together = out.getvalue()
+    out = CountingStream()
+    monkeypatch.setattr("sys.stdout", out)
+    writer = FastSingerWriter()
+    for row in rows:
+        writer.write_message(
+            RecordMessage(stream="request_tags", record=row, time_extracted=extracted)
+        )
+    assert together == out.getvalue()
+    assert out.flushes == 0

@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from tap_calltouch.shaping import epoch_ms_to_rfc3339, local_to_rfc3339
-from tap_calltouch.windows import HOURS_PER_DAY, Window, cut_windows, local_day, sync_days
+from tap_calltouch.windows import (
+    HOURS_PER_DAY,
+    Window,
+    complete_day,
+    cut_windows,
+    local_day,
+    progress,
+    sync_days,
+)
 from tests.emulator.server import _window as api_reading_of_params
 
 UTC = dt.timezone.utc
@@ -233,3 +241,45 @@ def test_local_times_sent_by_the_api_convert_back_to_their_instant(
     assume(is_regular(local.date(), local.time(), tz))  # a repeated hour's text is ambiguous
     text = epoch_ms_to_rfc3339(int(local.timestamp()) * 1000)
     assert local_to_rfc3339(local.strftime("%d/%m/%Y %H:%M:%S"), tz) == text.replace(".000Z", "Z")
+
+
+@PROPERTY
+@given(
+    zone=ZONES,
+    start_day=DAYS,
+    hours=st.integers(min_value=0, max_value=24 * 60),
+    later=st.integers(min_value=0, max_value=24 * 5),
+    bookmark_at=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
+    lookback=st.integers(min_value=0, max_value=30),
+)
+def test_a_complete_pass_moves_on_but_reads_again_what_was_not_wholly_past(  # noqa: PLR0913
+    *,
+    zone: str,
+    start_day: dt.date,
+    hours: int,
+    later: int,
+    bookmark_at: float | None,
+    lookback: int,
+) -> None:
+    tz = ZoneInfo(zone)
+    start = midnight(start_day, tz)
+    now = start + dt.timedelta(hours=hours)
+    first, last = sync_days(start=start, end=now, tz=tz)
+    through = complete_day(last, now, tz)
+    assert through < local_day(now, tz), "today is not wholly past"
+    bookmark = None if bookmark_at is None else start + (now - start) * bookmark_at
+    again = now + dt.timedelta(hours=later)
+    next_first, _ = sync_days(
+        start=start, end=again, tz=tz, bookmark=bookmark, lookback_days=lookback,
+        complete_through=through,
+    )  # fmt: skip
+    # The next run starts no later than the first day not wholly read, and moves on past
+    # `start_date` once the look-back allows: a journal without records does not start over.
+    assert next_first <= max(first, through + dt.timedelta(days=1))
+    assert next_first >= min(first, through - dt.timedelta(days=lookback)) or bookmark is not None
+    if through - dt.timedelta(days=lookback) > first:
+        assert next_first > first
+    # Of journals sharing a budget, one that read less is served first.
+    behind = progress(start=start, now=now, tz=tz, bookmark=bookmark, complete_through=through)
+    assert behind[0] <= 0, "nothing is read past today"
+    assert progress(start=start, now=now, tz=tz) < behind, "never read comes first"

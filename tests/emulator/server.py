@@ -494,6 +494,19 @@ class Emulator:
         with self._lock:
             self.calls.clear()
 
+    def idle(self) -> None:
+        """As after a client's pause of a second or more: its rate window is empty again.
+
+        For tests that run the tap many times in a row, as a schedule does minutes apart.
+        """
+        with self._lock:
+            self._recent.clear()
+
+    def clear_faults(self) -> None:
+        """Drop the injected faults no call has met yet."""
+        with self._lock:
+            self._faults.clear()
+
     # --- one call ------------------------------------------------------------------------------
 
     def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -1,0 +1,15 @@
+"""The performance goals, in one place (README.md says how each is judged)."""
+
+from __future__ import annotations
+
+CPU_VS_BARE = 3.0
+CPU_VS_PLAIN = 0.1
+MIN_CALLS_PER_SECOND = 4.0
+MAX_RSS_MB = 120.0
+MAX_RSS_GROWTH_MB = 10.0  # from 1x to 2x data: a 33 MB larger answer must not show up in RSS
+MAX_CALLS_PER_SECOND = 5  # the API's limit: calls in any rolling second
+# Calls memory: the largest run's peak RSS within this share, or these MB, of the smallest's.
+CALLS_RSS_GROWTH_SHARE = 0.10
+CALLS_RSS_GROWTH_MB = 5.0
+STATE_SLACK = 2  # STATE messages allowed beyond one per window (start, end)
+SATURATION_RUNS = 3  # saturation's 429s come and go, so one clean run proves little
