@@ -27,6 +27,8 @@ import ijson
 import orjson
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_calltouch.redact import redact_registered, shorten
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -72,6 +74,42 @@ class Answer:
 
 class BadBodyError(RetriableAPIError):
     """A 200 whose body is not what the journal sends: a truncated answer, a proxy's page."""
+
+
+class ErrorBodyError(BadBodyError):
+    """A 200 whose body is the API's error object instead of records: what the API said."""
+
+    def __init__(self, msg: str, response: requests.Response, said: list[str]) -> None:
+        """Keep the API's own error texts, so the client can tell the points answer."""
+        super().__init__(msg, response)
+        self.said = said
+
+
+def api_error_texts(body: object) -> list[str]:
+    """The API's own error fields of a parsed body; none when it is no object.
+
+    `error` and `message` at the top, or `data.apiErrorData.errorMessage`: the shapes clients saw.
+    """
+    if not isinstance(body, dict):
+        return []
+    nested = body.get("data")
+    nested = nested.get("apiErrorData") if isinstance(nested, dict) else None
+    fields = [body.get("error"), body.get("message")]
+    fields.append(nested.get("errorMessage") if isinstance(nested, dict) else None)
+    return [field for field in fields if isinstance(field, str)]
+
+
+def _not_records(msg: str, parsed: object, response: requests.Response) -> BadBodyError:
+    """A 200 that holds no records; the API's error text in it, if any, is quoted."""
+    said = api_error_texts(parsed)
+    if not said:
+        return BadBodyError(msg, response)
+    # Masked before it is cut: a cut through the token would leave its first part unmasked.
+    quoted = shorten(redact_registered(" / ".join(said)), SAID_LENGTH)
+    return ErrorBodyError(f"{msg}; API said: {quoted}", response, said)
+
+
+SAID_LENGTH = 300  # characters of the API's error text quoted
 
 
 class MalformedStreamError(ValueError):
@@ -163,7 +201,7 @@ def _parse_whole(data: bytes, response: requests.Response, envelope: Envelope) -
     if envelope.records_key is None:
         if not isinstance(parsed, list):
             msg = f"HTTP 200 but the body is not a JSON array (a JSON {type(parsed).__name__})"
-            raise BadBodyError(msg, response)
+            raise _not_records(msg, parsed, response)
         return Answer(parsed, envelope)
     if not isinstance(parsed, dict):
         msg = f"HTTP 200 but the body is not {envelope.kind} (a JSON {type(parsed).__name__})"
@@ -171,7 +209,7 @@ def _parse_whole(data: bytes, response: requests.Response, envelope: Envelope) -
     records = parsed.get(envelope.records_key)
     if not isinstance(records, list):
         msg = f"HTTP 200 but `{envelope.records_key}` is not a list (a JSON {_json_type(records)})"
-        raise BadBodyError(msg, response)
+        raise _not_records(msg, parsed, response)
     return Answer(records, envelope, **_totals(parsed, response, envelope))
 
 

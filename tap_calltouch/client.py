@@ -21,7 +21,9 @@ from tap_calltouch.answers import (
     BARE_ARRAY,
     Answer,
     Envelope,
+    ErrorBodyError,
     MalformedStreamError,
+    api_error_texts,
     read_answer,
     records_of,
     release,
@@ -201,12 +203,19 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        """Retry 429/5xx, stop on spent points or rejected credentials, report other 4xx.
+        """Retry 429/5xx, stop on spent points or rejected credentials, report 3xx and other 4xx.
 
         429 and 5xx are retried whatever their body says (a gateway's "all endpoints busy"
         is not the points answer); only a 4xx whose API error names the points is.
         """
         status = response.status_code
+        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
+            # Not followed (see `_send`): its `Location` would take the token in the query along.
+            msg = (
+                f"Calltouch answered HTTP {status} {response.reason}, a redirect, which the tap "
+                f"does not follow (the token travels in the query): check the `api_url` setting"
+            )
+            raise CalltouchAPIError(msg)
         if status == HTTPStatus.GATEWAY_TIMEOUT:
             msg = f"HTTP {status} {response.reason} from Calltouch"
             raise AnswerTooLargeError(msg, response)
@@ -214,12 +223,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             msg = f"HTTP {status} {response.reason} from Calltouch"
             raise RetriableAPIError(msg, response)
         if status >= HTTPStatus.BAD_REQUEST and is_points_answer(response):
-            msg = (
-                f"Calltouch's daily API points are used up (HTTP {status}: "
-                f"{self._api_message(response)}). Stopped at once; the state holds the last "
-                "complete window, so the next run (after the daily reset) continues from there."
-            )
-            raise PointsExhaustedError(msg)
+            raise PointsExhaustedError(_points_message(status, self._api_message(response)))
         if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
             msg = (
                 f"Calltouch rejected the credentials (HTTP {status}): check the `api_token` "
@@ -262,11 +266,14 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             with self._count_lock:
                 self.calls_made += 1
         try:  # sent right after the turn ends, which the next turn counts from
-            response = self.requests_session.send(signed, timeout=self.timeout, stream=True)
+            # Redirects are not followed: one keeps the query, token included, for any host.
+            response = self.requests_session.send(
+                signed, timeout=self.timeout, stream=True, allow_redirects=False
+            )
             with response:
                 try:
                     self.validate_response(response)
-                    answer = read_answer(response, self.envelope)
+                    answer = _read_records(response, self.envelope)
                 except (RetriableAPIError, FatalAPIError):
                     self._answered_at = time.monotonic()  # an error, but a whole answer
                     raise
@@ -495,13 +502,26 @@ def _api_error_texts(response: requests.Response) -> list[str]:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return []
-    if not isinstance(body, dict):
-        return []
-    nested = body.get("data")
-    nested = nested.get("apiErrorData") if isinstance(nested, dict) else None
-    fields = [body.get("error"), body.get("message")]
-    fields.append(nested.get("errorMessage") if isinstance(nested, dict) else None)
-    return [field for field in fields if isinstance(field, str)]
+    return api_error_texts(body)
+
+
+def _points_message(status: int, said: str) -> str:
+    return (
+        f"Calltouch's daily API points are used up (HTTP {status}: {said}). Stopped at once; "
+        "the state holds the last complete window, so the next run (after the daily reset) "
+        "continues from there."
+    )
+
+
+def _read_records(response: requests.Response, envelope: Envelope) -> Answer:
+    """`read_answer`, with the points answer told in a 200 too: the API's error naming them."""
+    try:
+        return read_answer(response, envelope)
+    except ErrorBodyError as error:
+        if not any(_POINTS.search(text) for text in error.said):
+            raise
+        said = redact_registered(" / ".join(error.said))
+        raise PointsExhaustedError(_points_message(response.status_code, shorten(said))) from None
 
 
 def _could_not_connect(exc: Exception) -> bool:

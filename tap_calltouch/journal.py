@@ -95,7 +95,7 @@ class JournalStream(CalltouchStream):
     def plan_windows(self, site: Site) -> list[Window]:
         """A site's windows, in calendar days of its zone, from its bookmark less the look-back.
 
-        From max(start_date, bookmark or day after `complete_through`, less lookback_days), or
+        From max(start_date, bookmark or `complete_through`, less lookback_days), or
         the site's resume day, to end_date; never past today, which has nothing later to read.
         """
         zone = site.zone

@@ -44,7 +44,24 @@ def secret_forms(secret: str) -> set[str]:
     encoded = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
     encoded |= {_NON_ASCII_ESCAPES.sub(lambda m: unquote(m.group()), form) for form in encoded}
     cased = encoded | {_PERCENT_ESCAPE.sub(lambda m: m.group().lower(), f) for f in encoded}
-    return {escaped for form in cased for escaped in _json_forms(form)}
+    return {escaped for form in cased for escaped in _json_forms(form)} | _misread_forms(secret)
+
+
+def _misread_forms(secret: str) -> set[str]:
+    """Non-ASCII letters as a page shows them: its UTF-8 read in the wrong charset, or as `&#...;`.
+
+    requests reads a `text/*` body without a charset (a gateway's HTML page echoing the URL)
+    as ISO-8859-1, so `ключ` arrives as `ÐºÐ»ÑÑ`; HTML writes letters as character references.
+    """
+    if secret.isascii():
+        return set()
+    utf8 = secret.encode()
+    return {
+        utf8.decode("latin-1"),
+        utf8.decode("cp1252", errors="replace"),
+        secret.encode("ascii", errors="xmlcharrefreplace").decode(),
+        "".join(char if char.isascii() else f"&#x{ord(char):x};" for char in secret),
+    }
 
 
 def _json_forms(text: str) -> set[str]:

@@ -130,8 +130,10 @@ def session_epoch(value: Any, tz: ZoneInfo, call: int | None) -> int | None:  # 
     The API prints it like Java's `dd/MM/yyyy hh:mm:ss`: hours 01..12, hour 0 as 12, on the
     session's own local day. The text denotes two instants (three or four when the clocks
     went back that day); the session is the latest of them not after the `call`, provided it
-    is less than 12 hours before it: within 12 hours only one reading fits (on a day the
-    clocks change, a session 11 to 12 hours old may fit two; the later is taken). When none
+    is less than 12 hours before it: within 12 hours only one reading fits, except on a day
+    the clocks change (a session 11 to 12 hours old may fit two; and a session in the first
+    pass of the repeated hour, its call after the second pass, fits both passes): the later
+    is taken, an hour late in the second case, which the text cannot tell. When none
     does (no reading at or before the call, or all 12 hours or more before it), the answer is
     None rather than a guess; a session that old whose text also fits an instant within the
     12 hours cannot be told from it. An hour 00 or 13..23 is already unambiguous.

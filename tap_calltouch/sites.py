@@ -16,10 +16,14 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
 def zone_named(name: object) -> ZoneInfo | None:
-    """The IANA time zone of that name, or None when there is none."""
+    """The IANA time zone of that name, or None when there is none.
+
+    A folder of the zone database (`Europe`) is no zone either: read from the `tzdata`
+    package it raises IsADirectoryError rather than ZoneInfoNotFoundError.
+    """
     try:
         return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 

@@ -13,17 +13,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import http.server
 import io
 import json
 import logging
 import re
 import socket
+import threading
 import time
 import traceback
 from collections import Counter
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,6 +35,7 @@ from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from tap_calltouch import answers
 from tap_calltouch.client import (
     CalltouchAPIError,
     CalltouchStream,
@@ -765,3 +769,94 @@ def test_an_error_answer_broken_on_its_way_is_retried_before_it_is_judged(
         calls = server.count()
     assert isinstance(run.error, PointsExhaustedError), run.error
     assert calls == 2
+
+
+class _Redirecting(http.server.BaseHTTPRequestHandler):
+    """Answers every call with a 302 to `location`, the query (and the token in it) kept."""
+
+    location = ""
+
+    def do_GET(self) -> None:
+        query = urlsplit(self.path).query
+        self.send_response(HTTPStatus.FOUND)
+        self.send_header("Location", f"{self.location}?{query}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        """Quiet: the test reads the emulator's call log, not this server's."""
+
+
+@contextlib.contextmanager
+def redirecting_to(location: str) -> Iterator[str]:
+    """A loopback server that sends every call on to `location`; yields its URL."""
+    handler = type("Handler", (_Redirecting,), {"location": location})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("where", ["another host", "its own path", "ftp"])
+def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(
+    emulator: Emulator, logs: pytest.LogCaptureFixture, where: str
+) -> None:
+    """The token travels in the query, which a redirect keeps: following one hands it to
+    whatever host the `Location` names. A 3xx ends the site as a refused call, one call made,
+    naming `api_url`, with no traceback of requests' (a loop, a scheme it cannot send)."""
+    target = {"another host": f"{emulator.url}/elsewhere", "ftp": "ftp://127.0.0.1/x"}
+    with redirecting_to(target.get(where, "/loop")) as url:
+        run = sync(settings(url))
+    assert emulator.calls == []  # the other host never saw the token
+    assert isinstance(run.error, CalltouchAPIError)
+    assert "HTTP 302" in str(run.error)
+    assert "api_url" in str(run.error)
+    assert run.result.records["requests"] == []
+    assert_no_token(logs.text, *exception_texts(run.error))
+
+
+POINTS_BODY = {"error": "POINTS_LIMIT_EXCEEDED", "message": "Daily API points limit exceeded"}
+NESTED_ERROR = {"data": {"apiErrorData": {"errorMessage": "Сайт не найден"}}}
+
+
+@pytest.mark.usefixtures("fast_retries")
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [(POINTS_BODY, "Daily API points limit exceeded"), (NESTED_ERROR, "Сайт не найден")],
+)
+def test_a_200_carrying_the_apis_error_says_what_the_api_said(
+    emulator: Emulator, body: dict[str, Any], said: str
+) -> None:
+    """The API's error object in a 200 (as clients saw `data.apiErrorData` "elsewhere") is the
+    API speaking: its text reaches the message, not "`records` is not a list"; and the points
+    answer stops at once, as it does under a 4xx, instead of being retried eight times."""
+    emulator.inject("object", times=CalltouchStream.backoff_tries, body=body, match=SECOND_WINDOW)
+    run = sync(settings(emulator.url))
+    assert isinstance(run.error, CalltouchAPIError)
+    assert said in str(run.error)
+    points = body is POINTS_BODY
+    assert isinstance(run.error, PointsExhaustedError) is points
+    second = windows_called(emulator)[(SECOND_WINDOW["dateFrom"], "10/04/2026", "", "")]
+    assert second == (1 if points else CalltouchStream.backoff_tries)
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_the_apis_error_text_in_a_200_is_masked_before_it_is_cut(emulator: Emulator) -> None:
+    """A long error text echoing the token where the quote is cut: masked whole, not its tail."""
+    said = f" bad clientApiId={TOKEN}"
+    pad = answers.SAID_LENGTH - len(said) + len(TOKEN) // 2  # the cut falls inside the token
+    emulator.inject(
+        "object",
+        times=CalltouchStream.backoff_tries,
+        match=SECOND_WINDOW,
+        body={"message": "x" * pad + said},
+    )
+    run = sync(settings(emulator.url))
+    assert isinstance(run.error, CalltouchAPIError)
+    assert "API said: xxx" in str(run.error)
+    assert_no_token(*exception_texts(run.error))

@@ -155,3 +155,29 @@ def test_every_token_of_a_raw_config_is_found_whatever_its_type() -> None:
         "from%2Fthe%2Burl",
         "from/the+url",  # decoded, as the server reads it
     }
+
+
+def test_a_token_echoed_by_a_page_read_in_the_wrong_charset_is_masked() -> None:
+    """requests reads a `text/html` page without a charset as ISO-8859-1: non-ASCII letters
+    of a token echoed in UTF-8 arrive garbled, and the garbled text is the token all the same."""
+    token = "pY7/tE+sT=ключ/Ωz9"  # noqa: S105 - a made-up token
+    page = f"<html><body>Not found: /x?clientApiId={token}</body></html>".encode()
+    answer = requests.Response()
+    answer._content = page  # a response without a network
+    answer.headers["Content-Type"] = "text/html"
+    answer.encoding = requests.utils.get_encoding_from_headers(answer.headers)
+    misread = answer.text
+    assert token not in misread  # the letters came out as others
+    for text in (misread, page.decode("cp1252", errors="replace")):
+        clean = redact(text, secret_forms(token))
+        assert clean == f"<html><body>Not found: /x?clientApiId={MASK}</body></html>"
+
+
+@pytest.mark.parametrize("hexadecimal", [False, True])
+def test_a_token_echoed_with_html_character_references_is_masked(*, hexadecimal: bool) -> None:
+    token = "pY7/tE+sT=ключ/Ωz9"  # noqa: S105 - a made-up token
+    echoed = "".join(
+        char if char.isascii() else (f"&#x{ord(char):x};" if hexadecimal else f"&#{ord(char)};")
+        for char in token
+    )
+    assert redact(f"<p>{echoed}</p>", secret_forms(token)) == f"<p>{MASK}</p>"

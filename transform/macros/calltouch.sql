@@ -6,8 +6,8 @@
     renamed columns, whatever the loader did with it. target-postgres keeps the tap's names
     ("requestId"), target-duckdb lower-cases them (requestid): columns are found by name in
     any case. A field of an object ('session.source') is read from the flattened column
-    (session__source, with `flattening_enabled`) or from the JSON/jsonb object column
-    (session ->> 'source'). A column the table lacks (a property deselected) reads as null,
+    (session__source, with `flattening_enabled`, whatever the separator) and from the
+    JSON/jsonb object column (session ->> 'source'), whichever the row has. A column the table lacks (a property deselected) reads as null,
     and a table the loader never created (a stream deselected) as no rows.
   - raw_count('calls', 'callId'): distinct values of a raw column, 0 without the table.
   - local_date(ts, zone): the calendar day of a naive UTC timestamp in the zone named by the
@@ -36,16 +36,39 @@
 {%- endmacro %}
 
 
-{# One field as a typed expression: a column, a flattened column, an object's field, or null. #}
+{# One field as a typed expression: a column, or an object's field, or null.
+
+   An object's field ('session.source') is read from every shape the loaded rows may have: a
+   flattened column with any `flattening_separator` (session__source, session_source,
+   session.source) and the object's JSON column, the first non-null of them. A warehouse
+   loaded with flattening off and then on (or the other way) has both shapes, each filled
+   for the rows loaded so; reading one would leave the others' attribution null. #}
 {% macro raw_field(columns, field, type) -%}
   {%- set parts = field.split('.') -%}
-  {%- set flat = parts | join('__') | lower -%}
-  {%- if flat in columns -%}
-    cast({{ adapter.quote(columns[flat]) }} as {{ type }})
-  {%- elif parts | length == 2 and (parts[0] | lower) in columns -%}
-    cast(nullif({{ json_text(adapter.quote(columns[parts[0] | lower]), parts[1]) }}, '') as {{ type }})
+  {%- if parts | length == 1 -%}
+    {%- if (field | lower) in columns -%}
+      cast({{ adapter.quote(columns[field | lower]) }} as {{ type }})
+    {%- else -%}
+      cast(null as {{ type }})
+    {%- endif -%}
   {%- else -%}
-    cast(null as {{ type }})
+    {%- set re = modules.re -%}
+    {%- set flat = re.escape(parts[0] | lower) ~ '[^a-z0-9]+' ~ re.escape(parts[1] | lower) -%}
+    {%- set shapes = [] -%}
+    {%- for name in columns | sort if re.fullmatch(flat, name) -%}
+      {%- do shapes.append('cast(' ~ adapter.quote(columns[name]) ~ ' as ' ~ type ~ ')') -%}
+    {%- endfor -%}
+    {%- if (parts[0] | lower) in columns -%}
+      {%- set text = json_text(adapter.quote(columns[parts[0] | lower]), parts[1]) -%}
+      {%- do shapes.append('cast(nullif(' ~ text ~ ", '') as " ~ type ~ ')') -%}
+    {%- endif -%}
+    {%- if not shapes -%}
+      cast(null as {{ type }})
+    {%- elif shapes | length == 1 -%}
+      {{ shapes[0] }}
+    {%- else -%}
+      coalesce({{ shapes | join(', ') }})
+    {%- endif -%}
   {%- endif -%}
 {%- endmacro %}
 
