@@ -27,7 +27,7 @@ from tap_calltouch.windows import (
     progress,
     sync_days,
 )
-from tests.emulator.server import _window as api_reading_of_params
+from tests.emulator.requests_journal import time_window as api_reading_of_params
 
 UTC = dt.timezone.utc
 # Russian zones, a fractional and a 45-minute offset, and zones with DST: two at 02:00, one

@@ -2,7 +2,8 @@
 
 `dataset` and `calls_dataset` make deterministic request and call records and edit them between
 runs; `server` serves them on 127.0.0.1 as the API does, with its limits and injectable faults;
-`calls_journal` holds the calls journal's parameters and paging; `sites` describes the sites
+`requests_journal` and `calls_journal` hold each journal's parameters and answers, `responses`
+the errors, gateway pages and faults both share; `sites` describes the sites
 one emulator serves (one, or an agency's many under a few tokens) and generates n of them.
 """
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime as dt
 import gc
 import random
 import re
@@ -45,17 +44,29 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from typing_extensions import Self, override
-from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from tests.emulator.calls_journal import CallsQuery, site_in_path
-from tests.emulator.dataset import DEFAULT_SITE_ID, DEFAULT_TZ, SESSION_TIME, Record
+from tests.emulator.dataset import DEFAULT_SITE_ID, DEFAULT_TZ, Record
 from tests.emulator.errors import BadRequestError
+from tests.emulator.requests_journal import REQUEST_TIME, Shape, filters, json_array
+from tests.emulator.responses import (
+    HELP_PAGE,
+    HTML,
+    JSON,
+    cut_off,
+    gateway_page,
+    injected,
+    json_error,
+    points_error,
+)
 from tests.emulator.sites import Site
 
+__all__ = ["API_PATH", "REQUEST_TIME", "Call", "Emulator", "PageServed"]
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from types import TracebackType
     from zoneinfo import ZoneInfo
 
@@ -69,35 +80,7 @@ if TYPE_CHECKING:
 API_PATH = "/calls-service/RestAPI/requests/"
 PATHS = frozenset({API_PATH, API_PATH.rstrip("/")})  # clients call it with and without the slash
 CLIENT_API_ID = "clientApiId"  # the token parameter
-JSON = "application/json;charset=UTF-8"
-HTML = "text/html; charset=utf-8"
 
-# Dates are mm/dd/yyyy (the calls API has dd/mm/yyyy), times hh:mm:ss, in the account's zone.
-DATE = re.compile(r"\d{2}/\d{2}/\d{4}")
-TIME = re.compile(r"\d{2}:\d{2}:\d{2}")
-DAY_START, DAY_END = dt.time(0, 0, 0), dt.time(23, 59, 59)
-
-# bindTo chooses which time the date range applies to.
-BIND_TO = {"request": "date", "session": SESSION_TIME}
-# A test that garbles a request's public `date` keeps its true epoch ms here (stripped when served).
-REQUEST_TIME = "_requestTime"
-
-# ani.filterMode and email.filterMode; exact is the default.
-FILTER_MODES: dict[str, Callable[[str, str], bool]] = {
-    "startwith": str.startswith,
-    "contains": str.__contains__,
-    "exact": str.__eq__,
-}
-
-# Flags that add their key to each record only when "true". withDcm, withAttrs: null or data.
-KEY_FLAGS = {
-    "withMapVisits": "mapVisits",
-    "withRequestTags": "RequestTags",
-    "withYandexDirect": "yandexDirect",
-    "withGoogleAdwords": "googleAdWords",
-    "withWidgetInfo": "widgetInfo",
-    "withCustomFields": "customFields",
-}
 
 FAULTS = frozenset({"status", "reset", "hang", "slow", "truncated", "cut", "html", "object"})
 ANSWERING_FAULTS = frozenset({"status", "reset", "hang", "html", "object"})  # instead of the API
@@ -105,17 +88,6 @@ JOURNALS = frozenset({"requests", "calls"})
 MATCH_OPTIONS = ("page", "limit", "dateFrom", "dateTo")  # inject(..., page=3): match={"page": 3}
 HOLD = "emulator.hold"  # environ key: seconds a `hang` fault keeps the caller waiting (None: ever)
 ARRIVED = "emulator.arrived"  # environ key: time.monotonic() when the connection was accepted
-CHUNK_BYTES = 256 * 1024
-
-HELP_PAGE = (
-    '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">'
-    "<title>Справочный центр Calltouch</title></head><body><h1>Страница не найдена</h1>"
-    "<p>Воспользуйтесь поиском по справочному центру Calltouch.</p></body></html>"
-)
-MAINTENANCE_PAGE = (
-    '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8"><title>Calltouch</title></head>'
-    "<body><h1>Ведутся технические работы</h1><p>Сервис скоро вернётся.</p></body></html>"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -533,13 +505,13 @@ class Emulator:
         if request.path not in PATHS and site is None:
             return Response(HELP_PAGE, 404, content_type=HTML)
         if not self._admit(request.remote_addr or "-", arrived):
-            return _json_error(429, "TOO_MANY_REQUESTS", "Too many requests", self.retry_after)
+            return json_error(429, "TOO_MANY_REQUESTS", "Too many requests", self.retry_after)
         journal = "requests" if site is None else "calls"
         kind, opts = self._next_fault(request.args, journal, site or request.args.get("siteId"))
         if kind == "hang":
             request.environ[HOLD] = opts.get("seconds")
         if kind in ANSWERING_FAULTS:
-            return _injected(kind, opts)
+            return injected(kind, opts)
         if kind == "slow":
             time.sleep(opts.get("delay", 1.0))
         response = self._api(request) if site is None else self._calls_api(request, site)
@@ -550,7 +522,7 @@ class Emulator:
                 cut = body.rfind(after.encode(), 0, cut) + len(after)
             response.set_data(body[:cut])
         if kind == "cut":
-            return _cut_off(response, request.environ)
+            return cut_off(response, request.environ)
         return response
 
     def _api(self, request: Request) -> Response:
@@ -560,17 +532,17 @@ class Emulator:
             return site
         args = request.args
         try:
-            keep = _filters(args, site.zone)
-            shape = _Shape.from_args(args)
+            keep = filters(args, site.zone)
+            shape = Shape.from_args(args)
         except BadRequestError as error:
-            return _json_error(400, "BAD_REQUEST", str(error))
+            return json_error(400, "BAD_REQUEST", str(error))
         records = [record for record in site.requests if all(test(record) for test in keep)]
         if self.max_response_records is not None and len(records) > self.max_response_records:
-            return _gateway_page(504)  # the real service cannot build such an answer in time
+            return gateway_page(504)  # the real service cannot build such an answer in time
         if not self._spend_point(site):
-            return _points_error()
+            return points_error()
         random.Random(self.shuffle_seed).shuffle(records)  # the API does not sort
-        return Response(_json_array(records, shape), 200, content_type=JSON)
+        return Response(json_array(records, shape), 200, content_type=JSON)
 
     def _calls_api(self, request: Request, named: str) -> Response:
         """The calls journal: access, parameters, then one page (or one day) newest first."""
@@ -580,14 +552,14 @@ class Emulator:
         try:
             query = CallsQuery.from_args(request.args, site.zone, self.calls_max_days)
         except BadRequestError as error:
-            return _json_error(400, "BAD_REQUEST", str(error))
+            return json_error(400, "BAD_REQUEST", str(error))
         with self._data_lock:
             selected = query.select(site.calls)
             records = query.page_of(selected)
             if self.max_response_records is not None and len(records) > self.max_response_records:
-                return _gateway_page(504)
+                return gateway_page(504)
             if not self._spend_point(site):
-                return _points_error()
+                return points_error()
             shaped = [query.shape(record) for record in records]
             if query.page is None:
                 body, page_total = orjson.dumps(shaped), None
@@ -626,17 +598,17 @@ class Emulator:
         the site in its `siteId` parameter, the calls journal in the path (`named`).
         """
         if request.method != "GET":
-            return _json_error(405, "METHOD_NOT_ALLOWED", "Only GET is supported")
+            return json_error(405, "METHOD_NOT_ALLOWED", "Only GET is supported")
         token = request.args.get(CLIENT_API_ID)
         site = self._site_named(named)
         with self._lock:
             revoked = self._revoked.get(token) if token is not None else None
         if revoked is not None:
-            return _json_error(revoked, "ACCESS_DENIED", "Invalid clientApiId or siteId")
+            return json_error(revoked, "ACCESS_DENIED", "Invalid clientApiId or siteId")
         if token not in self.tokens or site is None or site.site_id not in self.tokens[token]:
-            return _json_error(self.denied_status, "ACCESS_DENIED", "Invalid clientApiId or siteId")
+            return json_error(self.denied_status, "ACCESS_DENIED", "Invalid clientApiId or siteId")
         if not self._has_points(site):
-            return _points_error()
+            return points_error()
         return site
 
     def _site_named(self, named: str | None) -> Site | None:
@@ -696,256 +668,6 @@ class Emulator:
             return False
         budget = site.points_budget
         return budget is None or self._points_spent[site.site_id] < budget
-
-
-# --- parameters --------------------------------------------------------------------------------
-
-
-def _filters(args: MultiDict[str, str], zone: ZoneInfo) -> list[Predicate]:
-    """Turn the query into record tests, raising BadRequestError where the API answers 400."""
-    ids = {_integer(value, "requestId") for value in _split(args.get("requestId"))}
-    numbers = set(_split(args.get("requestNumber")))
-    time_key = BIND_TO.get(args.get("bindTo", "request"))
-    if time_key is None:
-        msg = "Parameter 'bindTo' must be 'request' or 'session'"
-        raise BadRequestError(msg)
-    keep: list[Predicate] = []
-    if ids:
-        keep.append(lambda r: r["requestId"] in ids)
-    if numbers:
-        keep.append(lambda r: str(r["requestNumber"]) in numbers)
-    window = _window(args, zone, required=not (ids or numbers))
-    if window is not None:
-        low, high = window
-        key = REQUEST_TIME if time_key == "date" else time_key
-        keep.append(lambda r: low <= r[key if key in r else time_key] <= high)
-    return keep + _content_filters(args)
-
-
-def _content_filters(args: MultiDict[str, str]) -> list[Predicate]:
-    """The filters on what a request holds: form, keyword, traffic, manager, phone, e-mail."""
-    keep: list[Predicate] = []
-    if subject := args.get("subject"):
-        keep.append(lambda r: r["subject"].startswith(subject))
-    if keywords := args.get("keywords"):
-        keep.append(lambda r: r["session"] is not None and keywords in r["session"]["keywords"])
-    keep.extend(
-        _session_equals(name, value)
-        for name in ("city", "source", "medium")
-        if (value := args.get(name))
-    )
-    if manager := args.get("manager"):
-        keep.append(lambda r: r["manager"] == manager)
-    if phone := _text_match(args, "ani"):
-        keep.append(lambda r: any(phone(p["phoneNumber"]) for p in r["client"]["phones"]))
-    if email := _text_match(args, "email"):
-        keep.append(
-            lambda r: any(
-                email(c["contactValue"])
-                for c in r["client"]["contacts"]
-                if c["contactType"] == "EMAIL"
-            )
-        )
-    return keep
-
-
-def _session_equals(key: str, value: str) -> Predicate:
-    """An exact-match filter on a session field; requests without a session never match."""
-    return lambda r: r["session"] is not None and r["session"][key] == value
-
-
-def _window(args: MultiDict[str, str], zone: ZoneInfo, *, required: bool) -> tuple[int, int] | None:
-    """[dateFrom timeFrom, dateTo timeTo] in epoch ms, inclusive, read in the account's zone."""
-    if not required and "dateFrom" not in args and "dateTo" not in args:
-        return None
-    first, last = _date(args, "dateFrom"), _date(args, "dateTo")
-    if first > last:
-        msg = "Parameter 'dateFrom' must not be after 'dateTo'"
-        raise BadRequestError(msg)
-    low = dt.datetime.combine(first, _time(args, "timeFrom", DAY_START), zone)
-    high = dt.datetime.combine(last, _time(args, "timeTo", DAY_END), zone)
-    return int(low.timestamp()) * 1000, int(high.timestamp()) * 1000 + 999
-
-
-def _date(args: MultiDict[str, str], name: str) -> dt.date:
-    """Read a required mm/dd/yyyy date strictly: 2026-10-01 or 13/01/2026 are 400s."""
-    value = args.get(name, "")
-    try:
-        if DATE.fullmatch(value):
-            return dt.datetime.strptime(value, "%m/%d/%Y").date()  # noqa: DTZ007 - a date, no time
-    except ValueError:
-        pass
-    msg = f"Parameter '{name}' is required, in format mm/dd/yyyy"
-    raise BadRequestError(msg)
-
-
-def _time(args: MultiDict[str, str], name: str, default: dt.time) -> dt.time:
-    """Read an optional hh:mm:ss time."""
-    value = args.get(name)
-    if value is None:
-        return default
-    try:
-        if TIME.fullmatch(value):
-            return dt.time.fromisoformat(value)
-    except ValueError:
-        pass
-    msg = f"Parameter '{name}' must be in format hh:mm:ss"
-    raise BadRequestError(msg)
-
-
-def _text_match(args: MultiDict[str, str], prefix: str) -> Callable[[str], bool] | None:
-    """The test for `ani` or `email`: `<prefix>.value` under `<prefix>.filterMode`."""
-    mode = args.get(f"{prefix}.filterMode", "exact")
-    if mode not in FILTER_MODES:
-        msg = f"Parameter '{prefix}.filterMode' must be one of {', '.join(FILTER_MODES)}"
-        raise BadRequestError(msg)
-    wanted = args.get(f"{prefix}.value")
-    if not wanted:
-        return None
-    matches = FILTER_MODES[mode]
-    return lambda value: matches(value, wanted)
-
-
-def _split(value: str | None) -> list[str]:
-    """A comma-separated list parameter."""
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def _integer(value: str, name: str) -> int:
-    """An integer parameter, or a 400 naming it."""
-    if not value.isdigit():
-        msg = f"Parameter '{name}' must be a comma-separated list of integers"
-        raise BadRequestError(msg)
-    return int(value)
-
-
-# --- the answer --------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Shape:
-    """What the `with*` flags and `attribution` do to each record."""
-
-    hidden: frozenset[str]  # keys whose flag is not "true": absent from the record
-    dcm: bool  # else dcm is null
-    attrs: bool  # else session.attrs is null
-    attribution: int | None  # echoed into session.attribution; None keeps the account's setting
-
-    @classmethod
-    def from_args(cls, args: MultiDict[str, str]) -> _Shape:
-        """Read the flags (only the exact string "true" turns one on) and check `attribution`."""
-        attribution = args.get("attribution")
-        if attribution not in {None, "0", "1"}:
-            msg = "Parameter 'attribution' must be 0 or 1"
-            raise BadRequestError(msg)
-        return cls(
-            hidden=frozenset(key for flag, key in KEY_FLAGS.items() if args.get(flag) != "true"),
-            dcm=args.get("withDcm") == "true",
-            attrs=args.get("withAttrs") == "true",
-            attribution=None if attribution is None else int(attribution),
-        )
-
-    def __call__(self, record: Record) -> Record:
-        """A shaped copy of a stored record; private `_` keys never leave the emulator."""
-        shaped = {k: v for k, v in record.items() if k not in self.hidden and not k.startswith("_")}
-        shaped["session"] = self.session(record["session"])
-        shaped["orders"] = [
-            {**order, "session": self.session(order["session"])} for order in record["orders"]
-        ]
-        shaped["order"] = shaped["orders"][0] if shaped["orders"] else None
-        if not self.dcm:
-            shaped["dcm"] = None
-        return shaped
-
-    def session(self, session: Record | None) -> Record | None:
-        """A session with attrs and attribution as asked."""
-        if session is None:
-            return None
-        return {
-            **session,
-            "attrs": session["attrs"] if self.attrs else None,
-            "attribution": session["attribution"] if self.attribution is None else self.attribution,
-        }
-
-
-def _json_array(records: list[Record], shape: _Shape) -> Iterator[bytes]:
-    """Stream `[record,record,...]` in chunks, so a 30 MB answer is never one bytes object."""
-    chunk = bytearray(b"[")
-    for index, record in enumerate(records):
-        if index:
-            chunk += b","
-        chunk += orjson.dumps(shape(record))
-        if len(chunk) >= CHUNK_BYTES:
-            yield bytes(chunk)
-            chunk.clear()
-    chunk += b"]"
-    yield bytes(chunk)
-
-
-def _injected(kind: str, opts: dict[str, Any]) -> Response | None:
-    """What an injected fault answers instead of the API; None drops the connection (`reset`)."""
-    if kind == "status":
-        status, retry_after = opts.get("status", 503), opts.get("retry_after")
-        if "message" in opts:
-            body = orjson.dumps({"message": opts["message"]})
-            return _retry_after(Response(body, status, content_type=JSON), retry_after)
-        return _gateway_page(status, retry_after)
-    if kind == "html":
-        return Response(MAINTENANCE_PAGE, 200, content_type=HTML)
-    if kind == "object":
-        body = opts.get("body", {"status": "ERROR", "message": "Внутренняя ошибка сервера"})
-        return Response(orjson.dumps(body), 200, content_type=JSON)
-    return None
-
-
-def _cut_off(response: Response, environ: WSGIEnvironment) -> Response:
-    """The answer announced whole (its Content-Length), its first half sent, then the
-    connection dropped: the client's read breaks mid-body."""
-    body = response.get_data()
-
-    def half_then_drop() -> Iterator[bytes]:
-        yield body[: len(body) // 2]
-        environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
-        raise ConnectionResetError  # werkzeug takes it as a dropped connection, quietly
-
-    cut = Response(half_then_drop(), response.status_code, content_type=response.content_type)
-    cut.headers["Content-Length"] = str(len(body))
-    return cut
-
-
-def _json_error(
-    status: int, error: str, message: str, retry_after: float | None = None
-) -> Response:
-    """A short JSON error body, as the API sends for 400, 403 and 429."""
-    body = orjson.dumps({"error": error, "message": message})
-    return _retry_after(Response(body, status, content_type=JSON), retry_after)
-
-
-def _points_error() -> Response:
-    """The daily points budget is spent: 403, told apart from a bad token only by its body.
-
-    The vendor documents neither the status nor the body of this answer (only that calls fail
-    until the next day), and no published client or captured answer shows one: this one is
-    the emulator's assumption, in the JSON error shape clients saw on 403.
-    """
-    return _json_error(403, "POINTS_LIMIT_EXCEEDED", "Daily API points limit exceeded")
-
-
-def _gateway_page(status: int, retry_after: float | None = None) -> Response:
-    """An nginx-style HTML error page, as a gateway answers when the service behind it fails."""
-    title = f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}"
-    page = (
-        f"<html><head><title>{title}</title></head><body>"
-        f"<center><h1>{title}</h1></center><hr><center>nginx</center></body></html>"
-    )
-    return _retry_after(Response(page, status, content_type=HTML), retry_after)
-
-
-def _retry_after(response: Response, seconds: float | None) -> Response:
-    """Add `Retry-After` when the emulator is told to send one (the real API's habit is unknown)."""
-    if seconds is not None:
-        response.headers["Retry-After"] = f"{seconds:g}"
-    return response
 
 
 class _ArrivalServer(ThreadedWSGIServer):
