@@ -56,6 +56,14 @@ LOG_TAIL = 40  # lines of a failed run's output shown in the error (less traceba
 RETRY = RetryPolicy(max_retries=2, delay=10)
 
 
+class ShardRunError(RuntimeError):
+    """A shard's `meltano run` failed.
+
+    A plain exception on purpose: Dagster applies a `RetryPolicy` only to errors of user code,
+    and passes its own `DagsterError` (and subclasses) through without a retry.
+    """
+
+
 def _project() -> Path:
     return Path(os.environ.get("CALLTOUCH_MELTANO_PROJECT") or CHECKOUT).resolve()
 
@@ -104,7 +112,7 @@ def run_shard(key: str, log: "DagsterLogManager") -> dict[str, str]:
         told = [line for line in lines if not line.startswith(("│", "╭", "╰"))]  # rich frames
         tail = "\n".join(told[-LOG_TAIL:])
         msg = f"shard {key}: meltano run exited {done.returncode}:\n{tail}"
-        raise DagsterError(msg)
+        raise ShardRunError(msg)
     return {"state_id": shards.state_id(key, LOADER), "plugin": shards.plugin_name(key)}
 
 
