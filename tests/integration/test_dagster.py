@@ -210,3 +210,57 @@ def saved_state(
     output = project.run(["--log-level=warning", "state", "get", state_id], log, env)
     singer: dict[str, Any] = json.loads(output[output.index("{") :])["singer_state"]
     return singer
+
+
+# A stand-in for `meltano` that fails a shard's first run and passes its second, as a loader
+# racing another shard's to create the schema does.
+FAILS_ONCE = """#!/bin/sh
+mark="$CALLTOUCH_TEST_MARKS/$2"
+if [ -e "$mark" ]; then exit 0; fi
+touch "$mark"
+echo "schema calltouch already exists" >&2
+exit 1
+"""
+
+
+def test_a_shard_that_fails_once_is_retried(dagster_bin: Path, tmp_path: Path) -> None:
+    marks, project, home = tmp_path / "marks", tmp_path / "project", tmp_path / "dagster-home"
+    for folder in (marks, project, home):
+        folder.mkdir()
+    meltano = tmp_path / "meltano"
+    meltano.write_text(FAILS_ONCE, encoding="utf-8")
+    meltano.chmod(0o755)
+    env = {
+        **os.environ,
+        "CALLTOUCH_MELTANO_PROJECT": str(project),
+        "CALLTOUCH_MELTANO": str(meltano),
+        "CALLTOUCH_TEST_MARKS": str(marks),
+        "CALLTOUCH_SHARDS": "2",
+        "CALLTOUCH_SHARDS_AT_ONCE": "2",
+        "CALLTOUCH_RATE_LIMIT_STORE": "none",
+        "DAGSTER_HOME": str(home),
+    }
+    orchestrate = str(ROOT / "orchestrate")
+    command = [str(dagster_bin), "job", "execute", "-m", "calltouch_orchestrate.definitions"]
+    done = subprocess.run(  # noqa: S603 - the Dagster venv's CLI, our own arguments
+        [*command, "-d", orchestrate, "-j", "calltouch_shards"],
+        cwd=orchestrate,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    report = subprocess.run(  # noqa: S603 - the Dagster venv's Python, our own script
+        [str(DAGSTER_VENV / "bin" / "python"), "-c", REPORT],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dagster = json.loads(report.stdout)
+    shards_run = sorted(path.name for path in marks.iterdir())
+    assert shards_run == ["tap-calltouch-shard-1-of-2", "tap-calltouch-shard-2-of-2"]
+    assert dagster["retries"] == 2, done.stdout[-2000:]
+    assert dagster["status"] == "SUCCESS"
+    assert done.returncode == 0
