@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from tap_calltouch.output import FastSingerWriter
+from tap_calltouch.tap import TapCalltouch
+from tests.conftest import REQUEST_STREAMS, catalog_selecting
 
 
 class CountingStream(io.StringIO):
@@ -123,3 +127,34 @@ def test_rows_written_at_once_are_the_lines_of_their_record_messages(
         )
     assert together == out.getvalue()
     assert out.flushes == 0
+
+
+class WriteLog(io.StringIO):
+    """Stdout that keeps each write apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def test_a_parents_child_rows_of_every_stream_go_out_in_one_write(config: dict[str, Any]) -> None:
+    out = WriteLog()
+    with contextlib.redirect_stdout(out):
+        TapCalltouch(config=config, catalog=catalog_selecting(REQUEST_STREAMS)).sync_all()
+    since_parent: list[set[str]] = []  # the streams of each write of child rows since a parent
+    most_streams = 0
+    for text in out.writes:
+        lines = [json.loads(line) for line in text.splitlines()]
+        streams = {line["stream"] for line in lines if line["type"] == "RECORD"}
+        if "requests" in streams:
+            assert streams == {"requests"}
+            assert len(since_parent) <= 1, since_parent
+            most_streams = max([most_streams, *map(len, since_parent)])
+            since_parent = []
+        elif streams:
+            since_parent.append(streams)
+    assert most_streams > 1  # some parent had rows in several child streams
