@@ -27,7 +27,12 @@ from tap_calltouch.bookmarks import (
     read_resume_day,
 )
 from tap_calltouch.client import CalltouchAPIError, CalltouchStream, SitesFailedError
-from tap_calltouch.output import FastSingerWriter, LeanRecordStream, record_lines
+from tap_calltouch.output import (
+    FastSingerWriter,
+    LeanRecordStream,
+    extracted_now,
+    record_lines,
+)
 from tap_calltouch.projection import Plan, compile_plan, project
 from tap_calltouch.sites import failure_summary
 from tap_calltouch.windows import (
@@ -442,8 +447,9 @@ class JournalStream(CalltouchStream):
             def write(record: Record) -> None:
                 if counters and keeps(record):  # a parent that a stream map filters out
                     lines: list[bytes] = []  # takes its child rows with it
+                    extracted = extracted_now()
                     for child, counter in counters:
-                        child.emit_rows(record, counter, lines)
+                        child.emit_rows(record, counter, lines, extracted)
                     if lines:  # the rows written straight, in one write
                         cast("FastSingerWriter", writer).write_lines(lines)
 
@@ -623,13 +629,18 @@ class ChildStream(LeanRecordStream):
             self._schema_sent = True
 
     def emit_rows(
-        self, parent: dict[str, Any], counter: Counter, lines: list[bytes] | None = None
+        self,
+        parent: dict[str, Any],
+        counter: Counter,
+        lines: list[bytes] | None = None,
+        extracted: bytes | None = None,
     ) -> None:
         """Write a RECORD for each row this stream finds in `parent`.
 
         Rows share nested objects with the parent record, which is written after them; a row
         that deselection or a catalog schema will change is copied first, so the parent keeps
-        its own values. Rows written straight go to `lines`, if given, for the caller to write.
+        its own values. Rows written straight go to `lines`, if given, for the caller to write,
+        extracted at `extracted` (encoded), the time of the parent's other rows.
         """
         rows = self.extract(parent)
         if not rows:
@@ -640,7 +651,7 @@ class ChildStream(LeanRecordStream):
             if lines is None:
                 writer.write_records(stream, rows, self._stream_version)
             else:
-                lines.append(record_lines(stream, rows, self._stream_version))
+                lines.append(record_lines(stream, rows, self._stream_version, extracted))
             self.state_manager.is_flushed = False
         else:
             isolate = self._deselects_anything or self.schema_overridden

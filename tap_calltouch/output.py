@@ -115,18 +115,29 @@ class FastSingerWriter(SingerWriter):
         return orjson.dumps(message.to_dict(), default=_fallback, option=orjson.OPT_APPEND_NEWLINE)
 
 
-def record_lines(stream: str, records: list[dict[str, Any]], version: int | None) -> bytes:
+def record_lines(
+    stream: str,
+    records: list[dict[str, Any]],
+    version: int | None,
+    extracted: bytes | None = None,
+) -> bytes:
     """The lines `FastSingerWriter._line` gives for these records' `RecordMessage`s.
 
     Only the record is serialised per line: the message's other fields are the same bytes on
-    every line of one call, extracted at one time, so they are encoded once.
+    every line of one call, extracted at one time (`extracted_now`, or now), so they are
+    encoded once.
     """
     head = _record_head(stream)
-    tail = b',"time_extracted":' + orjson.dumps(utc_now()) + b"}\n"
+    tail = b',"time_extracted":' + (extracted or extracted_now()) + b"}\n"
     if version is not None:
         tail = b',"version":' + orjson.dumps(version) + tail
     dumps = orjson.dumps
     return head + (tail + head).join([dumps(row, default=_fallback) for row in records]) + tail
+
+
+def extracted_now() -> bytes:
+    """Now as a RECORD's `time_extracted`, encoded: one time for the rows cut from one parent."""
+    return orjson.dumps(utc_now())
 
 
 @cache
