@@ -443,15 +443,28 @@ class JournalStream(CalltouchStream):
                 child.write_schema_once()
             keeps = self.stream_maps[0].get_filter_result
             writer = self._tap.message_writer
+            straight = [
+                (child.extract, child.straight_to, child, counter)
+                for child, counter in counters
+                if child.straight_to is not None
+            ]
+            others = [(child, counter) for child, counter in counters if child.straight_to is None]
 
             def write(record: Record) -> None:
-                if counters and keeps(record):  # a parent that a stream map filters out
-                    lines: list[bytes] = []  # takes its child rows with it
-                    extracted = extracted_now()
-                    for child, counter in counters:
-                        child.emit_rows(record, counter, lines, extracted)
-                    if lines:  # the rows written straight, in one write
-                        cast("FastSingerWriter", writer).write_lines(lines)
+                if not counters or not keeps(record):  # a parent that a stream map filters
+                    return  # out takes its child rows with it
+                lines: list[bytes] = []  # the rows written straight: one write, one time
+                extracted = extracted_now()
+                for extract, stream, child, counter in straight:
+                    rows = extract(record)
+                    if rows:
+                        lines.append(record_lines(stream, rows, child._stream_version, extracted))  # noqa: SLF001
+                        child.state_manager.is_flushed = False
+                        counter.increment(len(rows))
+                for child, counter in others:
+                    child.emit_rows(record, counter)
+                if lines:
+                    cast("FastSingerWriter", writer).write_lines(lines)
 
             yield write
 
@@ -628,19 +641,21 @@ class ChildStream(LeanRecordStream):
             self._write_schema_message()
             self._schema_sent = True
 
-    def emit_rows(
-        self,
-        parent: dict[str, Any],
-        counter: Counter,
-        lines: list[bytes] | None = None,
-        extracted: bytes | None = None,
-    ) -> None:
+    @cached_property
+    def straight_to(self) -> str | None:
+        """The stream name its rows' lines are written under straight from the parent, if so.
+
+        Straight when nothing will change a row: see `_direct`, and no catalog schema of its own.
+        """
+        direct = self._direct
+        return None if direct is None or self.schema_overridden else direct[1]
+
+    def emit_rows(self, parent: dict[str, Any], counter: Counter) -> None:
         """Write a RECORD for each row this stream finds in `parent`.
 
         Rows share nested objects with the parent record, which is written after them; a row
         that deselection or a catalog schema will change is copied first, so the parent keeps
-        its own values. Rows written straight go to `lines`, if given, for the caller to write,
-        extracted at `extracted` (encoded), the time of the parent's other rows.
+        its own values.
         """
         rows = self.extract(parent)
         if not rows:
@@ -648,10 +663,7 @@ class ChildStream(LeanRecordStream):
         direct = self._direct
         if direct is not None and not self.schema_overridden:  # nothing will change a row
             writer, stream = direct
-            if lines is None:
-                writer.write_records(stream, rows, self._stream_version)
-            else:
-                lines.append(record_lines(stream, rows, self._stream_version, extracted))
+            writer.write_records(stream, rows, self._stream_version)
             self.state_manager.is_flushed = False
         else:
             isolate = self._deselects_anything or self.schema_overridden
