@@ -224,9 +224,9 @@ def as_decimal_text(value: Any) -> str | None:  # noqa: ANN401
 
 def as_text(value: Any) -> str | None:  # noqa: ANN401
     """An opaque visitor id (cookie value) as text, whether it came as number or string."""
-    if value is None or isinstance(value, bool):
-        return None
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    return None if value is None or isinstance(value, bool) else str(value)
 
 
 def split_tag_names(names: Any) -> list[str]:  # noqa: ANN401
@@ -351,7 +351,7 @@ def _shape_ad_ids(record: Record) -> None:
 
 def _list(value: Any) -> list[Record]:  # noqa: ANN401
     """The dict elements of an API array that may be absent, null or hold junk."""
-    if not isinstance(value, list):
+    if not value or not isinstance(value, list):  # absent, null or empty, as most are
         return []
     return [item for item in value if isinstance(item, dict)]
 
@@ -369,8 +369,10 @@ def rows_of(field: str, *, parent_key: str, unique_by: str | None = None) -> Row
     """
 
     def rows(parent: Record) -> list[Record]:
-        keys = {parent_key: parent.get(parent_key), "siteId": parent.get("siteId")}
         items = _list(parent.get(field))
+        if not items:  # most parents have none of a kind
+            return []
+        keys = {parent_key: parent.get(parent_key), "siteId": parent.get("siteId")}
         if unique_by is None:
             return [{**item, **keys} for item in items]
         unique: dict[Any, Record] = {}
