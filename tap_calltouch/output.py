@@ -197,6 +197,8 @@ class LeanRecordStream(Stream):
     """A stream whose records are shaped to its schema before they reach the SDK."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    #: A record whose RECORD line is already out, written along with its child rows.
+    written_along: dict[str, Any] | None = None
 
     @cached_property
     def schema_overridden(self) -> bool:
@@ -254,6 +256,9 @@ class LeanRecordStream(Stream):
     @override
     def _write_record_message(self, record: dict[str, Any]) -> None:
         """Write the record's RECORD line; the SDK's way when a map or deselection applies."""
+        if record is self.written_along:  # out already, in one write with its child rows
+            self.written_along = None
+            return
         direct = self._direct
         if direct is None:
             super()._write_record_message(record)

@@ -141,20 +141,24 @@ class WriteLog(io.StringIO):
         return super().write(text)
 
 
-def test_a_parents_child_rows_of_every_stream_go_out_in_one_write(config: dict[str, Any]) -> None:
+def test_a_parent_and_its_child_rows_of_every_stream_go_out_in_one_write(
+    config: dict[str, Any],
+) -> None:
     out = WriteLog()
     with contextlib.redirect_stdout(out):
         TapCalltouch(config=config, catalog=catalog_selecting(REQUEST_STREAMS)).sync_all()
-    since_parent: list[set[str]] = []  # the streams of each write of child rows since a parent
-    most_streams = 0
+    most_streams = parents = 0
     for text in out.writes:
         lines = [json.loads(line) for line in text.splitlines()]
-        streams = {line["stream"] for line in lines if line["type"] == "RECORD"}
-        if "requests" in streams:
-            assert streams == {"requests"}
-            assert len(since_parent) <= 1, since_parent
-            most_streams = max([most_streams, *map(len, since_parent)])
-            since_parent = []
-        elif streams:
-            since_parent.append(streams)
-    assert most_streams > 1  # some parent had rows in several child streams
+        records = [line for line in lines if line["type"] == "RECORD"]
+        if not records:
+            continue
+        assert records[-1]["stream"] == "requests"  # each write ends with its parent
+        assert all(record["stream"] != "requests" for record in records[:-1])
+        parent = records[-1]["record"]["requestId"]
+        assert all(record["record"]["requestId"] == parent for record in records)
+        most_streams = max(most_streams, len({record["stream"] for record in records}))
+        parents += 1
+    messages = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert parents == sum(m["type"] == "RECORD" and m["stream"] == "requests" for m in messages)
+    assert most_streams > 2  # some parent had rows in several child streams
