@@ -36,6 +36,8 @@ else:
 if TYPE_CHECKING:
     from types import FrameType
 
+    from tap_calltouch.relay import Relay
+
 # singer-sdk warns at every tap it builds on a Python past its end of life (3.10 since 2026-10).
 # The notice is shown, never raised: with warnings as errors (`-W error`, PYTHONWARNINGS) it would
 # otherwise end every run on such a Python with a traceback before the first call.
@@ -293,6 +295,7 @@ class TapCalltouch(Tap):
         """Start with no site stopped; `_validate_config` has hidden every token by then."""
         super().__init__(*args, **kwargs)
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
+        self.relay: Relay | None = None  # the journals' fetching, begun by the first to sync
 
     @override
     def discover_streams(self) -> list[Stream]:
