@@ -254,8 +254,16 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._stopping.set()
 
     def _check_running(self) -> None:
-        """Refuse to call once the sync or the part's site has stopped."""
-        if self._stopping.is_set() or self._current_part.value.site.site_id in self.site_failures:
+        """Refuse to call once the run, the sync or the part's site has stopped.
+
+        The run's stop (a signal) outlasts `start_fetching`: a journal the relay begins after
+        the signal, before the main thread raises it, makes no call either.
+        """
+        if (
+            self._stopping.is_set()
+            or self._tap.stopped.is_set()  # type: ignore[attr-defined]
+            or self._current_part.value.site.site_id in self.site_failures
+        ):
             raise StoppedError
 
     def _send(self, prepared: requests.PreparedRequest) -> Answer:

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import sys
+import threading
 import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -293,6 +294,7 @@ class TapCalltouch(Tap):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Start with no site stopped; `_validate_config` has hidden every token by then."""
+        self.stopped = threading.Event()  # set by a signal (from here on): no more calls
         super().__init__(*args, **kwargs)
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
         self.relay: Relay | None = None  # the journals' fetching, begun by the first to sync
@@ -399,6 +401,7 @@ class TapCalltouch(Tap):
         daemons: one in the middle of a call, a backoff or a limiter wait does not hold the
         exit up.
         """
+        self.stopped.set()
         # `_streams`, not `streams`: a handler must not start discovery (None until loaded).
         for stream in (getattr(self, "_streams", None) or {}).values():
             if isinstance(stream, CalltouchStream):

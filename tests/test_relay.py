@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import signal
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tap_calltouch.answers import BARE_ARRAY, Answer
+from tap_calltouch.journal import JournalStream
+from tap_calltouch.output import FastSingerWriter
+from tap_calltouch.prefetch import StoppedError
 from tap_calltouch.relay import Relay
 from tap_calltouch.sites import Site
+from tap_calltouch.tap import TapCalltouch
 from tap_calltouch.windows import Part, Window
 from tests.conftest import TOKEN, run_tap
 from tests.emulator.calls_dataset import generate_calls
@@ -194,3 +199,29 @@ def test_the_tap_starts_the_second_journal_while_the_first_is_still_answered(
     assert seconds
     # The second journal's first call arrived before the first journal's last was answered.
     assert min(c.time for c in seconds) < max(c.time for c in firsts) + latency
+
+
+def test_a_journal_begun_after_a_signal_makes_no_call() -> None:
+    """A signal stops the run's calls for good: `start_fetching`, which a journal's beginning
+    runs, used to ready its calls again, so the stop rested on the main thread raising first."""
+    requests = generate_dataset(seed=3, start=DAY, days=2, per_day=2)
+    calls = generate_calls(seed=5, start=DAY, days=2, per_day=2)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator:
+        tap = TapCalltouch(
+            config={
+                "api_token": TOKEN,
+                "site_id": str(DEFAULT_SITE_ID),
+                "start_date": DAY.isoformat(),
+                "end_date": (DAY + dt.timedelta(days=1)).isoformat(),
+                "api_url": emulator.url,
+            }
+        )
+        stream = tap.streams["calls"]
+        assert isinstance(stream, JournalStream)
+        writer = tap.message_writer = FastSingerWriter()
+        writer._writing = True  # the signal finds a line being written: its raise waits
+        tap._handle_termination(signal.SIGTERM, None)
+        (first, *_) = stream.begin_leg()
+        with pytest.raises(StoppedError):
+            stream.fetch_part(first)
+        assert emulator.calls == []
