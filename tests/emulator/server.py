@@ -98,6 +98,7 @@ class Call:
     path: str
     params: dict[str, str]
     status: int
+    tokens: int = 1  # how many token parameters the query held (a client should send one)
 
     @property
     def journal(self) -> str:
@@ -488,9 +489,9 @@ class Emulator:
         response = self._respond(request, arrived)
         params = {key: value for key, value in request.args.items() if key != CLIENT_API_ID}
         with self._lock:
-            self.calls.append(
-                Call(arrived, request.path, params, 0 if response is None else response.status_code)
-            )
+            status = 0 if response is None else response.status_code
+            tokens = len(request.args.getlist(CLIENT_API_ID))
+            self.calls.append(Call(arrived, request.path, params, status, tokens))
         if response is None:
             if HOLD in environ:  # `hang`: the call is logged, the caller waits for nothing
                 self._stopping.wait(environ[HOLD])
