@@ -20,14 +20,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import gc
-import re
 import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from typing_extensions import Self, override
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from typing_extensions import Self
 from werkzeug.wrappers import Request, Response
 
 from tests.emulator.accounts import CLIENT_API_ID, Accounts, given_sites
@@ -35,6 +33,7 @@ from tests.emulator.calls_journal import CallsJournal, PageServed
 from tests.emulator.errors import BadRequestError
 from tests.emulator.requests_journal import API_PATH, REQUEST_TIME, RequestsJournal
 from tests.emulator.responses import HELP_PAGE, HTML, cut_off, injected, json_error, truncated
+from tests.emulator.serving import ARRIVED, ArrivalServer, QuietHandler
 
 __all__ = ["API_PATH", "JOURNALS", "REQUEST_TIME", "Call", "Emulator", "PageServed"]
 
@@ -59,7 +58,6 @@ FAULTS = frozenset({"status", "reset", "hang", "slow", "truncated", "cut", "html
 ANSWERING_FAULTS = frozenset({"status", "reset", "hang", "html", "object"})  # instead of the API
 MATCH_OPTIONS = ("page", "limit", "dateFrom", "dateTo")  # inject(..., page=3): match={"page": 3}
 HOLD = "emulator.hold"  # environ key: seconds a `hang` fault keeps the caller waiting (None: ever)
-ARRIVED = "emulator.arrived"  # environ key: time.monotonic() when the connection was accepted
 
 
 def journal_of(path: str) -> type[Journal] | None:
@@ -166,7 +164,7 @@ class Emulator(Accounts):
         # every thread here for hundreds of ms (measured: 244 ms), arrivals included. A real
         # API has no such pause, so they are moved out of the collector's sight.
         gc.freeze()
-        server = _ArrivalServer("127.0.0.1", port, self._wsgi, handler=_QuietHandler)
+        server = ArrivalServer("127.0.0.1", port, self._wsgi, handler=QuietHandler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -273,6 +271,24 @@ class Emulator(Accounts):
             peak = max(peak, last - first + 1)
         return peak
 
+    def reset_log(self) -> None:
+        """Forget the calls seen so far (faults, rate windows and points are kept)."""
+        with self._lock:
+            self.calls.clear()
+
+    def idle(self) -> None:
+        """As after a client's pause of a second or more: its rate window is empty again.
+
+        For tests that run the tap many times in a row, as a schedule does minutes apart.
+        """
+        with self._lock:
+            self._recent.clear()
+
+    def clear_faults(self) -> None:
+        """Drop the injected faults no call has met yet."""
+        with self._lock:
+            self._faults.clear()
+
     # --- calls that arrive (or go) while a client pages, for tests ------------------------------
 
     def on_page(self, hook: PageHook) -> None:
@@ -295,24 +311,6 @@ class Emulator(Accounts):
     def _calls_journal(self) -> CallsJournal:
         return cast("CallsJournal", self.journals[CallsJournal.name])
 
-    def reset_log(self) -> None:
-        """Forget the calls seen so far (faults, rate windows and points are kept)."""
-        with self._lock:
-            self.calls.clear()
-
-    def idle(self) -> None:
-        """As after a client's pause of a second or more: its rate window is empty again.
-
-        For tests that run the tap many times in a row, as a schedule does minutes apart.
-        """
-        with self._lock:
-            self._recent.clear()
-
-    def clear_faults(self) -> None:
-        """Drop the injected faults no call has met yet."""
-        with self._lock:
-            self._faults.clear()
-
     # --- one call ------------------------------------------------------------------------------
 
     def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -321,10 +319,10 @@ class Emulator(Accounts):
         arrived = environ.get(ARRIVED) or time.monotonic()
         response = self._respond(request, arrived)
         params = {key: value for key, value in request.args.items() if key != CLIENT_API_ID}
+        status = 0 if response is None else response.status_code
+        call = Call(arrived, request.path, params, status, len(request.args.getlist(CLIENT_API_ID)))
         with self._lock:
-            status = 0 if response is None else response.status_code
-            tokens = len(request.args.getlist(CLIENT_API_ID))
-            self.calls.append(Call(arrived, request.path, params, status, tokens))
+            self.calls.append(call)
         if response is None:
             if HOLD in environ:  # `hang`: the call is logged, the caller waits for nothing
                 self._stopping.wait(environ[HOLD])
@@ -395,46 +393,3 @@ class Emulator(Accounts):
                     del self._faults[index]
                     return kind, opts
             return None, {}
-
-
-class _ArrivalServer(ThreadedWSGIServer):
-    """Notes when each connection is accepted, which is when a call arrives.
-
-    The API counts calls at its edge. Stamped later, in the handler thread, a call would wait
-    for this process's GIL behind the threads building other answers (measured: up to 250 ms
-    while 3 MB pages were encoded), and calls sent 220 ms apart would look bunched.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """A threaded werkzeug server with a table of accept times."""
-        super().__init__(*args, **kwargs)
-        self.accepted: dict[int, float] = {}
-
-    @override
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = super().get_request()
-        self.accepted[id(connection)] = time.monotonic()
-        return connection, address
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug logs each request line, token included: skip those, and redact what else it logs."""
-
-    server: _ArrivalServer
-
-    @override
-    def make_environ(self) -> WSGIEnvironment:
-        """The request's environ, with when its connection arrived (kept-alive: when read)."""
-        environ = super().make_environ()
-        environ[ARRIVED] = self.server.accepted.pop(id(self.connection), None)
-        return environ
-
-    @override
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Say nothing per request: the query holds the token."""
-
-    @override
-    def log(self, type: str, message: str, *args: Any) -> None:
-        """Log errors with any token in them masked."""
-        text = message % args if args else message
-        super().log(type, "%s", re.sub(rf"({CLIENT_API_ID}=)[^&\s]*", r"\1***", text))
