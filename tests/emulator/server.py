@@ -1,15 +1,11 @@
 """A local emulator of Calltouch's API, read top to bottom like the docs: the server's part.
 
 A call is judged as the real service would: the gateway first (unknown path, rate limit, the
-faults a test injected), then access (token and site, daily points: `accounts`), then the
-journal's own parameters (400 naming the bad one) and answer. Each journal is a module:
-`requests_journal` (`GET /calls-service/RestAPI/requests/`, a bare array, unsorted) and
-`calls_journal` (`GET /calls-service/RestAPI/{siteId}/calls-diary/calls`, newest first, one
-day as a bare array or any range page by page); `responses` holds the error and fault bodies.
-This module holds what they share: the HTTP server, the rate limit (one per client IP over
-every site and both journals, as the API's is), fault injection and the call log.
-
-One emulator serves one site under one token, or many sites under a few (`accounts`):
+faults a test injected), then access (token and site, daily points: `accounts`), then its
+journal's parameters (400 naming the bad one) and answer, each journal a module of its own
+(`requests_journal`, `calls_journal`; listed in `JOURNALS`). Here is what they share: the HTTP
+server, the rate limit (one per client IP over every site and both journals, as the API's
+is), fault injection and the call log. One site under one token, or many under a few:
 
     Emulator(dataset=requests, calls=calls, token="tok", site_id=12345, tz="Europe/Moscow")
     Emulator(sites=[Site(101, requests=[...], calls=[...]), ...], tokens={"tok-a": {101}})
@@ -97,7 +93,11 @@ class Call:
 
 
 class Emulator(Accounts):
-    """Serves the journals on 127.0.0.1 as the Calltouch API does, with its limits and faults."""
+    """Serves the journals on 127.0.0.1 as the Calltouch API does, with its limits and faults.
+
+    Its sites, tokens, access and points are those of `Accounts`; each journal's answers are
+    its `Journal`'s (`journals`, by name).
+    """
 
     def __init__(  # noqa: PLR0913 - every knob is a documented behaviour of the API
         self,
