@@ -12,8 +12,14 @@ TAP = ROOT / ".venv" / "bin" / "tap-calltouch"
 BENCH = ROOT / "benchmarks"
 STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
 CALL_STREAMS = ("calls", "call_orders", "call_comments", "call_map_visits", "call_tags")
-JOURNAL_STREAMS = {"requests": STREAMS, "calls": CALL_STREAMS}
-WINDOW_SETTING = {"requests": "window_days", "calls": "calls_window_days"}
+JOURNAL_STREAMS = {"requests": STREAMS, "calls": CALL_STREAMS, "both": STREAMS + CALL_STREAMS}
+# The settings a run's window size goes to; the first names it in the report.
+WINDOW_SETTINGS = {
+    "requests": ("window_days",),
+    "calls": ("calls_window_days",),
+    "both": ("window_days", "calls_window_days"),
+}
+WINDOW_SETTING = {journal: names[0] for journal, names in WINDOW_SETTINGS.items()}
 TOKEN = "demo-token"  # noqa: S105 - the emulator's default token, not a secret
 SITE_ID = "12345"
 FIRST_DAY = dt.date(2025, 3, 1)  # fixed, so every run sees the same records
@@ -40,6 +46,8 @@ class Scale:
     calls_windows_days: int = 31
     calls_saturation_days: int = 8
     calls_saturation_page_size: int = 100  # ~10 pages a day: many pages, little data
+    # Both journals in one run (goal J3), 1-day windows over `saturation_days` each.
+    journals_calls_per_day: int = 100  # one page a day
 
     @property
     def calls_days(self) -> int:

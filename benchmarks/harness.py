@@ -31,6 +31,7 @@ from benchmarks.datasets import (
     TAP,
     TOKEN,
     WINDOW_SETTING,
+    WINDOW_SETTINGS,
 )
 from benchmarks.emulators import EmulatorProcess, ServerLog
 
@@ -149,7 +150,7 @@ class Runner:
             "start_date": FIRST_DAY.isoformat(),
             "end_date": (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat(),
             "api_url": emulator.url,
-            WINDOW_SETTING[journal]: window_days,
+            **dict.fromkeys(WINDOW_SETTINGS[journal], window_days),
         }
         if page_size is not None:
             config["page_size"] = page_size
@@ -199,7 +200,7 @@ class Runner:
         )
         run = Run(
             program.label,
-            windows=math.ceil(days / window_days),
+            windows=math.ceil(days / window_days) * len(WINDOW_SETTINGS[program.journal]),
             window_days=window_days,
             is_tap=program.is_tap,
             streams=program.streams,
@@ -294,7 +295,8 @@ def _read_stderr(path: Path, run: Run) -> None:
             for line in handle:
                 found = MADE_CALLS.search(line)
                 if found:
-                    run.self_reported_calls = int(found[1])
+                    made = int(found[1])  # one line per journal
+                    run.self_reported_calls = (run.self_reported_calls or 0) + made
 
 
 class Benchmark:

@@ -13,9 +13,9 @@ calls, statuses and body sizes from the emulator's own log.
 Sections: cpu (goal 1, with the bare loop and the plain SDK tap), saturation (goal 3),
 memory (goal 4), windows (goal 5) measure the requests journal, each tap run with a catalog
 selecting only its streams; calls-cpu, calls-saturation, calls-memory and calls-windows (goals
-C1, C3, C4, C5) measure the paged calls journal the same way. Goal 2 is checked on every tap run
-made. Each section is a module of benchmarks/scenarios/; the harness they share is
-benchmarks/harness.py. See README.md.
+C1, C3, C4, C5) measure the paged calls journal the same way; journals (goal J3) reads both in
+one run. Goal 2 is checked on every tap run made. Each section is a module of
+benchmarks/scenarios/; the harness they share is benchmarks/harness.py. See README.md.
 """
 
 from __future__ import annotations

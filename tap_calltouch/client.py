@@ -127,6 +127,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     backoff_tries = 8
     #: The first part not started because `max_api_calls` was reached, if any.
     held_back: Part | None = None
+    #: Calls of `max_api_calls` this stream leaves for the journals that sync after it.
+    reserved_calls = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Set up the per-sync fetch bookkeeping shared with the fetch threads."""
@@ -252,8 +254,16 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._stopping.set()
 
     def _check_running(self) -> None:
-        """Refuse to call once the sync or the part's site has stopped."""
-        if self._stopping.is_set() or self._current_part.value.site.site_id in self.site_failures:
+        """Refuse to call once the run, the sync or the part's site has stopped.
+
+        The run's stop (a signal) outlasts `start_fetching`: a journal the relay begins after
+        the signal, before the main thread raises it, makes no call either.
+        """
+        if (
+            self._stopping.is_set()
+            or self._tap.stopped.is_set()  # type: ignore[attr-defined]
+            or self._current_part.value.site.site_id in self.site_failures
+        ):
             raise StoppedError
 
     def _send(self, prepared: requests.PreparedRequest) -> Answer:
@@ -404,37 +414,35 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
                 self._silent_failure = (part.site, began)
         return CalltouchAPIError(self._failure_message(part, exc))
 
-    def fetch_in_order(
-        self, parts: Iterable[Part], *, budgeted: bool = True, reserved: int = 0
-    ) -> Iterator[tuple[Part, list[Answer]]]:
+    def may_start(self, in_flight: list[Part]) -> bool:
+        """Whether `max_api_calls` leaves a call for one more part of this stream.
+
+        It does until the calls made by the run, retries included, plus one for each part
+        started that has not called yet, plus the `reserved_calls` owed to journals that sync
+        later, reach it. A window once started is read to its end.
+        """
+        budget = self.config.get("max_api_calls")
+        pending_first_calls = sum(part not in self._parts_called for part in in_flight)
+        spoken_for = self.authenticator.calls + pending_first_calls + self.reserved_calls
+        return not budget or spoken_for < budget
+
+    def follow_ups(self, part: Part, answers: list[Answer]) -> list[Part]:
+        """A window's other pages, once its first page's answer says how many there are."""
+        return part.following(answers[0].page_total or 0) if answers else []
+
+    def fetch_in_order(self, parts: Iterable[Part]) -> Iterator[tuple[Part, list[Answer]]]:
         """Fetch parts concurrently under the shared limiter, yielding them in order.
 
-        A window's first page brings its other pages in right after it. With
-        `max_api_calls` set (and `budgeted`), no new part starts once the calls made by the
-        run, retries included, plus one for each part started that has not called yet, plus
-        the `reserved` calls owed to journals that sync later, reach it; `self.held_back` then
-        names the first part left for the next run. A window once started is read to its end.
+        A window's first page brings its other pages in right after it. No budget applies:
+        this reads a window again that the run has already begun (see `relay` for the rest).
         """
-        budget = self.config.get("max_api_calls") if budgeted else None
-
-        def may_start(in_flight: list[Part]) -> bool:
-            pending_first_calls = sum(p not in self._parts_called for p in in_flight)
-            spoken_for = self.authenticator.calls + pending_first_calls + reserved
-            return not budget or spoken_for < budget
-
-        def follow_ups(part: Part, answers: list[Answer]) -> list[Part]:
-            return part.following(answers[0].page_total or 0) if answers else []
-
         prefetcher: OrderedPrefetcher[Part, list[Answer]] = OrderedPrefetcher(
             self.fetch_part,
             concurrency=self.fetch_concurrency,
-            may_start=may_start,
-            follow_ups=follow_ups,
+            follow_ups=self.follow_ups,
             release=release,
         )
         yield from prefetcher.run(parts)
-        if budgeted:
-            self.held_back = prefetcher.held_back
 
     def start_fetching(self) -> None:
         """A new sync: calls may go out again, once the limiter (and its store) is ready."""

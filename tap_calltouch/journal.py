@@ -34,6 +34,7 @@ from tap_calltouch.output import (
     record_lines,
 )
 from tap_calltouch.projection import Plan, compile_plan, project
+from tap_calltouch.relay import Relay
 from tap_calltouch.sites import failure_summary
 from tap_calltouch.windows import (
     Part,
@@ -90,6 +91,7 @@ class JournalStream(CalltouchStream):
         """Start with no window progress."""
         super().__init__(*args, **kwargs)
         self._newest_seen: dict[int, str] = {}  # per site
+        self._plans: list[tuple[Site, list[Window]]] = []  # this sync's, from `begin_leg`
         self.undated = 0  # records left out for want of a creation time
 
     # --- which days ----------------------------------------------------------------------------
@@ -234,20 +236,21 @@ class JournalStream(CalltouchStream):
         """Each window's records, shaped; child rows go out alongside, STATE after each window.
 
         Windows of all sites take turns under the one limiter; each site's windows still come
-        out in order, and a site's STATE moves only past its own complete windows.
+        out in order, and a site's STATE moves only past its own complete windows. The run's
+        relay may have begun this journal's first windows while the one before it ended.
         """
-        self._check_binding()
-        plans = self._planned()
-        left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
-        reserved = self._owed_to_later_journals(plans)
-        self.start_fetching()
+        relay = self._relay()
+        finished = False
+        plans: list[tuple[Site, list[Window]]] = []
         emitted = count = done = 0
         pages: PageCheck | None = None
         limit = self.ABORT_AT_RECORD_COUNT  # `--test`: a dry run of this many records
         try:
+            relay.ready(self)
+            plans = self._planned()
+            left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
             with self._child_writers() as write:
-                parts = self._interleaved(plans)
-                for part, answers in self.fetch_in_order(parts, reserved=reserved):
+                for part, answers in relay.take(self):
                     site = part.site
                     if site.site_id in self.site_failures:
                         self._check_some_site_left()
@@ -280,11 +283,50 @@ class JournalStream(CalltouchStream):
                         *(count, self.name, emitted),
                     )
                     count, pages = 0, None
+            finished = True
         finally:
-            self._stopping.set()  # no call outlives the sync, whatever ended it
-            self._log_summary(emitted, sum(len(windows) for _, windows in plans))
+            self._end_sync(relay, plans, emitted, finished=finished)
         if self.site_failures and self._syncs_last():
             raise self._stopped_sites()
+
+    def _end_sync(
+        self, relay: Relay, plans: list[tuple[Site, list[Window]]], emitted: int, *, finished: bool
+    ) -> None:
+        """Stop this journal's calls, and the relay's if the sync did not finish; log the cost."""
+        if not finished:
+            relay.close()  # the journals after this one do not go on calling meanwhile
+        self._stopping.set()  # no call of this journal outlives its sync
+        self.held_back = relay.held_back(self)
+        self._log_summary(emitted, sum(len(windows) for _, windows in plans))
+
+    def begin_leg(self) -> Iterator[Part]:
+        """Plan this journal's windows (each site read gets its partition) and ready its calls.
+
+        Called by the run's relay, which may do so while the journal before this one still
+        syncs: the plan reads the saved state, and sees the sites stopped so far.
+        """
+        self._check_binding()
+        self._plans = self.plans()
+        self.reserved_calls = self._owed_to_later_journals(self._plans)
+        self.start_fetching()
+        return self._interleaved(self._plans)
+
+    def _relay(self) -> Relay:
+        """The run's relay when it is to fetch this journal; else a new one from this journal on.
+
+        With `max_api_calls`, the calls a journal leaves to later ones are settled as it begins,
+        from the calls made by then (`_owed_to_later_journals`), so each journal has a relay of
+        its own and starts when the one before it has ended.
+        """
+        relay: Relay | None = self._tap.relay  # type: ignore[attr-defined]
+        if relay is None or not relay.has(self):
+            journals = self._journals()
+            legs = journals[journals.index(self) :] if self in journals else [self]
+            if self.config.get("max_api_calls"):
+                legs = [self]
+            relay = Relay(legs, concurrency=self.fetch_concurrency)
+            self._tap.relay = relay  # type: ignore[attr-defined]
+        return relay
 
     def _syncs_last(self) -> bool:
         """Whether this is the run's last journal to sync: the one to report stopped sites."""
@@ -324,8 +366,12 @@ class JournalStream(CalltouchStream):
         return sum(owed for *_, owed in sorted(queue)[:left])
 
     def _planned(self) -> list[tuple[Site, list[Window]]]:
-        """This run's plans, logged; each site read has its partition from its first run on."""
-        plans = self.plans()
+        """The plans `begin_leg` made, logged; each site read has its partition from now on.
+
+        Partitions are written here, as the journal syncs, not when the relay begins it: STATE
+        the journal before it writes meanwhile carries nothing of this one.
+        """
+        plans = self._plans
         for site, _ in plans:
             self._site_state(site)
         self._log_plan(plans)
@@ -417,7 +463,7 @@ class JournalStream(CalltouchStream):
         )
         again = pages.again()
         first = self._first_part(part.window, part.site)
-        for page, answers in self.fetch_in_order([first], budgeted=False):
+        for page, answers in self.fetch_in_order([first]):
             if page.site.site_id in self.site_failures:
                 return  # the site stopped during the re-read: the window stays incomplete
             yield from again.fresh(self._shaped(page, answers), answers[0].records_total)

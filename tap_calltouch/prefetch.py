@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -32,9 +32,9 @@ class OrderedPrefetcher(Generic[Item, Result]):
     """Runs `job` over items with at most `concurrency` in flight, yielding results in order.
 
     The first job runs alone: when it fails for a reason that dooms every job (a rejected
-    token), no other job has started. `may_start(in_flight)` is asked before each new item,
-    with the items started and not yet handed out, so a caller can hold back work (an API-call
-    budget); `held_back` then names the first item that was not started. `follow_ups(item,
+    token), no other job has started. `may_start(item, in_flight)` is asked before each new
+    item, with the items started and not yet handed out, so a caller can hold back work (an
+    API-call budget); `held_back` then names the first item that was not started. `follow_ups(item,
     result)` names the items a result reveals (the other pages of a window, once its first
     page tells how many there are): they come right after their item, before any later one,
     and start first. `release` is called on results that were fetched but never handed out,
@@ -46,7 +46,7 @@ class OrderedPrefetcher(Generic[Item, Result]):
         job: Callable[[Item], Result],
         *,
         concurrency: int,
-        may_start: Callable[[list[Item]], bool] = lambda _: True,
+        may_start: Callable[[Item, list[Item]], bool] = lambda _item, _in_flight: True,
         follow_ups: Callable[[Item, Result], list[Item]] = lambda _item, _result: [],
         release: Callable[[Result], None] = lambda _: None,
     ) -> None:
@@ -57,12 +57,18 @@ class OrderedPrefetcher(Generic[Item, Result]):
         self._follow_ups = follow_ups
         self._release = release
         self.held_back: Item | None = None
+        # In the order results are handed out; None: a follow-up not started yet.
+        self._pending: deque[tuple[Item, Future[Result] | None]] = deque()
 
-    def run(self, items: Iterable[Item]) -> Iterator[tuple[Item, Result]]:
+    @property
+    def next_item(self) -> Item | None:
+        """The item whose result is handed out next, once the run has begun; None if none is."""
+        return self._pending[0][0] if self._pending else None
+
+    def run(self, items: Iterable[Item]) -> Generator[tuple[Item, Result], None, None]:
         """Yield (item, result) in order, follow-ups included; a failure is raised in order."""
         stop = threading.Event()
-        # In the order results are handed out; None: a follow-up not started yet.
-        pending: deque[tuple[Item, Future[Result] | None]] = deque()
+        pending = self._pending = deque()
         upcoming = iter(items)
 
         def guarded(item: Item) -> Result:
@@ -104,7 +110,7 @@ class OrderedPrefetcher(Generic[Item, Result]):
             item = next(upcoming, None)
             if item is None:
                 return
-            if not self._may_start([in_flight for in_flight, _ in pending]):
+            if not self._may_start(item, [in_flight for in_flight, _ in pending]):
                 self.held_back = item
                 return
             pending.append((item, _start(job, item)))

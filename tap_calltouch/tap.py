@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import sys
+import threading
 import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -35,6 +36,8 @@ else:
 
 if TYPE_CHECKING:
     from types import FrameType
+
+    from tap_calltouch.relay import Relay
 
 # singer-sdk warns at every tap it builds on a Python past its end of life (3.10 since 2026-10).
 # The notice is shown, never raised: with warnings as errors (`-W error`, PYTHONWARNINGS) it would
@@ -291,8 +294,10 @@ class TapCalltouch(Tap):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Start with no site stopped; `_validate_config` has hidden every token by then."""
+        self.stopped = threading.Event()  # set by a signal (from here on): no more calls
         super().__init__(*args, **kwargs)
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
+        self.relay: Relay | None = None  # the journals' fetching, begun by the first to sync
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -396,6 +401,7 @@ class TapCalltouch(Tap):
         daemons: one in the middle of a call, a backoff or a limiter wait does not hold the
         exit up.
         """
+        self.stopped.set()
         # `_streams`, not `streams`: a handler must not start discovery (None until loaded).
         for stream in (getattr(self, "_streams", None) or {}).values():
             if isinstance(stream, CalltouchStream):

@@ -8,6 +8,7 @@ from benchmarks.scenarios import (
     calls_saturation,
     calls_windows,
     cpu,
+    journals,
     memory,
     profiles,
     saturation,
@@ -25,6 +26,7 @@ SCENARIOS = tuple(
         calls_saturation,
         calls_memory,
         calls_windows,
+        journals,
         profiles,
     )
 )
