@@ -2,16 +2,17 @@
 
 A body is spooled to a temporary file as it arrives. A small one is parsed at once with orjson
 (inside the retry loop, so a truncated or malformed body is simply fetched again); a large one
-only has its edges checked there and is later streamed object by object with ijson, so memory
-stays flat however big a window's answer is.
+only has its edges checked there and is later read in batches of whole records, each parsed
+with orjson, so memory stays flat however big a window's answer is. A body the batches cannot
+cut is streamed object by object with ijson instead, from the first record not yet read.
 
 Two things in valid JSON neither parser reads the way we want, so both paths give the same
 records: an unpaired UTF-16 surrogate escape (orjson refuses it, yajl makes it `?`) becomes
 U+FFFD, and an integer outside the signed 64-bit range (orjson turns some into floats, yajl
 refuses them) becomes a string of its exact digits. Both are rare, so the fast path only looks
-for them: a regex per chunk for surrogate escapes, a scan of a small body's 19-digit runs for
-long numbers, and yajl's own "integer overflow" error for a large one. Only then is the body
-rewritten (`_repair`), the same way on both paths, and read by the same parsers.
+for them: a regex per chunk for surrogate escapes, a scan of each small body's or batch's
+19-digit runs for long numbers, and yajl's own "integer overflow" error when ijson reads. Only
+then is the text rewritten (`_repair`), the same way on both paths, and read by the same parsers.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_calltouch.redact import redact_registered, shorten
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator, Iterator
 
     import requests
 
@@ -151,8 +152,13 @@ def read_answer(response: requests.Response, envelope: Envelope = BARE_ARRAY) ->
             _check_edges(body, response, envelope)
             if surrogates:
                 body = _repaired_copy(body)
-            # Streamed later by `records_of`, which closes it.
-            return Answer(body, envelope, **_streamed_totals(body, response, envelope))
+            try:
+                totals = _streamed_totals(body, response, envelope)
+            except _LongIntegerError:  # before the totals: yajl reads on in the repaired body
+                body = _repaired_copy(body)
+                totals = _streamed_totals(body, response, envelope)
+            # Read later by `records_of`, which closes it.
+            return Answer(body, envelope, **totals)
         body.seek(0)
         data = body.read()
     except BaseException:
@@ -247,9 +253,15 @@ def _streamed_totals(
                 if len(found) == len(envelope.totals):
                     break
     except ijson.JSONError as exc:
+        if _INTEGER_OVERFLOW in str(exc):
+            raise _LongIntegerError from None
         msg = f"HTTP 200 but the body is not {envelope.kind} ({exc})"
         raise BadBodyError(msg, response) from None
     return _totals(found, response, envelope)
+
+
+class _LongIntegerError(Exception):
+    """yajl met an integer beyond int64 before a page's totals."""
 
 
 def _json_type(value: Any) -> str:  # noqa: ANN401
@@ -273,10 +285,10 @@ def _kind(response: requests.Response) -> str:
 
 
 def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
-    """The records of an answer, streamed from disk when it was large.
+    """The records of an answer, read from disk in batches when it was large.
 
-    When yajl meets an integer it cannot hold, the body is repaired and streamed again from
-    the record after the last one yielded.
+    When the batches stop short, ijson streams the rest; when yajl meets an integer it cannot
+    hold, the body is repaired and streamed again from the record after the last one yielded.
     """
     body, prefix = answer.records, answer.envelope.records_prefix
     if isinstance(body, list):
@@ -284,8 +296,18 @@ def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
         return
     with body:
         yielded = 0
+        batches = _batches(body, answer.envelope)
         try:
-            for record in _stream(body, prefix):
+            while True:
+                batch = next(batches)
+                yield from batch
+                yielded += len(batch)
+        except StopIteration as done:
+            if done.value:
+                return
+        # A body the batches could not cut: ijson reads it, from the record after the last one.
+        try:
+            for record in itertools.islice(_stream(body, prefix), yielded, None):
                 yield record
                 yielded += 1
         except ijson.JSONError as exc:
@@ -306,6 +328,136 @@ _INTEGER_OVERFLOW = "integer overflow"  # yajl's message, for any magnitude of 2
 def _stream(body: IO[bytes], prefix: str) -> Iterator[dict[str, Any]]:
     body.seek(0)
     return ijson.items(body, prefix, use_float=True)  # type: ignore[no-any-return]
+
+
+# --- large bodies in batches ---------------------------------------------------------------------
+
+#: Bytes of records parsed at once from a large body. orjson reads a batch several times faster
+#: than ijson streams it (yajl builds each value through a callback), and memory stays flat.
+BATCH_BYTES = 256 * 1024
+_CUT_TRIES = 4  # record starts tried as a cut in one buffer before more is read
+_MAX_BUFFER = 8 * BATCH_BYTES  # no cut found in this much: ijson reads the rest
+_MAX_OPENING = 64  # bytes of a record's opening brace and first key
+_JSON_SPACE = b" \t\r\n"
+_COMMA = ord(",")
+_RECORDS_KEY_TAIL = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*\[")
+
+
+def _batches(body: IO[bytes], envelope: Envelope) -> Generator[list[Any], None, bool]:
+    """A large body's records, a batch of whole records at a time, parsed by orjson.
+
+    A batch is cut before a record's opening (`{"callId":`, as the first record opens), and
+    orjson itself tells a cut between two records from one inside a record: only there is
+    `[` + batch + `]` valid JSON. Integers beyond int64 are carried as text, as on the small
+    path. Returns whether it read the whole body; if not (no cut found, a batch orjson
+    refuses, an odd envelope), ijson reads on from the first record not yielded, as before.
+    """
+    body.seek(0)
+    buffer = body.read(BATCH_BYTES)
+    start = _records_start(buffer, envelope)
+    if start is None:
+        return False
+    head, buffer = buffer[: start - 1], buffer[start:].lstrip(_JSON_SPACE)
+    opening = buffer[: buffer.find(b":") + 1]
+    if not opening.startswith(b"{") or len(opening) > _MAX_OPENING:
+        return False  # not records as the API sends them: ijson reads them
+    more = True
+    while more:
+        while more and len(buffer) < BATCH_BYTES:
+            chunk = body.read(BATCH_BYTES)
+            buffer += chunk
+            more = bool(chunk)
+        if not more:
+            break
+        cut = _cut(buffer, opening)
+        if cut is None:
+            if len(buffer) >= _MAX_BUFFER:
+                return False
+            chunk = body.read(BATCH_BYTES)
+            buffer += chunk
+            more = bool(chunk)
+            continue
+        records, at = cut
+        yield records
+        buffer = buffer[at:]
+    return (yield from _last_batch(buffer, head, envelope))
+
+
+def _records_start(buffer: bytes, envelope: Envelope) -> int | None:
+    """Just after the `[` that opens a large body's records, if the body's head shows it."""
+    text = buffer.lstrip(_JSON_SPACE)
+    skipped = len(buffer) - len(text)
+    if envelope.records_key is None:
+        return skipped + 1 if text[:1] == b"[" else None
+    key = orjson.dumps(envelope.records_key)
+    at = buffer.find(key)
+    found = _RECORDS_KEY_TAIL.match(buffer, at + len(key)) if at >= 0 else None
+    if found is None:
+        return None
+    try:  # the key is a member of the page object itself, not of something in it
+        page = orjson.loads(buffer[: found.end() - 1] + b"[]}")
+    except orjson.JSONDecodeError:
+        return None
+    return found.end() if isinstance(page, dict) else None
+
+
+def _cut(buffer: bytes, opening: bytes) -> tuple[list[Any], int] | None:
+    """The whole records at the start of `buffer`, and where the next one starts."""
+    at = len(buffer)
+    for _ in range(_CUT_TRIES):
+        at = buffer.rfind(opening, 1, at)
+        if at < 0:
+            return None
+        comma = at - 1
+        while comma > 0 and buffer[comma] in _JSON_SPACE:
+            comma -= 1
+        if buffer[comma] == _COMMA:
+            records = _parse_batch(buffer[:comma])
+            if records is not None:
+                return records, at
+    return None
+
+
+def _last_batch(buffer: bytes, head: bytes, envelope: Envelope) -> Generator[list[Any], None, bool]:
+    """The records up to the `]` that closes them, if what follows closes the body well."""
+    end = len(buffer)
+    for _ in range(_CUT_TRIES):
+        end = buffer.rfind(b"]", 0, end)
+        if end < 0:
+            return False
+        records = _parse_batch(buffer[:end])
+        if records is not None:
+            if not _ends_well(buffer[end:], head, envelope):
+                return False
+            yield records
+            return True
+    return False
+
+
+def _ends_well(rest: bytes, head: bytes, envelope: Envelope) -> bool:
+    """Whether `rest`, from the records' closing `]`, ends the body as its envelope does."""
+    tail = rest[1:]
+    if envelope.records_key is None:
+        return not tail.strip(_JSON_SPACE)
+    if orjson.dumps(envelope.records_key) in tail:  # a second list of records: ijson's case
+        return False
+    try:
+        page = orjson.loads(head + b"[]" + tail)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(page, dict)
+
+
+def _parse_batch(records: bytes) -> list[Any] | None:
+    """`records`, the text of records and the commas between them, parsed; None if not that."""
+    data = b"[" + records + b"]"
+    if _has_long_integer(data):
+        data, _ = _repair(data, final=True)
+    try:
+        parsed: list[Any] = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed
 
 
 def release(answers: list[Answer]) -> None:

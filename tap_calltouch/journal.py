@@ -15,7 +15,7 @@ import itertools
 import sys
 from contextlib import ExitStack, contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
@@ -27,7 +27,12 @@ from tap_calltouch.bookmarks import (
     read_resume_day,
 )
 from tap_calltouch.client import CalltouchAPIError, CalltouchStream, SitesFailedError
-from tap_calltouch.output import LeanRecordStream
+from tap_calltouch.output import (
+    FastSingerWriter,
+    LeanRecordStream,
+    extracted_now,
+    record_lines,
+)
 from tap_calltouch.projection import Plan, compile_plan, project
 from tap_calltouch.relay import Relay
 from tap_calltouch.sites import failure_summary
@@ -57,6 +62,9 @@ if TYPE_CHECKING:
     from tap_calltouch.answers import Answer
     from tap_calltouch.sites import Site
     from tap_calltouch.windows import Window
+
+    #: Writes a parent's child rows; returns those written straight, as lines extracted then.
+    ChildWriter = Callable[[dict[str, Any], bytes], list[bytes]]
 
 DEFAULT_LOOKBACK_DAYS = 7
 
@@ -398,7 +406,7 @@ class JournalStream(CalltouchStream):
         return SitesFailedError(failure_summary(self.sites, self.site_failures))
 
     def _emit(
-        self, records: Iterable[Record], write_children: Callable[[Record], None], site: Site
+        self, records: Iterable[Record], write_children: ChildWriter, site: Site
     ) -> Generator[Record, None, int]:
         """Hand a site's records to the SDK, child rows first; returns how many went out."""
         count = 0
@@ -407,11 +415,27 @@ class JournalStream(CalltouchStream):
             if created is None:  # the schema requires it, and the bookmark could not place it
                 self._report_undated(record, site)
                 continue
-            write_children(record)
+            extracted = extracted_now()
+            lines = write_children(record, extracted)
             count += 1
-            yield self._as_declared(record)
+            declared = self._as_declared(record)
+            self._write_along(declared, lines, extracted)
+            yield declared
             self._note_emitted(site, created)
         return count
+
+    def _write_along(self, record: Record, lines: list[bytes], extracted: bytes) -> None:
+        """Write a record's child rows and, when it goes out straight, its own line: one write.
+
+        The SDK then skips that record's line (`LeanRecordStream._write_record_message`).
+        """
+        direct = self._direct
+        if direct is not None:
+            lines.append(record_lines(direct[1], [record], self._stream_version, extracted))
+            self.written_along = record
+            self.state_manager.is_flushed = False
+        if lines:  # only the fast writer has lines: rows and records written straight
+            cast("FastSingerWriter", self._tap.message_writer).write_lines(lines)
 
     def _report_undated(self, record: Record, site: Site) -> None:
         """Name a record that has no usable creation time; it is counted, not sent broken.
@@ -470,10 +494,12 @@ class JournalStream(CalltouchStream):
         return compile_plan(self.schema)
 
     @contextmanager
-    def _child_writers(self) -> Iterator[Callable[[Record], None]]:
+    def _child_writers(self) -> Iterator[ChildWriter]:
         """A function that writes each selected child stream's rows of one parent record.
 
-        Each child's SCHEMA goes out once, here, and its record counter reports at the end.
+        Rows written straight are returned as lines, extracted at the time given, for the
+        caller to write with the parent's; others are written at once. Each child's SCHEMA
+        goes out once, here, and its record counter reports at the end.
         """
         children = [c for c in self.child_streams if c.selected and isinstance(c, ChildStream)]
         with ExitStack() as stack:
@@ -483,11 +509,26 @@ class JournalStream(CalltouchStream):
             for child in children:
                 child.write_schema_once()
             keeps = self.stream_maps[0].get_filter_result
+            straight = [
+                (child.extract, child.straight_to, child, counter)
+                for child, counter in counters
+                if child.straight_to is not None
+            ]
+            others = [(child, counter) for child, counter in counters if child.straight_to is None]
 
-            def write(record: Record) -> None:
-                if counters and keeps(record):  # a parent that a stream map filters out
-                    for child, counter in counters:  # takes its child rows with it
-                        child.emit_rows(record, counter)
+            def write(record: Record, extracted: bytes) -> list[bytes]:
+                lines: list[bytes] = []
+                if not counters or not keeps(record):  # a parent that a stream map filters
+                    return lines  # out takes its child rows with it
+                for extract, stream, child, counter in straight:
+                    rows = extract(record)
+                    if rows:
+                        lines.append(record_lines(stream, rows, child._stream_version, extracted))  # noqa: SLF001
+                        child.state_manager.is_flushed = False
+                        counter.increment(len(rows))
+                for child, counter in others:
+                    child.emit_rows(record, counter)
+                return lines
 
             yield write
 
@@ -663,6 +704,15 @@ class ChildStream(LeanRecordStream):
         if not self._schema_sent:
             self._write_schema_message()
             self._schema_sent = True
+
+    @cached_property
+    def straight_to(self) -> str | None:
+        """The stream name its rows' lines are written under straight from the parent, if so.
+
+        Straight when nothing will change a row: see `_direct`, and no catalog schema of its own.
+        """
+        direct = self._direct
+        return None if direct is None or self.schema_overridden else direct[1]
 
     def emit_rows(self, parent: dict[str, Any], counter: Counter) -> None:
         """Write a RECORD for each row this stream finds in `parent`.

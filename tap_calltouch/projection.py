@@ -9,6 +9,7 @@ difference. Pure functions: no SDK, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     Cast = Callable[[Any], Any]
+    Walk = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,16 @@ class Plan:
     keys: frozenset[str] | None  # None: a free-form object, kept as it is
     children: dict[str, Plan] = field(default_factory=dict)
     casts: dict[str, Cast] = field(default_factory=dict)
+
+    @cached_property
+    def walk_object(self) -> Walk:
+        """Projects one object in place (built once: each record walks many)."""
+        return _object_of(self)
+
+    @cached_property
+    def walk_items(self) -> Walk:
+        """Projects the objects of an array in place."""
+        return _items_of(self)
 
 
 def compile_plan(schema: dict[str, Any], reference: dict[str, Any] | None = None) -> Plan:
@@ -106,43 +118,77 @@ _CASTS: dict[str, Cast] = {
 def project(value: Any, plan: Plan) -> Any:  # noqa: ANN401 - any JSON value
     """Remove undeclared keys from `value` in place, following `plan`; returns `value`."""
     if isinstance(value, dict):
-        _project_object(value, plan)
+        plan.walk_object(value)
     elif isinstance(value, list):
-        _project_items(value, plan)
+        plan.walk_items(value)
     return value
 
 
-def _project_object(value: dict[str, Any], plan: Plan) -> None:
+def _object_of(plan: Plan) -> Walk:
+    """The walk of one object along `plan`, built once per plan: each record walks many."""
     keys = plan.keys
-    if keys is None:
-        return
-    if not keys.issuperset(value):  # the common case, no unknown key, allocates nothing
-        for key in value.keys() - keys:
-            del value[key]
-    for key, cast in plan.casts.items():
-        if key in value:
-            value[key] = cast(value[key])
-    get = value.get
-    for key, child in plan.children.items():
-        nested = get(key)
-        if not nested:  # absent, null or empty, as many blocks are: nothing to walk
-            continue
-        if isinstance(nested, dict):
-            _project_object(nested, child)
-        elif isinstance(nested, list):
-            _project_items(nested, child)
+    if keys is None:  # free-form: kept as it is
+        return _keep
+    children = tuple(
+        (key, child.walk_object, child.walk_items) for key, child in plan.children.items()
+    )
+    walk = _pruning(keys, children)
+    casts = tuple(plan.casts.items())
+    if not casts:
+        return walk
+
+    def walk_and_cast(value: dict[str, Any]) -> None:
+        walk(value)
+        for key, cast in casts:  # scalars only: no child holds a cast key
+            if key in value:
+                value[key] = cast(value[key])
+
+    return walk_and_cast
 
 
-def _project_items(items: list[Any], plan: Plan) -> None:
+def _pruning(keys: frozenset[str], children: tuple[tuple[str, Walk, Walk], ...]) -> Walk:
+    covers = keys.issuperset
+
+    def walk(value: dict[str, Any]) -> None:
+        if not covers(value):  # the common case, no unknown key, allocates nothing
+            for key in value.keys() - keys:
+                del value[key]
+        get = value.get
+        for key, walk_object, walk_items in children:
+            nested = get(key)
+            if not nested:  # absent, null or empty, as many blocks are: nothing to walk
+                continue
+            if isinstance(nested, dict):
+                walk_object(nested)
+            elif isinstance(nested, list):
+                walk_items(nested)
+
+    return walk
+
+
+def _items_of(plan: Plan) -> Walk:
+    keys = plan.keys
     if plan.children or plan.casts:
-        for item in items:
-            if isinstance(item, dict):
-                _project_object(item, plan)
-        return
-    keys = plan.keys  # leaf objects (phones, tags, comments...): no call per item
+        walk_object = plan.walk_object
+
+        def walk(items: list[Any]) -> None:
+            for item in items:
+                if isinstance(item, dict):
+                    walk_object(item)
+
+        return walk
     if keys is None:
-        return
-    for item in items:
-        if isinstance(item, dict) and not keys.issuperset(item):
-            for key in item.keys() - keys:
-                del item[key]
+        return _keep
+    covers = keys.issuperset
+
+    def walk_leaves(items: list[Any]) -> None:  # phones, tags, comments...: no call per item
+        for item in items:
+            if isinstance(item, dict) and not covers(item):
+                for key in item.keys() - keys:
+                    del item[key]
+
+    return walk_leaves
+
+
+def _keep(_: Any) -> None:  # noqa: ANN401
+    """A free-form value's walk: nothing to remove."""

@@ -8,10 +8,13 @@ Each body is read through `read_answer` and `records_of` from a real `requests.R
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 from typing import Any
 
+import ijson
+import orjson
 import pytest
 import requests
 from hypothesis import given, settings
@@ -216,3 +219,81 @@ def test_careful_patterns_match_the_same_without_possessive_quantifiers(
         assert (possessive_match and possessive_match.span()) == (
             greedy_match and greedy_match.span()
         )
+
+
+# --- large bodies in batches -------------------------------------------------------------------
+
+NESTED = (
+    b'{"requestId": 7, "orders": [{"requestId": 7, "x": "},{\\"requestId\\": 1"},'
+    b' {"requestId": 7, "y": [1, {"requestId": 2}]}], "note": "]}"}'
+)
+
+
+def _page(records: bytes, *, records_first: bool) -> bytes:
+    totals = b'"pageTotal": 1, "recordsTotal": 3'
+    if records_first:
+        return b'{"records": ' + records + b", " + totals + b"}"
+    return b"{" + totals + b', "records": ' + records + b"}"
+
+
+def test_large_bodies_are_parsed_in_batches_by_orjson_not_streamed_by_ijson(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError
+
+    body, total = large(NESTED, at=700)
+    monkeypatch.setattr(ijson, "items", refuse)
+    expected = [*fillers(700), orjson.loads(NESTED), *fillers(total - 700)]
+    assert read(body) == expected
+    for records_first in (True, False):
+        page = read_answer(response_of(_page(body, records_first=records_first)), answers.PAGED)
+        assert list(records_of(page)) == expected
+
+
+def test_large_page_with_huge_integers_before_its_totals_reads_as_the_small_one_does() -> None:
+    body, _ = large(INTEGERS, at=3)
+    for page in (_page(body, records_first=True), _page(small(INTEGERS), records_first=True)):
+        answer = read_answer(response_of(page), answers.PAGED)
+        assert (answer.page_total, answer.records_total) == (1, 3)
+        assert INTEGERS_READ in list(records_of(answer))
+
+
+# Texts and keys of JSON's delimiters, and nested objects opening as a record does.
+PIECES = st.sampled_from(["callId", "v", "},{", '"', "]", "[", ",", "\\", ":", '{"callId":'])
+RECORD_VALUES = st.recursive(
+    st.none() | st.integers(-(2**70), 2**70) | PIECES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(PIECES, inner, max_size=3),
+    max_leaves=6,
+)
+RECORDS = st.lists(
+    st.fixed_dictionaries({"callId": st.integers(0, 99)}, optional={"v": RECORD_VALUES}),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=150, derandomize=True)
+@given(records=RECORDS, pretty=st.booleans(), paged=st.booleans(), first=st.booleans())
+def test_batches_read_any_body_as_the_whole_parse_does(
+    records: list[dict[str, Any]], *, pretty: bool, paged: bool, first: bool
+) -> None:
+    # Tiny batches, so bodies of a few records are cut many times, inside nested objects too.
+    text = json.dumps(records, indent=2 if pretty else None).encode()  # integers of any size
+    body = _page(text, records_first=first) if paged else text
+    envelope = answers.PAGED if paged else answers.BARE_ARRAY
+    whole = list(records_of(read_answer(response_of(body), envelope)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(answers, "WHOLE_PARSE_BYTES", 0)
+        patch.setattr(answers, "BATCH_BYTES", 40)
+        batched = read_answer(response_of(body), envelope)
+        assert not isinstance(batched.records, list)
+        assert list(records_of(batched)) == whole
+
+
+def test_a_large_body_broken_midway_yields_the_records_before_then_fails() -> None:
+    body, _ = large(b'{"requestId": 1, "sub', at=700)
+    got: list[dict[str, Any]] = []
+    with pytest.raises(answers.MalformedStreamError):
+        got.extend(records_of(read_answer(response_of(body))))
+    assert got == fillers(700)

@@ -220,6 +220,7 @@ def test_what_captured_answers_show_is_served() -> None:
     assert all(uuid.fullmatch(r["callReferenceId"]) for r in sessions)
     ids = [r["ctClientId"] for r in sessions]
     assert all(isinstance(i, int) and len(str(i)) == 19 for i in ids)
+    assert all(i < 2**63 for i in ids)  # an int64 id, as the API sends it
     assert any(i > 2**53 for i in ids)  # beyond what a double holds exactly
     assert all(r[key] is None for r in records for key in ("phrases", "phonesInText"))
     assert any(r["waitingConnect"] is None for r in records)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from tap_calltouch.output import FastSingerWriter
+from tap_calltouch.tap import TapCalltouch
+from tests.conftest import REQUEST_STREAMS, catalog_selecting
 
 
 class CountingStream(io.StringIO):
@@ -123,3 +127,38 @@ def test_rows_written_at_once_are_the_lines_of_their_record_messages(
         )
     assert together == out.getvalue()
     assert out.flushes == 0
+
+
+class WriteLog(io.StringIO):
+    """Stdout that keeps each write apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def test_a_parent_and_its_child_rows_of_every_stream_go_out_in_one_write(
+    config: dict[str, Any],
+) -> None:
+    out = WriteLog()
+    with contextlib.redirect_stdout(out):
+        TapCalltouch(config=config, catalog=catalog_selecting(REQUEST_STREAMS)).sync_all()
+    most_streams = parents = 0
+    for text in out.writes:
+        lines = [json.loads(line) for line in text.splitlines()]
+        records = [line for line in lines if line["type"] == "RECORD"]
+        if not records:
+            continue
+        assert records[-1]["stream"] == "requests"  # each write ends with its parent
+        assert all(record["stream"] != "requests" for record in records[:-1])
+        parent = records[-1]["record"]["requestId"]
+        assert all(record["record"]["requestId"] == parent for record in records)
+        most_streams = max(most_streams, len({record["stream"] for record in records}))
+        parents += 1
+    messages = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert parents == sum(m["type"] == "RECORD" and m["stream"] == "requests" for m in messages)
+    assert most_streams > 2  # some parent had rows in several child streams

@@ -341,3 +341,41 @@ def test_a_drifted_call_date_is_read_or_left_none(fields: dict, expected: str | 
 def test_a_drifted_request_date_is_read_or_left_none(fields: dict, expected: str | None) -> None:
     record = {"requestId": 1, **fields}
     assert shaping.shape_request(record, MOSCOW)["date"] == expected
+
+
+_UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_FIRST_MS = int((dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc) - _UNIX_EPOCH).total_seconds()) * 1000
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _iso_ms(ms: int) -> str | None:
+    """Epoch milliseconds as datetime writes them, or None where it cannot."""
+    try:
+        instant = _UNIX_EPOCH + dt.timedelta(milliseconds=ms)
+    except OverflowError:
+        return None
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso_s(seconds: int) -> str | None:
+    try:
+        instant = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return instant.isoformat().replace("+00:00", "Z")
+
+
+@settings(max_examples=500, derandomize=True)
+@given(ms=st.integers(-(2**63), 2**63 - 1) | st.integers(_FIRST_MS - 10**9, _LAST_MS + 10**9))
+@example(ms=_FIRST_MS)
+@example(ms=_FIRST_MS - 1)
+@example(ms=_LAST_MS)
+@example(ms=_LAST_MS + 1)
+@example(ms=-1)
+@example(ms=0)
+def test_epoch_times_are_written_as_datetime_writes_them(ms: int) -> None:
+    assert shaping.epoch_ms_to_rfc3339(ms) == _iso_ms(ms)
+    assert shaping.epoch_ms_to_rfc3339(str(ms)) == _iso_ms(ms)
+    seconds = ms // 1000
+    if seconds > 0:  # the calls journal's times: epoch_seconds and session_epoch are positive
+        assert shaping.epoch_s_to_rfc3339(seconds) == _iso_s(seconds)

@@ -279,7 +279,8 @@ class _CallFactory(_Factory):
         call_id = next(self.ids["call"])
         timestamp = call_ms // 1000
         online = not self.chance(0.15)
-        ct_client_id = self.num(10**18, 10**19) if online else None
+        # 19 digits, an int64 as the API's are (captured: 800000000802881118, 18 digits)
+        ct_client_id = self.num(10**18, 2**63) if online else None
         visits = self.visits(call_ms, ct_client_id) if online else []
         session_time = timestamp - self.session_age() if visits else None
         if visits and session_time is not None:
