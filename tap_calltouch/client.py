@@ -140,6 +140,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._current_part = threading.local()  # the part a fetch thread works on
         self._answered_at = -1.0  # time.monotonic() of the last whole HTTP answer, any site
         self._silent_failure: tuple[Site, float] | None = None  # see `_exhausted`
+        self._ahead = False  # begun by the run's relay while a journal before it syncs
+        self._stopped_ahead: dict[int, str] = {}  # sites its calls stopped meanwhile
 
     @property
     @override
@@ -175,9 +177,20 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @property
     def site_failures(self) -> dict[int, str]:
-        """Sites stopped in this run, and why: the tap's own, shared by both journals."""
+        """Sites stopped in this run, and why: the tap's own, shared by both journals.
+
+        With those this stream stopped while it was ahead of its turn (see `stop_site`).
+        """
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
-        return failures
+        return {**failures, **self._stopped_ahead} if self._stopped_ahead else failures
+
+    def take_turn(self) -> None:
+        """This stream's sync begins: the sites its calls stopped ahead of it stop for the run."""
+        with self._count_lock:
+            self._ahead = False
+            for site_id, why in self._stopped_ahead.items():
+                self._tap.site_failures.setdefault(site_id, why)  # type: ignore[attr-defined]
+            self._stopped_ahead.clear()
 
     # Retries
 
@@ -338,12 +351,16 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def stop_site(self, site: Site, error: CalltouchAPIError) -> None:
         """Note that a site stopped, and why; raise `error` when it stops the whole run.
 
-        It does with one site, or when the API cannot be reached at all.
+        It does with one site, or when the API cannot be reached at all. A stream ahead of its
+        turn (its first calls made while the journal before it still syncs) stops the site for
+        itself until its turn: the journal before keeps the answers of the site it has, as an
+        error of this stream's would reach it only in this stream's turn with one site.
         """
         if len(self.sites) == 1 or isinstance(error, UnreachableError):
             raise error
         with self._count_lock:
-            self.site_failures.setdefault(site.site_id, str(error))
+            failures = self._stopped_ahead if self._ahead else self._tap.site_failures  # type: ignore[attr-defined]
+            failures.setdefault(site.site_id, str(error))
         self.logger.error("%s stopped, the other sites go on: %s", site, error)
 
     def _fetch(self, part: Part) -> list[Answer]:

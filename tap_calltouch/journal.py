@@ -239,6 +239,7 @@ class JournalStream(CalltouchStream):
         limit = self.ABORT_AT_RECORD_COUNT  # `--test`: a dry run of this many records
         try:
             relay.ready(self)
+            self.take_turn()
             plans = self._planned()
             left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
             with self._child_writers() as write:
@@ -301,6 +302,7 @@ class JournalStream(CalltouchStream):
         self._plans = self.plans()
         self.reserved_calls = self._owed_to_later_journals(self._plans)
         self.start_fetching()
+        self._ahead = True  # until `take_turn`: a site its calls stop stops for it alone
         return self._interleaved(self._plans)
 
     def _relay(self) -> Relay:
