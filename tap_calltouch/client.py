@@ -133,11 +133,11 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Set up the per-sync fetch bookkeeping shared with the fetch threads."""
         super().__init__(*args, **kwargs)
-        self._stopping = threading.Event()  # set when the sync stops: no more calls
+        self._stopping = threading.Event()  # set when the sync stops: no more calls (its own)
         self._parts_called: set[Part] = set()  # parts that made their first call
         self._count_lock = threading.Lock()
         self.calls_made = 0  # by this stream in this sync, retries included
-        self._current_part = threading.local()  # the part a fetch thread works on
+        self._current_part = threading.local()  # the part a fetch thread works on, its stop
         self._answered_at = -1.0  # time.monotonic() of the last whole HTTP answer, any site
         self._silent_failure: tuple[Site, float] | None = None  # see `_exhausted`
         self._ahead = False  # begun by the run's relay while a journal before it syncs
@@ -273,7 +273,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         the signal, before the main thread raises it, makes no call either.
         """
         if (
-            self._stopping.is_set()
+            self._current_part.stopping.is_set()
             or self._tap.stopped.is_set()  # type: ignore[attr-defined]
             or self._current_part.value.site.site_id in self.site_failures
         ):
@@ -323,7 +323,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             RetriableAPIError,
             max_tries=self.backoff_max_tries,
             giveup=lambda exc: (
-                self._stopping.is_set() or (can_split and isinstance(exc, AnswerTooLargeError))
+                self._current_part.stopping.is_set()
+                or (can_split and isinstance(exc, AnswerTooLargeError))
             ),
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
@@ -338,6 +339,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         parts answer nothing from then on.
         """
         self._current_part.value = part
+        self._current_part.stopping = self._stopping  # the sync's it was started in
         try:
             return self._fetch(part)
         except StoppedError:
@@ -464,7 +466,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def start_fetching(self) -> None:
         """A new sync: calls may go out again, once the limiter (and its store) is ready."""
         _ = self.authenticator
-        self._stopping.clear()
+        # A new event, not the old one cleared: calls of a sync that was stopped (a relay
+        # closed while it had begun this journal) stay stopped when this one begins.
+        self._stopping = threading.Event()
         self._parts_called.clear()
         self.held_back = None
         self.calls_made = 0

@@ -9,10 +9,13 @@ for the tap's two journals, at the API's latency.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import random
 import signal
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -281,3 +284,36 @@ def test_a_site_the_next_journal_stops_early_still_gets_the_journal_before_it_wh
         if p["context"] == {"siteId": faulty.site_id}
     ]
     assert "resume_from" not in partition  # its pass over the first journal is whole
+
+
+def test_a_dry_run_makes_no_call_of_a_journal_its_closed_relay_had_begun() -> None:
+    """`--test` ends the first journal after one record and closes the relay, which had begun
+    the next; that journal then syncs with a relay of its own. Its stop used to be cleared as it
+    began again, so the calls the closed relay had waiting at the limiter went out after all:
+    the same windows asked twice, ahead of the new relay's first call."""
+    days = 6
+    requests = generate_dataset(seed=3, start=DAY, days=days, per_day=5)
+    calls = generate_calls(seed=5, start=DAY, days=days, per_day=10)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator:
+        config: dict[str, Any] = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": DAY.isoformat(),
+            "end_date": (DAY + dt.timedelta(days=days - 1)).isoformat(),
+            "api_url": emulator.url,
+            "window_days": 1,
+            "calls_window_days": days,  # the first journal (calls) is one window of pages
+            "page_size": 20,
+        }
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            tap = TapCalltouch(config=config)
+            assert tap.run_sync_dry_run(dry_run_record_limit=1)
+        for thread in threading.enumerate():  # the fetch threads left have made their calls
+            if thread.name == "calltouch-fetch":
+                thread.join(WAIT)
+        asked = Counter(
+            (call.journal, call.params.get("dateFrom"), call.page) for call in emulator.calls
+        )
+    assert {journal for journal, *_ in asked} == {"calls", "requests"}
+    assert {part: n for part, n in asked.items() if n > 1} == {}
