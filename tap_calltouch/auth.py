@@ -136,7 +136,12 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
     def sign(
         self, request: requests.PreparedRequest, token: str | None = None
     ) -> requests.PreparedRequest:
-        """Add the token (a site's own, or the default) without waiting (inside a `turn`)."""
+        """A signed copy with the token (a site's own, or the default), without waiting.
+
+        A copy, so every retry signs the unsigned request: signing it in place would add one
+        more `clientApiId` to its query on each attempt.
+        """
+        request = request.copy()
         if token is None:
             return super().authenticate_request(request)
         request.prepare_url(request.url, {TOKEN_PARAMETER: token})

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from tap_calltouch.redact import redact_registered, shorten
 from tap_calltouch.sites import DEFAULT_TIMEZONE, site_problems, zone_named
 from tap_calltouch.windows import parse_instant
 
@@ -153,7 +154,8 @@ def _url_problems(config: dict[str, Any]) -> list[str]:
         parts, port = urlsplit(""), None
     if parts.scheme in {"http", "https"} and parts.hostname and port != 0:
         return []
-    return [f"api_url: {url[:200]!r} is not an http(s) base URL such as {DEFAULT_API_URL}"]
+    shown = shorten(redact_registered(url), 200)  # masked first: a cut hides a token from it
+    return [f"api_url: {shown!r} is not an http(s) base URL such as {DEFAULT_API_URL}"]
 
 
 def _filter_problems(config: dict[str, Any]) -> list[str]:

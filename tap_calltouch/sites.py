@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tap_calltouch.redact import redact_registered, shorten
+
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
@@ -141,7 +143,8 @@ def _entry_problems(
         errors.append(f"{where}: no api_token, and no top-level `api_token` to fall back on")
     zone = entry.get("timezone")
     if isinstance(zone, str) and zone and zone_named(zone) is None:
-        errors.append(f"{where}: timezone {zone[:_SHOWN]!r} is not an IANA zone")
+        shown = shorten(redact_registered(zone), _SHOWN)  # masked first: a cut hides a token
+        errors.append(f"{where}: timezone {shown!r} is not an IANA zone")
     return errors
 
 

@@ -331,6 +331,34 @@ def test_a_server_stricter_than_five_calls_a_second(
     assert_no_token(logs.text)
 
 
+@pytest.mark.usefixtures("fast_retries")
+@pytest.mark.parametrize(
+    ("journal", "fault", "opts"),
+    [
+        ("requests", "status", {"status": 503}),
+        ("requests", "status", {"status": 429}),
+        ("requests", "reset", {}),
+        ("calls", "status", {"status": 502}),
+    ],
+    ids=["requests-503", "requests-429", "requests-reset", "calls-502"],
+)
+def test_each_retry_carries_the_token_once(
+    emulator: Emulator,
+    logs: pytest.LogCaptureFixture,
+    journal: str,
+    fault: str,
+    opts: dict[str, Any],
+) -> None:
+    """A retried call is signed afresh: its query holds one token, not one more per try."""
+    emulator.inject(fault, times=2, journal=journal, **opts)
+    run = sync(settings(emulator.url), streams=(journal,))
+    assert run.error is None
+    attempts = Counter((call.path, tuple(sorted(call.params.items()))) for call in emulator.calls)
+    assert max(attempts.values()) == 3  # the first call of the journal, tried three times
+    assert [call.tokens for call in emulator.calls] == [1] * len(emulator.calls)
+    assert_no_token(logs.text)
+
+
 def retry_gaps(calls: list[Call]) -> list[float]:
     """Seconds from each 429 to the next call of the same window."""
     gaps = []

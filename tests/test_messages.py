@@ -152,6 +152,17 @@ def _leaky(case: str, url: str) -> tuple[dict[str, Any], str, str]:
             "sites",
             TOKEN,
         ),
+        # Echoed values were cut before they were masked: the token's head went out whole.
+        "a token pasted late into a site's timezone": (
+            {**without_site, "sites": [{"site_id": site, "timezone": f"Europe/{'x' * 40}{TOKEN}"}]},
+            "timezone",
+            TOKEN,
+        ),
+        "a token pasted late into a non-http api_url": (
+            {**base, "api_url": f"ftp://{'x' * 170}{TOKEN}"},
+            "api_url",
+            TOKEN,
+        ),
     }
     return cases[case]
 
@@ -164,6 +175,8 @@ LEAKY = [
     "api_token in a list",
     "numeric token of a site",
     "sites as one object",
+    "a token pasted late into a site's timezone",
+    "a token pasted late into a non-http api_url",
 ]
 
 

@@ -1,10 +1,12 @@
 """A local emulator of the Calltouch requests and calls journals, for tests, demo and benchmarks.
 
 `dataset` and `calls_dataset` make deterministic request and call records and edit them between
-runs; `server` serves them on 127.0.0.1 as the API does, with its limits and injectable faults;
-`requests_journal` and `calls_journal` hold each journal's parameters and answers, `responses`
-the errors, gateway pages and faults both share; `sites` describes the sites
-one emulator serves (one, or an agency's many under a few tokens) and generates n of them.
+runs; `server` serves them on 127.0.0.1 as the API does, with its rate limit, injectable faults
+and call log (on the werkzeug server in `serving`); `requests_journal` and `calls_journal` each
+serve one journal (its parameters and answers, under the interface in `journal`), `responses`
+the errors, gateway pages and faults both share; `accounts` decides which token reads which
+site and counts their points; `sites` describes the sites one emulator serves (one, or an
+agency's many under a few tokens) and generates n of them.
 """
 
 from tests.emulator.calls_dataset import (

@@ -5,6 +5,9 @@ are dd/mm/yyyy (the requests journal has a `siteId` parameter and mm/dd/yyyy). T
 one day (`dateFrom == dateTo`, no `page`) answers a bare JSON array; with `page` (from 1) and
 `limit` (at most 1000) any range answers `{"page", "pageTotal", "pageSize", "recordsTotal",
 "records"}`. Calls come newest first by call time, in both modes.
+
+Calls may arrive (or go) while a client pages: hooks (`CallsJournal.on_page`) run after each
+answer is built and may change the site's calls before the next page is selected.
 """
 
 from __future__ import annotations
@@ -12,18 +15,31 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import threading
 from typing import TYPE_CHECKING
 
+import orjson
+from typing_extensions import override
+from werkzeug.wrappers import Response
+
+from tests.emulator.accounts import CLIENT_API_ID
 from tests.emulator.calls_dataset import CALL_SESSION_TIME, CALL_TIME
 from tests.emulator.errors import BadRequestError
+from tests.emulator.journal import Journal
+from tests.emulator.responses import JSON
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Mapping
     from zoneinfo import ZoneInfo
 
     from werkzeug.datastructures import MultiDict
+    from werkzeug.wrappers import Request
 
     from tests.emulator.dataset import Record
+    from tests.emulator.server import Emulator
+    from tests.emulator.sites import Site
+
+    PageHook = Callable[["PageServed"], "bool | None"]
 
 CALLS_PATH = re.compile(r"/calls-service/RestAPI/(?P<site>[^/]+)/calls-diary/calls/?")
 DATE = re.compile(r"\d{2}/\d{2}/\d{4}")
@@ -62,6 +78,125 @@ UNNAMED_FLAGS = {
     "withPhonesInText": "phonesInText",
 }
 EMPTY_UNASKED = frozenset({"orders"})
+
+
+@dataclasses.dataclass(frozen=True)
+class PageServed:
+    """A calls-journal answer about to be sent, as `Emulator.on_page` hooks see it."""
+
+    site_id: str  # as the path named it
+    params: dict[str, str]  # the query without the token
+    page: int | None  # None: one-day mode, a bare array
+    page_total: int | None  # None in one-day mode
+    records_total: int
+    call_ids: list[int]  # the calls on this page, newest first
+
+
+class CallsJournal(Journal):
+    """Serves a site's calls, one page (or one day) newest first; runs the `on_page` hooks."""
+
+    name = "calls"
+
+    def __init__(self, emulator: Emulator) -> None:
+        """No hooks yet; a lock so that a page is selected, or a hook edits, not both."""
+        super().__init__(emulator)
+        self._hooks: list[PageHook] = []
+        self._hooks_lock = threading.Lock()
+        self._data_lock = threading.RLock()
+
+    @override
+    @staticmethod
+    def serves(path: str) -> bool:
+        return site_in_path(path) is not None
+
+    @override
+    @staticmethod
+    def site_named(path: str, params: Mapping[str, str]) -> str | None:
+        return site_in_path(path)
+
+    @override
+    def answer(self, request: Request, site: Site) -> Response:
+        query = CallsQuery.from_args(request.args, site.zone, self.emulator.calls_max_days)
+        with self._data_lock:
+            selected = query.select(site.calls)
+            records = query.page_of(selected)
+            if refused := self.refusal(site, records):
+                return refused
+            shaped = [query.shape(record) for record in records]
+            if query.page is None:
+                body, page_total = orjson.dumps(shaped), None
+            else:
+                page_total = query.page_total(len(selected), self.emulator.empty_page_total)
+                body = orjson.dumps(
+                    {
+                        "page": query.page,
+                        "pageTotal": page_total,
+                        "pageSize": query.limit,
+                        "recordsTotal": len(selected),
+                        "records": shaped,
+                    }
+                )
+            params = {k: v for k, v in request.args.items() if k != CLIENT_API_ID}
+            call_ids = [int(record["callId"]) for record in records]
+            served = PageServed(
+                str(site.site_id), params, query.page, page_total, len(selected), call_ids
+            )
+            self._run_hooks(served)
+        return Response(body, 200, content_type=JSON)
+
+    def on_page(self, hook: PageHook) -> None:
+        """Run `hook(served)` after each answer is built and before it is sent.
+
+        `served` is a `PageServed`. The hook may edit the site's calls (append new ones, remove
+        some): the next page is then selected from the changed list, as when calls arrive
+        during a real sync. New calls, being the newest, push every record down the pages, so a
+        client paging 1..pageTotal meets some twice; a removed call pulls them up, so a client
+        misses one. A hook that returns True is done and removed; None or False keeps it.
+        Hooks run one at a time, in the order added, on the server's thread.
+        """
+        with self._hooks_lock:
+            self._hooks.append(hook)
+
+    def arrive_after(
+        self,
+        page: int,
+        calls: Iterable[Record],
+        remove: Iterable[int | str],
+        date_from: str | None,
+        site: int | None,
+    ) -> None:
+        """Once, after page `page` is served, append `calls` and remove `remove`.
+
+        `remove` holds callIds (numbers or strings). `date_from` (dd/mm/yyyy) waits for the
+        page of that window only, `site` for a page of that site only; the calls change on the
+        site whose page was served. Make the new calls with `calls_dataset.new_calls`, on the
+        range's last day and later than its calls, so they come first on page 1.
+        """
+        arriving = list(calls)
+        gone = {int(call_id) for call_id in remove}
+
+        def hook(served: PageServed) -> bool:
+            if served.page != page:
+                return False
+            if date_from is not None and served.params.get("dateFrom") != date_from:
+                return False
+            if site is not None and served.site_id != str(site):
+                return False
+            records = self.emulator.sites[int(served.site_id)].calls  # served: a site that exists
+            records[:] = [r for r in records if int(r["callId"]) not in gone]
+            records.extend(arriving)
+            return True
+
+        self.on_page(hook)
+
+    def _run_hooks(self, served: PageServed) -> None:
+        """Run the hooks on an answer about to go out; drop those done."""
+        with self._hooks_lock:
+            hooks = list(self._hooks)
+        done = [hook for hook in hooks if hook(served)]
+        with self._hooks_lock:
+            for hook in done:
+                self._hooks.remove(hook)
 
 
 def calls_path(site_id: int | str) -> str:

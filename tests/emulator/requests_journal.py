@@ -1,30 +1,42 @@
 """The requests journal: its query parameters as record tests, and its answer, a JSON array.
 
-`GET /calls-service/RestAPI/requests/` takes `dateFrom`/`dateTo` (mm/dd/yyyy, in the account's
-zone), optional `timeFrom`/`timeTo`, `bindTo`, ids, numbers and content filters, and the `with*`
-flags that add blocks to each record. A bad parameter raises BadRequestError, which the server
-answers as the API does (400 naming it). The calls journal's counterpart is `calls_journal`.
+`GET /calls-service/RestAPI/requests/` takes `siteId`, `dateFrom`/`dateTo` (mm/dd/yyyy, in the
+account's zone), optional `timeFrom`/`timeTo`, `bindTo`, ids, numbers and content filters, and
+the `with*` flags that add blocks to each record. It answers every matching request in one bare
+JSON array, unsorted. A bad parameter raises BadRequestError, which the server answers as the
+API does (400 naming it). The calls journal's counterpart is `calls_journal`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 import re
 from typing import TYPE_CHECKING
 
 import orjson
+from typing_extensions import override
+from werkzeug.wrappers import Response
 
 from tests.emulator.dataset import SESSION_TIME, Record
 from tests.emulator.errors import BadRequestError
+from tests.emulator.journal import Journal
+from tests.emulator.responses import JSON
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
     from zoneinfo import ZoneInfo
 
     from werkzeug.datastructures import MultiDict
+    from werkzeug.wrappers import Request
+
+    from tests.emulator.sites import Site
 
     Predicate = Callable[[Record], bool]
+
+API_PATH = "/calls-service/RestAPI/requests/"
+PATHS = frozenset({API_PATH, API_PATH.rstrip("/")})  # clients call it with and without the slash
 
 # Dates are mm/dd/yyyy (the calls API has dd/mm/yyyy), times hh:mm:ss, in the account's zone.
 DATE = re.compile(r"\d{2}/\d{2}/\d{4}")
@@ -53,6 +65,32 @@ KEY_FLAGS = {
     "withCustomFields": "customFields",
 }
 CHUNK_BYTES = 256 * 1024
+
+
+class RequestsJournal(Journal):
+    """Serves a site's requests: those the query matches, shuffled, as a streamed array."""
+
+    name = "requests"
+
+    @override
+    @staticmethod
+    def serves(path: str) -> bool:
+        return path in PATHS
+
+    @override
+    @staticmethod
+    def site_named(path: str, params: Mapping[str, str]) -> str | None:
+        return params.get("siteId")
+
+    @override
+    def answer(self, request: Request, site: Site) -> Response:
+        keep = filters(request.args, site.zone)
+        shape = Shape.from_args(request.args)
+        records = [record for record in site.requests if all(test(record) for test in keep)]
+        if refused := self.refusal(site, records):
+            return refused
+        random.Random(self.emulator.shuffle_seed).shuffle(records)  # the API does not sort
+        return Response(json_array(records, shape), 200, content_type=JSON)
 
 
 # --- parameters --------------------------------------------------------------------------------

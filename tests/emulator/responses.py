@@ -59,6 +59,16 @@ def cut_off(response: Response, environ: WSGIEnvironment) -> Response:
     return cut
 
 
+def truncated(response: Response, after: str | None = None) -> Response:
+    """The answer with its body cut in half; with `after`, just after its last `after` there."""
+    body = response.get_data()
+    cut = len(body) // 2
+    if after:
+        cut = body.rfind(after.encode(), 0, cut) + len(after)
+    response.set_data(body[:cut])
+    return response
+
+
 def json_error(status: int, error: str, message: str, retry_after: float | None = None) -> Response:
     """A short JSON error body, as the API sends for 400, 403 and 429."""
     body = orjson.dumps({"error": error, "message": message})
