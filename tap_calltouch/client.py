@@ -133,13 +133,15 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Set up the per-sync fetch bookkeeping shared with the fetch threads."""
         super().__init__(*args, **kwargs)
-        self._stopping = threading.Event()  # set when the sync stops: no more calls
+        self._stopping = threading.Event()  # set when the sync stops: no more calls (its own)
         self._parts_called: set[Part] = set()  # parts that made their first call
         self._count_lock = threading.Lock()
         self.calls_made = 0  # by this stream in this sync, retries included
-        self._current_part = threading.local()  # the part a fetch thread works on
+        self._current_part = threading.local()  # the part a fetch thread works on, its stop
         self._answered_at = -1.0  # time.monotonic() of the last whole HTTP answer, any site
         self._silent_failure: tuple[Site, float] | None = None  # see `_exhausted`
+        self._ahead = False  # begun by the run's relay while a journal before it syncs
+        self._stopped_ahead: dict[int, str] = {}  # sites its calls stopped meanwhile
 
     @property
     @override
@@ -175,9 +177,20 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @property
     def site_failures(self) -> dict[int, str]:
-        """Sites stopped in this run, and why: the tap's own, shared by both journals."""
+        """Sites stopped in this run, and why: the tap's own, shared by both journals.
+
+        With those this stream stopped while it was ahead of its turn (see `stop_site`).
+        """
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
-        return failures
+        return {**failures, **self._stopped_ahead} if self._stopped_ahead else failures
+
+    def take_turn(self) -> None:
+        """This stream's sync begins: the sites its calls stopped ahead of it stop for the run."""
+        with self._count_lock:
+            self._ahead = False
+            for site_id, why in self._stopped_ahead.items():
+                self._tap.site_failures.setdefault(site_id, why)  # type: ignore[attr-defined]
+            self._stopped_ahead.clear()
 
     # Retries
 
@@ -260,7 +273,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         the signal, before the main thread raises it, makes no call either.
         """
         if (
-            self._stopping.is_set()
+            self._current_part.stopping.is_set()
             or self._tap.stopped.is_set()  # type: ignore[attr-defined]
             or self._current_part.value.site.site_id in self.site_failures
         ):
@@ -310,7 +323,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             RetriableAPIError,
             max_tries=self.backoff_max_tries,
             giveup=lambda exc: (
-                self._stopping.is_set() or (can_split and isinstance(exc, AnswerTooLargeError))
+                self._current_part.stopping.is_set()
+                or (can_split and isinstance(exc, AnswerTooLargeError))
             ),
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
@@ -325,6 +339,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         parts answer nothing from then on.
         """
         self._current_part.value = part
+        self._current_part.stopping = self._stopping  # the sync's it was started in
         try:
             return self._fetch(part)
         except StoppedError:
@@ -338,12 +353,16 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def stop_site(self, site: Site, error: CalltouchAPIError) -> None:
         """Note that a site stopped, and why; raise `error` when it stops the whole run.
 
-        It does with one site, or when the API cannot be reached at all.
+        It does with one site, or when the API cannot be reached at all. A stream ahead of its
+        turn (its first calls made while the journal before it still syncs) stops the site for
+        itself until its turn: the journal before keeps the answers of the site it has, as an
+        error of this stream's would reach it only in this stream's turn with one site.
         """
         if len(self.sites) == 1 or isinstance(error, UnreachableError):
             raise error
         with self._count_lock:
-            self.site_failures.setdefault(site.site_id, str(error))
+            failures = self._stopped_ahead if self._ahead else self._tap.site_failures  # type: ignore[attr-defined]
+            failures.setdefault(site.site_id, str(error))
         self.logger.error("%s stopped, the other sites go on: %s", site, error)
 
     def _fetch(self, part: Part) -> list[Answer]:
@@ -447,7 +466,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def start_fetching(self) -> None:
         """A new sync: calls may go out again, once the limiter (and its store) is ready."""
         _ = self.authenticator
-        self._stopping.clear()
+        # A new event, not the old one cleared: calls of a sync that was stopped (a relay
+        # closed while it had begun this journal) stay stopped when this one begins.
+        self._stopping = threading.Event()
         self._parts_called.clear()
         self.held_back = None
         self.calls_made = 0

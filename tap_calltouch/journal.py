@@ -247,6 +247,7 @@ class JournalStream(CalltouchStream):
         limit = self.ABORT_AT_RECORD_COUNT  # `--test`: a dry run of this many records
         try:
             relay.ready(self)
+            self.take_turn()
             plans = self._planned()
             left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
             with self._child_writers() as write:
@@ -309,19 +310,24 @@ class JournalStream(CalltouchStream):
         self._plans = self.plans()
         self.reserved_calls = self._owed_to_later_journals(self._plans)
         self.start_fetching()
+        self._ahead = True  # until `take_turn`: a site its calls stop stops for it alone
         return self._interleaved(self._plans)
 
     def _relay(self) -> Relay:
         """The run's relay when it is to fetch this journal; else a new one from this journal on.
 
-        With `max_api_calls`, the calls a journal leaves to later ones are settled as it begins,
-        from the calls made by then (`_owed_to_later_journals`), so each journal has a relay of
-        its own and starts when the one before it has ended.
+        Every journal's binding is checked first: one refused would otherwise fail only in its
+        turn, after the journals before it synced whole. With `max_api_calls`, the calls a
+        journal leaves to later ones are settled as it begins, from the calls made by then
+        (`_owed_to_later_journals`), so each journal has a relay of its own and starts when the
+        one before it has ended.
         """
         relay: Relay | None = self._tap.relay  # type: ignore[attr-defined]
         if relay is None or not relay.has(self):
             journals = self._journals()
             legs = journals[journals.index(self) :] if self in journals else [self]
+            for journal in [*journals, *legs]:  # a setting one of them refuses: before any call
+                journal._check_binding()  # noqa: SLF001 - a journal of this run
             if self.config.get("max_api_calls"):
                 legs = [self]
             relay = Relay(legs, concurrency=self.fetch_concurrency)

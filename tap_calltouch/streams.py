@@ -165,7 +165,7 @@ class CallTagsStream(ChildStream):
     extract = staticmethod(shaping.call_tag_rows)
 
 
-# `sites` first: it is written even when a journal then stops the run.
+# `sites` syncs first (`TapCalltouch.load_state`): written even when a journal stops the run.
 STREAM_TYPES: list[type[Stream]] = [
     SitesStream,
     RequestsStream,

@@ -305,17 +305,22 @@ class TapCalltouch(Tap):
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
-        """Load the state; with `max_api_calls`, order the journals by what they have read.
+        """Load the state; `sites` syncs first and, with `max_api_calls`, the journals by need.
 
-        Journals sync one after the other and share the budget. The one that has read least
-        of some site syncs first, so the window that waited longest always gets its call:
-        pages of a window read before it could otherwise eat the calls owed to it, run after
-        run. (The SDK syncs `streams` in order, and offers no other hook for it.)
+        The SDK syncs `streams` in name order, and offers no other hook for it. `sites` goes
+        first, so a run that a journal stops (a site stopped, spent points) still lists its
+        sites. Journals sync one after the other and share the budget: the one that has read
+        least of some site syncs first, so the window that waited longest always gets its call
+        (pages of a window read before it could otherwise eat the calls owed to it, run after
+        run).
         """
         super().load_state(state)
+        ordered = self.streams
         if self.config.get("max_api_calls"):
             with contextlib.suppress(StateError):  # reported by the journal that reads it
-                self._streams = journal.least_progress_first(self.streams)
+                ordered = journal.least_progress_first(ordered)
+        first = [s for s in ordered.values() if isinstance(s, streams.SitesStream)]
+        self._streams = {stream.name: stream for stream in [*first, *ordered.values()]}
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

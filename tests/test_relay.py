@@ -9,10 +9,13 @@ for the tap's two journals, at the API's latency.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import random
 import signal
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,23 +24,28 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tap_calltouch.answers import BARE_ARRAY, Answer
+from tap_calltouch.client import SitesFailedError
 from tap_calltouch.journal import JournalStream
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.prefetch import StoppedError
 from tap_calltouch.relay import Relay
 from tap_calltouch.sites import Site
 from tap_calltouch.tap import TapCalltouch
-from tap_calltouch.windows import Part, Window
+from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT, Part, Window
 from tests.conftest import TOKEN, run_tap
 from tests.emulator.calls_dataset import generate_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
+from tests.emulator.sites import Site as EmulatedSite
+from tests.emulator.sites import generate_sites
+from tests.test_faults import sync
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 SITE = Site(site_id=1, token="t")  # noqa: S106 - made up
 DAY = dt.date(2026, 10, 1)
+KEYS = {"requests": "requestId", "calls": "callId"}  # each journal's primary key
 WAIT = 10.0  # seconds a fake call waits for the other journal before giving up
 
 
@@ -225,3 +233,87 @@ def test_a_journal_begun_after_a_signal_makes_no_call() -> None:
         with pytest.raises(StoppedError):
             stream.fetch_part(first)
         assert emulator.calls == []
+
+
+def test_a_site_the_next_journal_stops_early_still_gets_the_journal_before_it_whole() -> None:
+    """A site the next journal's first calls stop (here, refused with 400) stops for that
+    journal: the one still syncing keeps its answers of the site, as when journals ran one
+    after the other. Its last window of the site, a slow one, was dropped, and with the fault
+    lasting, every run dropped it again: that site's newest days never came."""
+    days = 4
+    sites = generate_sites(
+        2, seed=13, start=DAY, days=days, requests_per_day=3, calls_per_day=3,
+        zones=("Europe/Moscow",),
+    )  # fmt: skip
+    faulty, other = sites
+    tokens = {site.site_id: f"relay/tok+{k}" for k, site in enumerate(sites)}
+    last_day = DAY + dt.timedelta(days=days - 1)
+    config: dict[str, Any] = {
+        "sites": [{"site_id": str(s.site_id), "api_token": tokens[s.site_id]} for s in sites],
+        "start_date": DAY.isoformat(),
+        "end_date": last_day.isoformat(),
+        "window_days": 1,
+        "calls_window_days": 1,
+    }
+    first, second = (name for name in TapCalltouch(config=config).streams if name in KEYS)
+    formats = {"requests": REQUESTS_DATE_FORMAT, "calls": CALLS_DATE_FORMAT}
+    with Emulator(sites=sites, tokens={t: {sid} for sid, t in tokens.items()}) as emulator:
+        emulator.inject(
+            "slow", journal=first, site=faulty.site_id, delay=1.5,
+            dateFrom=last_day.strftime(formats[first]),
+        )  # fmt: skip
+        emulator.inject("status", times=100, status=400, journal=second, site=faulty.site_id)
+        run = sync({**config, "api_url": emulator.url}, streams=None)
+        log = list(emulator.calls)
+    assert log[0].journal == first
+    assert isinstance(run.error, SitesFailedError)
+    assert str(faulty.site_id) in str(run.error)
+    assert str(other.site_id) not in str(run.error)
+
+    def delivered(journal: str) -> set[tuple[int, int]]:
+        return {(r["siteId"], r[KEYS[journal]]) for r in run.result.records[journal]}
+
+    def held(journal: str, of: list[EmulatedSite]) -> set[tuple[int, int]]:
+        return {(s.site_id, int(r[KEYS[journal]])) for s in of for r in getattr(s, journal)}
+
+    assert delivered(first) == held(first, sites)
+    assert delivered(second) == held(second, [other])
+    (partition,) = [
+        p
+        for p in run.result.final_state["bookmarks"][first]["partitions"]
+        if p["context"] == {"siteId": faulty.site_id}
+    ]
+    assert "resume_from" not in partition  # its pass over the first journal is whole
+
+
+def test_a_dry_run_makes_no_call_of_a_journal_its_closed_relay_had_begun() -> None:
+    """`--test` ends the first journal after one record and closes the relay, which had begun
+    the next; that journal then syncs with a relay of its own. Its stop used to be cleared as it
+    began again, so the calls the closed relay had waiting at the limiter went out after all:
+    the same windows asked twice, ahead of the new relay's first call."""
+    days = 6
+    requests = generate_dataset(seed=3, start=DAY, days=days, per_day=5)
+    calls = generate_calls(seed=5, start=DAY, days=days, per_day=10)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator:
+        config: dict[str, Any] = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": DAY.isoformat(),
+            "end_date": (DAY + dt.timedelta(days=days - 1)).isoformat(),
+            "api_url": emulator.url,
+            "window_days": 1,
+            "calls_window_days": days,  # the first journal (calls) is one window of pages
+            "page_size": 20,
+        }
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            tap = TapCalltouch(config=config)
+            assert tap.run_sync_dry_run(dry_run_record_limit=1)
+        for thread in threading.enumerate():  # the fetch threads left have made their calls
+            if thread.name == "calltouch-fetch":
+                thread.join(WAIT)
+        asked = Counter(
+            (call.journal, call.params.get("dateFrom"), call.page) for call in emulator.calls
+        )
+    assert {journal for journal, *_ in asked} == {"calls", "requests"}
+    assert {part: n for part, n in asked.items() if n > 1} == {}

@@ -6,10 +6,12 @@ import datetime as dt
 import json
 from typing import Any
 
+from tap_calltouch.client import SitesFailedError
 from tests.conftest import FIRST_DAY, TOKEN, run_tap
 from tests.emulator.dataset import DEFAULT_SITE_ID
 from tests.emulator.server import Emulator
 from tests.emulator.sites import generate_sites
+from tests.test_faults import sync
 
 OTHER_TOKEN = "site/Two+tOkEn/xyz"  # noqa: S105 - a made-up token of the second site
 REQUEST_STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
@@ -78,3 +80,30 @@ def test_selecting_sites_changes_neither_the_calls_made_nor_the_journal_state() 
     assert len(with_sites.records["sites"]) == len(sites)
     journals = without.final_state["bookmarks"]
     assert {name: with_sites.final_state["bookmarks"][name] for name in journals} == journals
+
+
+def test_sites_is_written_first_so_a_run_a_site_stops_still_lists_its_sites() -> None:
+    """The SDK syncs streams in name order, so `sites` came after both journals: a run that a
+    stopped site ends (exit 1, the others' records and state saved) wrote no site at all."""
+    sites = generate_sites(2, seed=13, start=FIRST_DAY, days=2, requests_per_day=2,
+                           calls_per_day=2, zones=("Europe/Moscow",))  # fmt: skip
+    tokens = {site.site_id: f"site/tok+{k}" for k, site in enumerate(sites)}
+    with Emulator(sites=sites, tokens={t: {sid} for sid, t in tokens.items()}) as emulator:
+        emulator.revoke(tokens[sites[0].site_id])
+        run = sync(
+            {
+                "sites": [
+                    {"site_id": str(s.site_id), "api_token": tokens[s.site_id]} for s in sites
+                ],
+                "start_date": FIRST_DAY.isoformat(),
+                "end_date": (FIRST_DAY + dt.timedelta(days=1)).isoformat(),
+                "api_url": emulator.url,
+            },
+            streams=None,
+        )
+    assert isinstance(run.error, SitesFailedError)
+    assert {record["siteId"] for record in run.result.records["sites"]} == {
+        site.site_id for site in sites
+    }
+    streams = [message["stream"] for message in run.result.messages if "stream" in message]
+    assert streams[0] == "sites"

@@ -117,6 +117,19 @@ def test_session_binding_is_refused_for_an_incremental_sync_before_any_call(
     assert run.result.records["requests"] == []
 
 
+@pytest.mark.parametrize("setting", ["bind_to", "calls_bind_to"])
+def test_session_binding_is_refused_before_any_call_whichever_journal_syncs_first(
+    config: dict[str, Any], emulator: Emulator, setting: str
+) -> None:
+    """Both journals: the one bound wrongly used to fail only in its turn, after the other
+    journal had synced whole."""
+    run = sync({**config, setting: "session"}, streams=None)
+    assert isinstance(run.error, CalltouchAPIError)
+    assert f"`{setting}: session`" in str(run.error)
+    assert emulator.count() == 0
+    assert set(run.result.records) <= {"sites"}  # no journal's record: the sites list alone
+
+
 def test_session_binding_as_full_table_reads_the_whole_range_every_run(
     config: dict[str, Any], emulator: Emulator, dataset: list[dict[str, Any]]
 ) -> None:
