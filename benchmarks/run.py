@@ -34,7 +34,7 @@ if __package__ in {None, ""}:  # run as `python benchmarks/run.py`: the reposito
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.datasets import FULL, QUICK
-from benchmarks.harness import Benchmark, Runner
+from benchmarks.harness import Benchmark, Runner, precompile
 from benchmarks.report import (
     QUICK_NOTE,
     Report,
@@ -99,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     report = Report(mode)
     began = time.perf_counter()
+    environment = precompile()
     with _workdir(args.logs) as workdir:
         runner = Runner(workdir, keep_logs=args.logs is not None)
         bench = Benchmark(scale, runner, report, max(1, args.repeat))
@@ -118,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"# tap-calltouch benchmark ({mode})",
             (
                 f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {machine()}; "
-                f"{tap_version()}; sections: {', '.join(args.sections)}; {elapsed:.0f} s in all."
+                f"{tap_version()}; {environment}; sections: {', '.join(args.sections)}; "
+                f"{elapsed:.0f} s in all."
             ),
             "## Goals\n\n" + goals_table(report.checks) + (QUICK_NOTE if args.quick else ""),
             *report.sections,

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 from singer_sdk import Stream
@@ -47,15 +47,28 @@ def _fallback(value: Any) -> Any:  # noqa: ANN401 - orjson asks for anything it 
 
 
 class FastSingerWriter(SingerWriter):
-    """Singer messages as orjson lines; stdout is flushed at each non-RECORD message.
+    """Singer messages as orjson lines; RECORD lines wait in a buffer, flushed by any other.
+
+    RECORD lines go out in writes of up to `BUFFER_BYTES`, whatever stdout's own buffering
+    (none with `PYTHONUNBUFFERED=1`, as containers often set: a system call per parent). Any
+    other message (SCHEMA, STATE) writes the lines before it first and flushes, so a STATE
+    never reaches the target ahead of the records it covers; lines still waiting when a run
+    stops are covered by no STATE, and the next run reads them again.
 
     A stop raised through `interrupt` never cuts a line: a signal handler runs in the main
     thread, which may be inside a write blocked on a full pipe, and an exception escaping
     from there can leave part of a line on stdout and lose the rest.
     """
 
+    BUFFER_BYTES = 64 * 1024
     _writing = False  # a line is being written
     _stop: BaseException | None = None  # raised once the line being written is whole
+
+    def __init__(self) -> None:
+        """Start with no RECORD line waiting."""
+        super().__init__()
+        self._waiting: list[bytes] = []
+        self._waiting_bytes = 0
 
     def interrupt(self, stop: BaseException) -> None:
         """Raise `stop` now or, if a line is being written, as soon as that line is whole.
@@ -94,7 +107,22 @@ class FastSingerWriter(SingerWriter):
         """Lines of `record_lines`, in one write (all child rows of a parent)."""
         self._write(b"".join(lines), flush=False)
 
+    def flush(self) -> None:
+        """Write the RECORD lines still waiting (the end of a run)."""
+        self._write(b"", flush=True)
+
     def _write(self, line: bytes, *, flush: bool) -> None:
+        if not flush:
+            self._waiting.append(line)
+            self._waiting_bytes += len(line)
+            if self._waiting_bytes < self.BUFFER_BYTES:
+                return
+            line = b""
+        if self._waiting:
+            self._waiting.append(line)
+            line = b"".join(self._waiting)
+            self._waiting.clear()
+            self._waiting_bytes = 0
         self._writing = True
         try:
             stdout = sys.stdout
@@ -102,7 +130,7 @@ class FastSingerWriter(SingerWriter):
             if raw is None:
                 stdout.write(line.decode())
             else:
-                raw.write(line)
+                _write_whole(raw, line)
             if flush:
                 (raw or stdout).flush()
         finally:
@@ -113,6 +141,18 @@ class FastSingerWriter(SingerWriter):
     @staticmethod
     def _line(message: Message) -> bytes:
         return orjson.dumps(message.to_dict(), default=_fallback, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _write_whole(raw: BinaryIO, data: bytes) -> None:
+    """Write all of `data`, however many calls the file takes.
+
+    An unbuffered stdout (`PYTHONUNBUFFERED=1`) is a raw file: its write to a full pipe that a
+    signal interrupts returns having written only part of the data.
+    """
+    view = memoryview(data)
+    while view:
+        written = raw.write(view)
+        view = view[written if written is not None else 0 :]
 
 
 def record_lines(
@@ -199,6 +239,17 @@ class LeanRecordStream(Stream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     #: A record whose RECORD line is already out, written along with its child rows.
     written_along: dict[str, Any] | None = None
+
+    @override
+    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
+        """Finish the sync's state, then write the RECORD lines the writer still holds.
+
+        The SDK calls this after each stream's sync; a dry run (`--test`) ends on RECORDs.
+        """
+        super().finalize_state_progress_markers(state)
+        writer = self._tap.message_writer
+        if isinstance(writer, FastSingerWriter):
+            writer.flush()
 
     @cached_property
     def schema_overridden(self) -> bool:
