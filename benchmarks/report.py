@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.datasets import MB, PYTHON, ROOT, STREAMS, WINDOW_SETTING
-from benchmarks.goals import CPU_VS_BARE, MAX_RSS_MB, STATE_SLACK
+from benchmarks.goals import CPU_VS_BARE, MAX_CALLS_PER_SECOND, MAX_RSS_MB, STATE_SLACK
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -55,6 +55,20 @@ class Pace:
         self.slowest = min((log.sustained_rate or 0.0 for log in logs), default=0.0)
         self.rejected = sum(log.rejected_429 for log in logs)
         self.peak = max((log.peak_rate for log in logs), default=0)
+
+    def check(self, number: str, what: str, runs: Sequence[Run], minimum: float) -> Check:
+        """The goal these runs meet: every run ok, >= `minimum` sustained, no 429, no 6th call."""
+        return Check(
+            number,
+            f"{what}; no 429; <= {MAX_CALLS_PER_SECOND} in any 1 s",
+            f"{self.slowest:.2f} calls/s (slowest of {len(runs)}), {self.rejected} x 429, "
+            f"peak {self.peak} in 1 s",
+            f">= {minimum:g}/s, 0 x 429, peak <= {MAX_CALLS_PER_SECOND}",
+            all(run.ok for run in runs)
+            and self.slowest >= minimum
+            and self.rejected == 0
+            and self.peak <= MAX_CALLS_PER_SECOND,
+        )
 
     def table(self) -> str:
         rows, crowding = [], []
