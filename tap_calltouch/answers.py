@@ -398,7 +398,17 @@ def _records_start(buffer: bytes, envelope: Envelope) -> int | None:
         page = orjson.loads(buffer[: found.end() - 1] + b"[]}")
     except orjson.JSONDecodeError:
         return None
-    return found.end() if isinstance(page, dict) else None
+    # And the text found is that key, not the end of another (`"a\"records"`).
+    return found.end() if _holds_no_records(page, envelope) else None
+
+
+def _holds_no_records(page: object, envelope: Envelope) -> bool:
+    """Whether `page`, read with `[]` for the records found, is a page object holding them.
+
+    Not so when the text found ends another key, or the records key comes again (written with
+    an escape) with other records: ijson reads those, orjson keeps only the last.
+    """
+    return isinstance(page, dict) and page.get(envelope.records_key) == []
 
 
 def _cut(buffer: bytes, opening: bytes) -> tuple[list[Any], int] | None:
@@ -445,7 +455,7 @@ def _ends_well(rest: bytes, head: bytes, envelope: Envelope) -> bool:
         page = orjson.loads(head + b"[]" + tail)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(page, dict)
+    return _holds_no_records(page, envelope)
 
 
 def _parse_batch(records: bytes) -> list[Any] | None:

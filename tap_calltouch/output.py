@@ -9,6 +9,7 @@ With flattening on, each flattened record is repaired to fit the flattened schem
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +36,7 @@ else:
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from singer_sdk.helpers.types import Context
     from singer_sdk.mapper import StreamMap
     from singer_sdk.singerlib.encoding.simple import Message
 
@@ -250,6 +252,25 @@ class LeanRecordStream(Stream):
         writer = self._tap.message_writer
         if isinstance(writer, FastSingerWriter):
             writer.flush()
+
+    @override
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> Generator[dict[str, Any], Any, Any]:
+        """The SDK's sync of records; a sync that fails writes the RECORD lines still held.
+
+        They are covered by no STATE, but unbuffered they went out before the failure, and a
+        target loads what it gets. A signal's stop (`Interrupted`, no `Exception`) writes
+        nothing more: its writer may be stuck on a full pipe.
+        """
+        try:
+            return (yield from super()._sync_records(context, write_messages=write_messages))
+        except Exception:
+            writer = self._tap.message_writer
+            if isinstance(writer, FastSingerWriter):
+                with contextlib.suppress(OSError):  # the failure to report is the one raised
+                    writer.flush()
+            raise
 
     @cached_property
     def schema_overridden(self) -> bool:

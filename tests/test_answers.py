@@ -297,3 +297,25 @@ def test_a_large_body_broken_midway_yields_the_records_before_then_fails() -> No
     with pytest.raises(answers.MalformedStreamError):
         got.extend(records_of(read_answer(response_of(body))))
     assert got == fillers(700)
+
+
+def _records_key_look_alikes() -> list[bytes]:
+    """Large pages where the text `"records"` is not (only) the page's one records key.
+
+    A key that ends in an escaped quote and `records` comes before the real key, which is
+    written with a unicode escape; or the records key comes twice, the second escaped.
+    """
+    # Records that open as the look-alike's do, without a `]` in them.
+    count = WHOLE_PARSE_BYTES // 1000 + 1
+    body = orjson.dumps([{"callId": n, "text": "x" * 1000} for n in range(count)])
+    totals = b'"pageTotal": 1, "recordsTotal": 3'
+    return [
+        b'{"a\\"records": [{"callId": 1}], ' + totals + b', "\\u0072ecords": ' + body + b"}",
+        b'{"records": ' + body + b", " + totals + b', "\\u0072ecords": [{"callId": 2}]}',
+    ]
+
+
+@pytest.mark.parametrize("page", _records_key_look_alikes(), ids=["look-alike key", "twice"])
+def test_batches_read_the_records_key_as_the_streamed_read_does(page: bytes) -> None:
+    expected = list(ijson.items(io.BytesIO(page), "records.item", use_float=True))
+    assert list(records_of(read_answer(response_of(page), answers.PAGED))) == expected
