@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import datetime as dt
+import importlib.util
 import json
 import os
 import sys
@@ -69,21 +69,22 @@ def test_the_demo_s_tap_reaches_its_emulator_whatever_proxy_the_shell_names(
     env = dict(os.environ)
     process, _ = demo.start_emulator(env)
     try:
+        first_day = dt.date.fromisoformat(env["TAP_CALLTOUCH_START_DATE"])
         with mock.patch.dict(os.environ, env, clear=True):  # the tap's environment
             answer = requests.get(
                 f"{env['TAP_CALLTOUCH_API_URL']}{API_PATH}",
                 params={
                     "clientApiId": env["TAP_CALLTOUCH_API_TOKEN"],
                     "siteId": json.loads(env["TAP_CALLTOUCH_SITES"])[0]["site_id"],
-                    "dateFrom": f"{dt.date.today():%d/%m/%Y}",
-                    "dateTo": f"{dt.date.today():%d/%m/%Y}",
+                    "dateFrom": f"{first_day:%d/%m/%Y}",
+                    "dateTo": f"{first_day:%d/%m/%Y}",
                 },
                 timeout=10,
             )
     finally:
         demo.stop(process)
     assert answer.status_code == HTTPStatus.OK, answer.text
-    assert isinstance(answer.json(), list)
+    assert isinstance(answer.json(), list)  # the journal's answer, from the emulator
 
 
 def test_a_site_whose_zone_the_emulator_did_not_say_stops_the_demo() -> None:
