@@ -77,6 +77,7 @@ def parse_store(url: str) -> Store:
     (`postgresql://...`, also SQLAlchemy's `postgres://` and `postgresql+psycopg://`) or
     `host=... dbname=...` words, with a host and a database.
     """
+    url = url.strip()  # a value read from a file or a variable often ends in a newline
     scheme = _SCHEME.match(url)
     kind = scheme.group(1).lower() if scheme else ""
     if kind == SQLITE:
@@ -125,7 +126,7 @@ def _sqlite_store(url: str) -> Store:
     return Store(SQLITE, absolute, describe(SQLITE, {"path": absolute}))
 
 
-def hide_secrets(config: dict[str, Any]) -> None:
+def hide_password(config: dict[str, Any]) -> None:
     """Mask every secret the store's setting may hold in every log line and message from now on.
 
     Called before anything reads the setting, so even a message about a string that is not
@@ -142,7 +143,7 @@ def store_of(config: dict[str, Any]) -> Store | None:
     url = config.get(SETTING)
     if not url:
         return None
-    hide_secrets(config)
+    hide_password(config)
     return parse_store(str(url))
 
 

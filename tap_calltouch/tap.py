@@ -339,7 +339,7 @@ class TapCalltouch(Tap):
         config = dict(self.config)
         for secret in config_secrets(config):
             register_secret(secret)
-        limit_store.hide_secrets(config)  # before any message could quote the store's
+        limit_store.hide_password(config)  # before any message could quote the store's URL
         errors = super()._validate_config(raise_errors=False)
         errors += settings.problems(config) if not errors else site_problems(config)
         errors += limit_store.store_problems(config) + shards.shard_problems(config)

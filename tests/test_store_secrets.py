@@ -263,24 +263,29 @@ def test_a_store_s_description_names_each_host_and_its_port() -> None:
 # --- the command, as Meltano and Dagster read it -------------------------------------------------
 
 
-def run_command(tmp_path: Path, config: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+def run_command(
+    tmp_path: Path, config: dict[str, Any], level: str | None = None
+) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     env = {key: value for key, value in ENV.items() if key != "TAP_CALLTOUCH_LOGLEVEL"}
+    env |= {"TAP_CALLTOUCH_LOGLEVEL": level} if level else {}
     return subprocess.run(  # noqa: S603 - our own executable, arguments we wrote
         [TAP, "--config", str(path)], capture_output=True, text=True, env=env, check=False
     )
 
 
-@pytest.mark.parametrize("form", ["query-password", "words-quoted"])
+@pytest.mark.parametrize(("form", "level"), [("query-password", None), ("words-quoted", "DEBUG")])
 def test_the_command_never_prints_the_store_s_password(
-    emulator: Emulator, tmp_path: Path, form: str
+    emulator: Emulator, tmp_path: Path, form: str, level: str | None
 ) -> None:
+    """As Meltano logs it, and at DEBUG, where the failure keeps its traceback."""
     password = "Zq9/s3cret PW@x"  # noqa: S105 - made up
-    done = run_command(tmp_path, config_for(emulator, FORMS[form](password, closed_port())))
+    store = f"{FORMS[form](password, closed_port())}\n"  # as a file or variable may end
+    done = run_command(tmp_path, config_for(emulator, store), level)
     assert done.returncode == 1
-    assert "rate_limit_store" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "rate_limit_store: cannot open postgresql://127.0.0.1:" in done.stderr
+    assert ("Traceback" in done.stderr) == (level == "DEBUG")
     assert_hidden(password, done.stdout + done.stderr)
 
 
