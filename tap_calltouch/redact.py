@@ -1,4 +1,4 @@
-"""Secret redaction: masks the API token, which travels in the query string.
+"""Secret redaction: masks the API token, which travels in the query string, and passwords.
 
 Every text that can hold a URL (log records, exception messages) passes through `redact`.
 """
@@ -148,8 +148,8 @@ def config_secrets(config: object) -> set[str]:
     The value of any key naming a token (`api_token`, a `sites` entry's, a typo such as
     `api_tokn`), whether a string, a number or a list of them, and any `clientApiId` or
     password in a URL or connection string (an `api_url` pasted from the vendor's examples, a
-    store's URL under a misspelt key). Read before the config
-    is validated: a schema error quotes the value it refuses.
+    store's URL under a misspelt key). Read before the config is validated: a schema error
+    quotes the value it refuses.
     """
     found: set[str] = set()
     _collect(config, secret=False, found=found)
