@@ -150,7 +150,7 @@ def store_of(config: dict[str, Any]) -> Store | None:
 def store_problems(config: dict[str, Any]) -> list[str]:
     """What is wrong with `rate_limit_store`, before any connection is tried."""
     url = config.get(SETTING)
-    if url is None or url == "":
+    if not url or not isinstance(url, str):  # not a string: the schema says so
         return []
     try:
         store_of(config)

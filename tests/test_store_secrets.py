@@ -255,6 +255,24 @@ def test_what_libpq_reads_is_what_the_store_reads(form: str, password: str) -> N
         assert {theirs[key] for key in theirs if "password" in key} <= conninfo.secrets(text)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["postgresql://calltouch@127.0.0.1/limits?password=Zq9-s3cret-PW"],
+        {"url": "host=127.0.0.1 dbname=limits password='Zq9-s3cret-PW'"},
+    ],
+    ids=["list", "object"],
+)
+def test_a_store_the_schema_refuses_is_quoted_masked(emulator: Emulator, value: object) -> None:
+    """A value that is not a string fails the schema, whose message quotes it: its secrets are
+    registered before validation, so the quote is masked."""
+    with own_registry():
+        said, error = everything_said(lambda: run_tap(config_for(emulator, value)))  # type: ignore[arg-type]
+    assert error is not None
+    assert "rate_limit_store" in said
+    assert_hidden("Zq9-s3cret-PW", said)
+
+
 def test_a_store_s_description_names_each_host_and_its_port() -> None:
     params = {"host": "db1,db2,::1", "port": "5433,,6000", "dbname": "limits", "password": "x"}
     assert describe("postgresql", params) == "postgresql://db1:5433,db2,[::1]:6000/limits"
