@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import re
 import sys
 import threading
 import warnings
@@ -78,6 +79,24 @@ def _call_filter(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
 
 def _text_filter(name: str, how: str) -> th.Property:  # type: ignore[type-arg]
     return th.Property(name, th.StringType, description=f"Only requests whose {how}.")
+
+
+# The schema's message quotes the value it refuses, `... in config['sites'][0]['api_token']`.
+_SCHEMA_ERROR_PATH = re.compile(r" in config(\[.*\])$", re.DOTALL)
+_SECRET_SETTINGS = tuple(f"['{name}']" for name in ("api_token", "rate_limit_store"))
+
+
+def unquoted(error: str) -> str:
+    """A schema message about a secret setting, naming the setting but not its value.
+
+    The value may hold a secret too short to be masked everywhere (a five-letter password in a
+    store's URL), or be a secret of the wrong type, which nothing registered for masking.
+    """
+    path = _SCHEMA_ERROR_PATH.search(error)
+    if not path or not path.group(1).endswith(_SECRET_SETTINGS):
+        return error
+    where = path.group(1)
+    return f"config{where}: not a non-empty string (the value is not shown: it may be secret)"
 
 
 class TapCalltouch(Tap):
@@ -340,7 +359,7 @@ class TapCalltouch(Tap):
         for secret in config_secrets(config):
             register_secret(secret)
         limit_store.hide_password(config)  # before any message could quote the store's URL
-        errors = super()._validate_config(raise_errors=False)
+        errors = [unquoted(error) for error in super()._validate_config(raise_errors=False)]
         errors += settings.problems(config) if not errors else site_problems(config)
         errors += limit_store.store_problems(config) + shards.shard_problems(config)
         errors = [redact_registered(error) for error in errors]
