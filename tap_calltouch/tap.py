@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import logging
 import sys
@@ -307,6 +308,9 @@ class TapCalltouch(Tap):
     def load_state(self, state: dict[str, Any]) -> None:
         """Load the state; `sites` syncs first and, with `max_api_calls`, the journals by need.
 
+        Saved days no pass can have written by today (an older version's `resume_from` after
+        today, a hand edit) are dropped first: no STATE of the run holds them.
+
         The SDK syncs `streams` in name order, and offers no other hook for it. `sites` goes
         first, so a run that a journal stops (a site stopped, spent points) still lists its
         sites. Journals sync one after the other and share the budget: the one that has read
@@ -314,7 +318,10 @@ class TapCalltouch(Tap):
         (pages of a window read before it could otherwise eat the calls owed to it, run after
         run).
         """
-        super().load_state(state)
+        super().load_state(copy.deepcopy(state))  # the caller's state is left as it was
+        for stream in self.streams.values():
+            if isinstance(stream, journal.JournalStream) and state.get("bookmarks"):
+                stream.drop_untrusted_days()
         ordered = self.streams
         if self.config.get("max_api_calls"):
             with contextlib.suppress(StateError):  # reported by the journal that reads it
