@@ -212,7 +212,8 @@ def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the
     A pass that a call budget cut short resumes at `resume_from` instead: its look-back was
     already re-read, and starting over from the look-back would spend every budgeted run on
     the same days without ever reaching new ones. Saved days after today are not relied on
-    (`trusted_days`), and the range never starts after today, whatever the bookmark says.
+    (`trusted_days`), and a bookmark after now stands at now: the range never starts after
+    today, and re-reads the look-back whatever the bookmark says.
     """
     today = local_day(now, tz)
     resume_from, complete_through = trusted_days(resume_from, complete_through, today)
@@ -221,8 +222,8 @@ def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the
         return max(first, resume_from), local_day(end, tz)
     lookback = dt.timedelta(days=lookback_days)
     since = first
-    if bookmark is not None:
-        since = max(since, local_day(max(start, bookmark - lookback), tz))
+    if bookmark is not None:  # a bookmark ahead of now (a hand edit) stands at now
+        since = max(since, local_day(max(start, min(bookmark, now) - lookback), tz))
     if complete_through is not None:
         since = max(since, complete_through - lookback)
     return max(first, min(since, today)), local_day(end, tz)

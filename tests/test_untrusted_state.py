@@ -93,16 +93,16 @@ def first_day_owed(  # noqa: PLR0913 - the parts of one saved state
 
     A pass cut short says where it stopped (`resume_from`, at most today); a complete one the
     last day it read whole (`complete_through`, before today). Anything else stands at the
-    bookmark less the look-back; and today is always owed.
+    bookmark (never after today) less the look-back; and today is always owed.
     """
     if resume_from is not None and resume_from <= today:
         return max(start, resume_from)
-    stands = [local_day(bookmark, tz)] if bookmark is not None else []
+    stands = [min(local_day(bookmark, tz), today)] if bookmark is not None else []
     if complete_through is not None and complete_through < today:
         stands.append(complete_through)
     if not stands:
         return start
-    return max(start, min(today, max(stands) - dt.timedelta(days=lookback)))
+    return max(start, max(stands) - dt.timedelta(days=lookback))
 
 
 # --- the pure rules --------------------------------------------------------------------------
