@@ -265,6 +265,12 @@ def progress(  # noqa: PLR0913 - all keyword-only, each a separate input
     return (max(start_day, min(first, today)) - today).days, rank
 
 
+def first_hour(now: dt.datetime, tz: ZoneInfo) -> Window:
+    """The first hour of today in the zone: the least one call can ask a journal for."""
+    today = local_day(now, tz)
+    return Window(today, today, 0)
+
+
 def complete_day(last_day: dt.date, now: dt.datetime, tz: ZoneInfo) -> dt.date:
     """The last day a pass that read through `last_day` has read whole: never today or later.
 
