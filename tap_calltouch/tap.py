@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import FrameType
 
-    import click
-
     from tap_calltouch.relay import Relay
 
 # singer-sdk warns at every tap it builds on a Python past its end of life (3.10 since 2026-10).
@@ -385,7 +383,7 @@ class TapCalltouch(Tap):
 
     @classmethod
     @override
-    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+    def cb_test(cls, ctx: Any, param: Any, value: str) -> None:
         """`--test` (a sync of one record per stream), its failures ended as a run's are."""
         with cls._reported():
             super().cb_test(ctx, param, value)
