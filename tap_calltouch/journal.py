@@ -22,6 +22,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from tap_calltouch.bookmarks import (
     COMPLETE_KEY,
     RESUME_KEY,
+    drop_untrusted_days,
     read_bookmark,
     read_complete_through,
     read_resume_day,
@@ -114,6 +115,7 @@ class JournalStream(CalltouchStream):
         first, last = sync_days(
             start=self._start(site),
             end=min(end, self.now),
+            now=self.now,
             tz=zone,
             bookmark=self._bookmark(site),
             lookback_days=int(self.config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)),
@@ -175,6 +177,21 @@ class JournalStream(CalltouchStream):
             if partition.get("context") == context:
                 return partition  # type: ignore[no-any-return]
         return {}
+
+    def drop_untrusted_days(self) -> None:
+        """Take out of each site's saved state the days no pass can have written by today.
+
+        Called as the state is loaded, so that no STATE of the run holds them, the first one
+        included; until their day came they skipped nothing, but then every day up to them.
+        """
+        for site in self.sites:
+            today = local_day(self.now, site.zone)
+            for dropped in drop_untrusted_days(self._saved_state(site), today=today):
+                self.logger.warning(
+                    "%s of %s: saved %s is later than any pass can have reached by today "
+                    "(%s); reading from the bookmark less the look-back instead",
+                    self.name, site, dropped, today,
+                )  # fmt: skip
 
     def _interleaved(self, plans: list[tuple[Site, list[Window]]]) -> Iterator[Part]:
         """First parts of every site's windows, the sites taking turns.
