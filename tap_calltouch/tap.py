@@ -35,6 +35,7 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import FrameType
 
     from tap_calltouch.relay import Relay
@@ -305,22 +306,31 @@ class TapCalltouch(Tap):
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
-        """Load the state; `sites` syncs first and, with `max_api_calls`, the journals by need.
+        """Load the state; `sites` syncs after the first journal, the journals by need.
 
-        The SDK syncs `streams` in name order, and offers no other hook for it. `sites` goes
-        first, so a run that a journal stops (a site stopped, spent points) still lists its
-        sites. Journals sync one after the other and share the budget: the one that has read
-        least of some site syncs first, so the window that waited longest always gets its call
-        (pages of a window read before it could otherwise eat the calls owed to it, run after
-        run).
+        The SDK syncs `streams` in name order, and offers no other hook for it. `sites` makes
+        no call, so it waits for the first journal: the run's first record then comes after
+        the API accepted its token (`meltano config test` passes at the first record, and a
+        rejected token ends the run before any), while a run that a later journal stops (a
+        site stopped, spent points) still lists its sites. With `max_api_calls` the journals
+        share the budget: the one that has read least of some site syncs first, so the window
+        that waited longest always gets its call (pages of a window read before it could
+        otherwise eat the calls owed to it, run after run).
         """
         super().load_state(state)
         ordered = self.streams
         if self.config.get("max_api_calls"):
             with contextlib.suppress(StateError):  # reported by the journal that reads it
                 ordered = journal.least_progress_first(ordered)
-        first = [s for s in ordered.values() if isinstance(s, streams.SitesStream)]
-        self._streams = {stream.name: stream for stream in [*first, *ordered.values()]}
+        sites = [s for s in ordered.values() if isinstance(s, streams.SitesStream)]
+        rest = [s for s in ordered.values() if s not in sites]
+        synced = [
+            s
+            for s in rest
+            if not s.parent_stream_type and (s.selected or s.has_selected_descendents)
+        ]
+        at = rest.index(synced[0]) + 1 if synced else 0
+        self._streams = {stream.name: stream for stream in [*rest[:at], *sites, *rest[at:]]}
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -372,14 +382,28 @@ class TapCalltouch(Tap):
     @classmethod
     @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the command line; end a failure a person must act on with its message alone.
+        """Run the command line; end a failure a person must act on with its message alone."""
+        with cls._said_alone():
+            super().invoke(*args, **kwargs)
+
+    @classmethod
+    @override
+    def cb_test(cls, *args: Any, **kwargs: Any) -> None:
+        """`--test`, which the SDK runs outside `invoke`: its failures read as a run's do."""
+        with cls._said_alone():
+            super().cb_test(*args, **kwargs)
+
+    @classmethod
+    @contextlib.contextmanager
+    def _said_alone(cls) -> Iterator[None]:
+        """End a failure a person must act on with its message alone, and exit code 1.
 
         Rejected credentials, spent points, a refused call, unreadable state: the message says
-        what to check, and exit code 1 says it failed; a traceback would only bury the message
-        (it is kept at DEBUG). Anything else is a bug and keeps its traceback.
+        what to check; a traceback would only bury it (it is kept at DEBUG). Anything else is
+        a bug and keeps its traceback.
         """
         try:
-            super().invoke(*args, **kwargs)
+            yield
         except (CalltouchAPIError, StateError, limit_store.RateStoreError) as error:
             if cls.logger.isEnabledFor(logging.DEBUG):
                 raise

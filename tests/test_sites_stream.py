@@ -82,9 +82,10 @@ def test_selecting_sites_changes_neither_the_calls_made_nor_the_journal_state() 
     assert {name: with_sites.final_state["bookmarks"][name] for name in journals} == journals
 
 
-def test_sites_is_written_first_so_a_run_a_site_stops_still_lists_its_sites() -> None:
+def test_sites_is_written_after_the_first_journal_so_a_run_a_site_stops_lists_its_sites() -> None:
     """The SDK syncs streams in name order, so `sites` came after both journals: a run that a
-    stopped site ends (exit 1, the others' records and state saved) wrote no site at all."""
+    stopped site ends (exit 1, the others' records and state saved) wrote no site at all. It
+    goes after the first journal, not first: a wrong token must fail before any record."""
     sites = generate_sites(2, seed=13, start=FIRST_DAY, days=2, requests_per_day=2,
                            calls_per_day=2, zones=("Europe/Moscow",))  # fmt: skip
     tokens = {site.site_id: f"site/tok+{k}" for k, site in enumerate(sites)}
@@ -106,4 +107,7 @@ def test_sites_is_written_first_so_a_run_a_site_stops_still_lists_its_sites() ->
         site.site_id for site in sites
     }
     streams = [message["stream"] for message in run.result.messages if "stream" in message]
-    assert streams[0] == "sites"
+    first_journal, last_journal = "calls", "requests"  # the SDK's name order
+    assert streams[0] == first_journal
+    assert streams.index("sites") > max(i for i, s in enumerate(streams) if s == first_journal)
+    assert streams.index("sites") < streams.index(last_journal)
