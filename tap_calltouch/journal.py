@@ -33,8 +33,16 @@ from tap_calltouch.output import (
     extracted_now,
     record_lines,
 )
-from tap_calltouch.projection import Plan, compile_plan, project
+from tap_calltouch.projection import (
+    UNDECLARED,
+    Plan,
+    compile_plan,
+    keep_undeclared,
+    undeclared_names,
+    undeclared_warning,
+)
 from tap_calltouch.relay import Relay
+from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.sites import failure_summary
 from tap_calltouch.windows import (
     Part,
@@ -482,7 +490,7 @@ class JournalStream(CalltouchStream):
             )
 
     def _shaped(self, part: Part, answers: list[Answer]) -> Iterator[Record]:
-        """A part's records, normalised and without the fields the schema does not declare.
+        """A part's records, normalised, the fields the schema does not declare in `_undeclared`.
 
         Projected with the built-in schema, so child rows are cut from complete blocks
         whatever the catalog says about the parent.
@@ -492,7 +500,21 @@ class JournalStream(CalltouchStream):
             for raw in self.parse_answer(answer, part):
                 record = shape(raw, zone)
                 record["siteId"] = site_id  # the site asked for, whatever the record says
-                yield project(record, plan)
+                if keep_undeclared(record, plan, OBSOLETE_FIELDS):
+                    self._name_undeclared(record[UNDECLARED])
+                yield record
+
+    @cached_property
+    def undeclared(self) -> set[str]:
+        """The undeclared fields this run met in this stream's records, as named in warnings."""
+        return set()
+
+    def _name_undeclared(self, fields: dict[str, Any]) -> None:
+        """Warn of the undeclared fields not met before in this run, each once."""
+        new = set(undeclared_names(fields)) - self.undeclared
+        if new:
+            self.undeclared.update(new)
+            self.logger.warning(undeclared_warning(self.name, sorted(new)))
 
     @cached_property
     def _projection(self) -> Plan:
@@ -541,9 +563,12 @@ class JournalStream(CalltouchStream):
     def _log_summary(self, total: int, windows: int) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
         self.logger.info(
-            "Made %d API call(s) for %d window(s); %d %s emitted%s",
+            "Made %d API call(s) for %d window(s); %d %s emitted%s%s",
             *(self.calls_made, windows, total, self.name),
             f"; {self.undated} without a creation time not emitted" if self.undated else "",
+            f"; fields kept in `{UNDECLARED}`: {', '.join(sorted(self.undeclared))}"
+            if self.undeclared
+            else "",
         )
         if self.held_back is not None:
             self.logger.warning(
