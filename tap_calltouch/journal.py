@@ -33,14 +33,7 @@ from tap_calltouch.output import (
     extracted_now,
     record_lines,
 )
-from tap_calltouch.projection import (
-    UNDECLARED,
-    Plan,
-    compile_plan,
-    keep_undeclared,
-    undeclared_names,
-    undeclared_warning,
-)
+from tap_calltouch.projection import UNDECLARED, Naming, Plan, compile_plan, keep_undeclared
 from tap_calltouch.relay import Relay
 from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.sites import failure_summary
@@ -505,16 +498,14 @@ class JournalStream(CalltouchStream):
                 yield record
 
     @cached_property
-    def undeclared(self) -> set[str]:
-        """The undeclared fields this run met in this stream's records, as named in warnings."""
-        return set()
+    def undeclared(self) -> Naming:
+        """The undeclared fields this run met in this stream's records, each warned of once."""
+        return Naming(self.name)
 
     def _name_undeclared(self, fields: dict[str, Any]) -> None:
-        """Warn of the undeclared fields not met before in this run, each once."""
-        new = set(undeclared_names(fields)) - self.undeclared
-        if new:
-            self.undeclared.update(new)
-            self.logger.warning(undeclared_warning(self.name, sorted(new)))
+        warning = self.undeclared.note(fields)
+        if warning:
+            self.logger.warning(warning)
 
     @cached_property
     def _projection(self) -> Plan:
@@ -566,9 +557,7 @@ class JournalStream(CalltouchStream):
             "Made %d API call(s) for %d window(s); %d %s emitted%s%s",
             *(self.calls_made, windows, total, self.name),
             f"; {self.undated} without a creation time not emitted" if self.undated else "",
-            f"; fields kept in `{UNDECLARED}`: {', '.join(sorted(self.undeclared))}"
-            if self.undeclared
-            else "",
+            self.undeclared.summary(),
         )
         if self.held_back is not None:
             self.logger.warning(

@@ -181,6 +181,45 @@ def undeclared_names(paths: Iterable[str]) -> list[str]:
     return sorted({field_name(path) for path in paths})
 
 
+@dataclass
+class Naming:
+    """The undeclared fields a stream met in a run, each named once, at most `limit` of them.
+
+    A field keyed by data (an id as a key) would otherwise make a warning per record and a
+    summary without end; past `limit` names, the rest are only counted.
+    """
+
+    stream: str
+    limit: int = 20
+    named: set[str] = field(default_factory=set)
+    unnamed: set[str] = field(default_factory=set)
+
+    def note(self, paths: Iterable[str]) -> str | None:
+        """The warning naming the fields of `paths` not met before, or None."""
+        new = [name for name in undeclared_names(paths) if name not in self.named]
+        if not new or len(self.unnamed) >= self.limit:
+            return None
+        room = self.limit - len(self.named)
+        if room <= 0:
+            self.unnamed.update(new)
+            return None
+        self.named.update(new[:room])
+        self.unnamed.update(new[room:])
+        more = f" and more ({self.limit} named at most)" if len(new) > room else ""
+        return (
+            f"{self.stream}: the API sent field(s) this tap's schema does not declare: "
+            f"{', '.join(new[:room])}{more}; they are kept in the `{UNDECLARED}` column "
+            "(JSON, by path) until the schema declares them"
+        )
+
+    def summary(self) -> str:
+        """The fields kept this run, for the stream's summary line; empty when none."""
+        if not self.named:
+            return ""
+        more = f" and {len(self.unnamed)}+ more" if self.unnamed else ""
+        return f"; fields kept in `{UNDECLARED}`: {', '.join(sorted(self.named))}{more}"
+
+
 def _object_of(plan: Plan) -> Walk:
     """The walk of one object along `plan`, built once per plan: each record walks many."""
     keys = plan.keys
@@ -267,12 +306,3 @@ def _keep(_: Any) -> Found:  # noqa: ANN401
 
 
 _INDEX = re.compile(r"\[\d+\]")
-
-
-def undeclared_warning(stream: str, names: Iterable[str]) -> str:
-    """What a run says, once per stream, of the fields it met that the schema does not know."""
-    listed = ", ".join(names)
-    return (
-        f"{stream}: the API sent field(s) this tap's schema does not declare: {listed}; they "
-        f"are kept in the `{UNDECLARED}` column (JSON, by path) until the schema declares them"
-    )

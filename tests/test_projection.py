@@ -6,6 +6,7 @@ import copy
 
 from tap_calltouch.projection import (
     UNDECLARED,
+    Naming,
     compile_plan,
     keep_undeclared,
     project,
@@ -132,3 +133,32 @@ def test_the_column_is_declared_free_form_in_both_journals() -> None:
         record = {key: 1, UNDECLARED: {"a.b[0]": 1}}
         keep_undeclared(record, compile_plan(schema))
         assert record[UNDECLARED] == {"a.b[0]": 1}  # kept as it is, not taken out again
+
+
+def test_each_field_is_named_once_per_run() -> None:
+    naming = Naming("requests")
+    first = naming.note(["leadScore", "orders[0].discount", "orders[1].discount"])
+    assert first is not None
+    assert first.startswith("requests: ")
+    assert "leadScore, orders[].discount;" in first
+    assert naming.note(["orders[5].discount", "leadScore"]) is None  # met before
+    second = naming.note(["leadScore", "aiSummary"])
+    assert second is not None
+    assert "aiSummary;" in second
+    assert "leadScore" not in second
+    assert (
+        naming.summary()
+        == "; fields kept in `_undeclared`: aiSummary, leadScore, orders[].discount"
+    )
+
+
+def test_fields_keyed_by_data_are_named_up_to_a_limit() -> None:
+    naming = Naming("calls", limit=3)
+    warnings = [naming.note([f"byId.{n}"]) for n in range(50)]
+    said = [w for w in warnings if w]
+    assert len(said) == 3
+    assert naming.summary() == (
+        "; fields kept in `_undeclared`: byId.0, byId.1, byId.2 and 3+ more"
+    )
+    assert len(naming.unnamed) == 3  # counting stops too: memory stays bounded
+    assert Naming("calls").summary() == ""

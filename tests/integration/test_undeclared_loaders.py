@@ -3,7 +3,9 @@
 `meltano run tap-calltouch <loader>` against an account whose records carry fields the tap's
 schema does not know, at the top and inside `orders[]`: the `_undeclared` column of `requests`
 and `calls` must hold each of them, with its path and value, in PostgreSQL (jsonb), DuckDB
-(JSON) and JSON Lines, and the rows without such fields leave it null.
+(JSON) and JSON Lines, and the rows without such fields leave it null. In the two databases the
+tables come first from a run with the column deselected, as a warehouse loaded by a version
+without it has them: the loader must add the column, then fill it.
 """
 
 from __future__ import annotations
@@ -58,21 +60,35 @@ def account() -> Iterator[tuple[Emulator, dict[int, dict[str, Any]], dict[int, d
         yield emulator, want_requests, want_calls
 
 
-def tap_env(url: str) -> dict[str, str]:
+SELECTED = ["requests.*", "calls.*"]
+# The tables as a version without the column left them; also how a user drops the column.
+WITHOUT_COLUMN = [*SELECTED, "!requests._undeclared", "!calls._undeclared"]
+
+
+def tap_env(url: str, select: list[str]) -> dict[str, str]:
     return {
         "TAP_CALLTOUCH_API_TOKEN": TOKEN,
         "TAP_CALLTOUCH_SITE_ID": str(DEFAULT_SITE_ID),
         "TAP_CALLTOUCH_START_DATE": FIRST_DAY.isoformat(),
         "TAP_CALLTOUCH_END_DATE": (FIRST_DAY + dt.timedelta(days=DAYS)).isoformat(),
         "TAP_CALLTOUCH_API_URL": url,
-        "TAP_CALLTOUCH__SELECT": json.dumps(["requests.*", "calls.*"]),
+        "TAP_CALLTOUCH__SELECT": json.dumps(select),
     }
 
 
-def load(project: MeltanoProject, loader: str, url: str, extra: dict[str, str], log: Path) -> str:
-    env = meltano_env(**tap_env(url), **extra)
-    with timed(f"meltano run tap-calltouch {loader} (undeclared fields)"):
-        return project.run(["--environment=dev", "run", "tap-calltouch", loader], log, env)
+def load(  # noqa: PLR0913 - one run, its loader and its selection
+    project: MeltanoProject,
+    loader: str,
+    url: str,
+    extra: dict[str, str],
+    log: Path,
+    *,
+    select: list[str] = SELECTED,
+) -> str:
+    env = meltano_env(**tap_env(url, select), **extra)
+    command = ["--environment=dev", "run", "--full-refresh", "tap-calltouch", loader]
+    with timed(f"meltano run tap-calltouch {loader} (undeclared fields, {len(select)} rules)"):
+        return project.run(command, log, env)
 
 
 def as_object(value: Any) -> Any:
@@ -90,8 +106,17 @@ def test_undeclared_fields_into_postgres(
     meltano_project: MeltanoProject, postgres: Postgres, account: Any, tmp_path: Path
 ) -> None:
     emulator, want_requests, want_calls = account
-    output = load(meltano_project, "target-postgres", emulator.url, postgres.loader_env(),
-                  tmp_path / "pg.log")  # fmt: skip
+    env = postgres.loader_env()
+    load(meltano_project, "target-postgres", emulator.url, env, tmp_path / "pg0.log",
+         select=WITHOUT_COLUMN)  # fmt: skip
+    with postgres.connect() as db:
+        columns = db.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'calltouch' AND table_name = 'requests'"
+        ).fetchall()
+    assert columns
+    assert ("_undeclared",) not in columns
+    output = load(meltano_project, "target-postgres", emulator.url, env, tmp_path / "pg.log")
     assert "leadScore" in output  # named in the run's log
     with postgres.connect() as db:
         requests = db.execute('SELECT "requestId", "_undeclared" FROM calltouch.requests')
@@ -110,8 +135,14 @@ def test_undeclared_fields_into_duckdb(
 ) -> None:
     emulator, want_requests, want_calls = account
     path = tmp_path / "warehouse.duckdb"
-    load(meltano_project, "target-duckdb", emulator.url, {"TARGET_DUCKDB_PATH": str(path)},
-         tmp_path / "duckdb.log")  # fmt: skip
+    env = {"TARGET_DUCKDB_PATH": str(path)}
+    load(meltano_project, "target-duckdb", emulator.url, env, tmp_path / "duckdb0.log",
+         select=WITHOUT_COLUMN)  # fmt: skip
+    with duckdb.connect(str(path), read_only=True) as db:
+        columns = {row[0] for row in db.execute("DESCRIBE calltouch.requests").fetchall()}
+    assert columns
+    assert "_undeclared" not in columns
+    load(meltano_project, "target-duckdb", emulator.url, env, tmp_path / "duckdb.log")
     with duckdb.connect(str(path), read_only=True) as db:
         check(db.execute("SELECT requestid, _undeclared FROM calltouch.requests").fetchall(),
               want_requests)  # fmt: skip
