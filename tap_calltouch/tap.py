@@ -413,8 +413,8 @@ class TapCalltouch(Tap):
         """End a failure a person must act on with its message alone.
 
         Rejected credentials, spent points, a refused call, unreadable state: the message says
-        what to check, and exit code 1 says it failed; a traceback would only bury the message
-        (it is kept at DEBUG). Anything else is a bug and keeps its traceback.
+        what to check; a traceback would only bury it (it is kept at DEBUG). Anything else is
+        a bug and keeps its traceback.
         """
         try:
             yield
