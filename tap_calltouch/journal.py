@@ -9,6 +9,7 @@ parent in hand; and moving the bookmark only past what was emitted.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import itertools
@@ -22,6 +23,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from tap_calltouch.bookmarks import (
     COMPLETE_KEY,
     RESUME_KEY,
+    StateError,
     drop_untrusted_days,
     read_bookmark,
     read_complete_through,
@@ -46,6 +48,7 @@ from tap_calltouch.windows import (
     parse_instant,
     progress,
     sync_days,
+    trusted_bookmark,
 )
 
 if sys.version_info >= (3, 12):
@@ -182,15 +185,22 @@ class JournalStream(CalltouchStream):
     def drop_untrusted_days(self) -> None:
         """Take out of each site's saved state the days no pass can have written by today.
 
-        Called as the state is loaded, so that no STATE of the run holds them, the first one
-        included; until their day came they skipped nothing, but then every day up to them.
+        So too a bookmark on a day after today, which no record read can have made. Called as
+        the state is loaded, so that no STATE of the run holds them, the first one included;
+        until their day came they skipped nothing, but then every day up to them.
         """
         for site in self.sites:
             today = local_day(self.now, site.zone)
-            for dropped in drop_untrusted_days(self._saved_state(site), today=today):
+            saved = self._saved_state(site)
+            dropped_days = drop_untrusted_days(saved, today=today)
+            with contextlib.suppress(StateError):  # reported by the sync that reads it
+                bookmark = self._bookmark(site)
+                if bookmark is not None and trusted_bookmark(bookmark, today, site.zone) is None:
+                    dropped_days.append(f"bookmark {saved.pop('replication_key_value')}")
+            for dropped in dropped_days:
                 self.logger.warning(
                     "%s of %s: saved %s is later than any pass can have reached by today "
-                    "(%s); reading from the bookmark less the look-back instead",
+                    "(%s); reading from where the rest of the state stands less the look-back",
                     self.name, site, dropped, today,
                 )  # fmt: skip
 
