@@ -315,7 +315,7 @@ class JournalStream(CalltouchStream):
             finished = True
         finally:
             self._end_sync(relay, plans, emitted, finished=finished)
-        if self.site_failures and self._syncs_last():
+        if self.site_failures and self._syncs_last() and not self._sites_follow():
             raise self._stopped_sites()
 
     def _end_sync(
@@ -365,6 +365,17 @@ class JournalStream(CalltouchStream):
     def _syncs_last(self) -> bool:
         """Whether this is the run's last journal to sync: the one to report stopped sites."""
         return self._journals()[-1] is self
+
+    def _sites_follow(self) -> bool:
+        """Whether a selected `sites` stream syncs after this one.
+
+        It then lists the sites that completed and names the stopped ones itself.
+        """
+        names = list(self._tap.streams)
+        return any(
+            getattr(stream, "reports_stopped_sites", False) and stream.selected
+            for stream in (self._tap.streams[n] for n in names[names.index(self.name) + 1 :])
+        )
 
     def _journals(self) -> list[JournalStream]:
         """The run's selected journals, in the order they sync."""
