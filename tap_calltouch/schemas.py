@@ -190,6 +190,7 @@ REQUEST = th.PropertiesList(
     th.Property("targetRequest", FLAG),
     th.Property("uniqTargetRequest", FLAG),
     th.Property("ctClientId", TEXT, description="Calltouch visitor id (the _ct cookie)."),
+    th.Property("ctGlobalId", TEXT, description="Calltouch global visitor id."),
     th.Property("session", SESSION, description="The visit the request is attributed to."),
     th.Property("client", CLIENT),
     th.Property("comments", th.ArrayType(COMMENT)),
