@@ -46,6 +46,7 @@ class Account:
     sites: dict[int, Site] = field(default_factory=dict)
     served: list[Served] = field(default_factory=list)
     days: set[dt.date] = field(default_factory=set)
+    own: dict[str, list[Record]] = field(default_factory=lambda: {j: [] for j in JOURNALS})
 
     def site(self, site_id: int) -> Site:
         """The site of that id, made on first use."""
@@ -59,6 +60,8 @@ class Account:
         public = {key: value for key, value in record.items() if not key.startswith("_")}
         self.served.append(Served(journal, origin, site_id, copy.deepcopy(public)))
         self.days.add(day)
+        if origin == "emulator":
+            self.own[journal].append(record)  # by reference: `vary` changes what is served
 
     def config(self, url: str, token: str) -> dict[str, Any]:
         """Tap settings reading every site over every day served, in the longest windows."""
@@ -115,3 +118,35 @@ def _servable(journal: str, record: Record) -> tuple[Record, dt.date]:
         msg = f"a captured {journal} record without a time the emulator can serve it at"
         raise ValueError(msg)
     return served, dt.datetime.fromtimestamp(seconds, zone).date()
+
+
+# Values of every JSON type, where the vendor gives a field no type.
+OPEN_VALUES: list[Any] = [5, 1.5, True, {"a": 1, "b": [2]}, ["x", 2], "as sent", None]
+
+
+def vary(built: Account) -> None:
+    """Put values of every type where the vendor fixes none, and items without their id.
+
+    The emulator's own records only: custom field values, `additionalTags` of sessions, visits
+    and calls, deals' `offered` and `isMarked`; one deal, comment and visit of each journal
+    without its id.
+    """
+    requests, calls = built.own["requests"], built.own["calls"]
+    for n, record in enumerate(requests):
+        record["customFields"] = [
+            {"field": f"f{k}", "value": value} for k, value in enumerate(OPEN_VALUES)
+        ]
+        if record["session"] is not None:
+            record["session"]["additionalTags"] = OPEN_VALUES[n % 7 :]
+        for visit in record["mapVisits"]:
+            visit["additionalTags"] = OPEN_VALUES[: n % 7]
+        for order in record["orders"]:
+            order["offered"], order["isMarked"] = OPEN_VALUES[n % 7], OPEN_VALUES[-n % 7]
+    for n, call in enumerate(calls):
+        call["customFields"] = [{"field": "f", "value": OPEN_VALUES[n % 7]}]
+        call["additionalTags"] = OPEN_VALUES[n % 7 :]
+    for journal, deal in ((requests, {"session": None}), (calls, {})):
+        parent = next(r for r in journal if r["orders"] and r["comments"] and r["mapVisits"])
+        parent["orders"].append({**deal, "orderNumber": "no id"})
+        parent["comments"].append({"comment": "no id"})
+        parent["mapVisits"].append({"sessionId": None, "sessionDate": None, "source": "no id"})
