@@ -2,7 +2,7 @@
 
 Read defensively: every field may be null but a stream's keys, ids are integers after shaping,
 money amounts are exact decimal text, times are RFC 3339 UTC date-times, free-form maps
-(`attrs`) stay objects, and a value of no fixed type is text.
+(`attrs`) stay objects, and a value of no fixed type is kept as sent, but never an array.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ STRINGS = th.ArrayType(th.StringType)
 # while its record keys still come out (session__attrs__roistat). Without it, the object is
 # one JSON-text column when flattened, and the same free-form object when not.
 ANY_OBJECT = th.CustomType({"type": ["object"], "additionalProperties": True})
-# A value the vendor gives no type: text, a string as sent and anything else as its JSON text
-# (`shaping.as_value_text`). A union of every JSON type is no column type: BigQuery's loader
-# makes it a REPEATED column, which a scalar cannot load into.
-ANY_VALUE = th.StringType
-VALUES = th.ArrayType(ANY_VALUE)
+# A value the vendor gives no type: any JSON value but an array (a list sent there arrives as
+# its JSON text, `shaping.as_value_text`), and a list of such values: any item but null. With
+# "array" among a field's types BigQuery's loader makes it a REPEATED column, which rejects a
+# scalar; typed items make it REPEATED FLOAT or STRING. These forms give it a JSON column (or
+# REPEATED JSON), and keep the jsonb / jsonb[] / JSON columns the other loaders already made.
+ANY_VALUE = th.CustomType({"type": ["string", "number", "integer", "boolean", "object", "null"]})
+VALUES = th.CustomType({"type": ["array", "null"], "items": {}})
 
 # Where a visit came from: shared by the attributed session and each visit of the history.
 VISIT_ORIGIN = (
@@ -43,9 +45,7 @@ VISIT_ORIGIN = (
     th.Property("ip", TEXT, description="Visitor's IP, e.g. 95.163.114.76/32."),
     th.Property("guaClientId", TEXT, description="Google Analytics client id."),
     th.Property("ctGlobalId", TEXT, description="Calltouch global visitor id."),
-    th.Property(
-        "additionalTags", VALUES, description="Each tag as text (JSON text if not a string)."
-    ),
+    th.Property("additionalTags", VALUES, description="Tags of any type; nulls left out."),
 )
 
 SESSION = th.ObjectType(
@@ -172,7 +172,7 @@ WIDGET_INFO = th.ObjectType(
 
 CUSTOM_FIELD = th.ObjectType(
     th.Property("field", TEXT),
-    th.Property("value", ANY_VALUE, description="As text (JSON text if not a string)."),
+    th.Property("value", ANY_VALUE, description="As sent; a list as its JSON text."),
 )
 
 REQUEST = th.PropertiesList(
@@ -356,10 +356,10 @@ CALL = th.PropertiesList(
     th.Property("googleAdWords", CALL_AD_IDS),
     th.Property("dcm", th.ArrayType(DCM_SEND), description="DoubleClick sends (with_dcm)."),
     th.Property("callbackInfo", CALLBACK_INFO, description="Fields left in the callback widget."),
-    th.Property("phrases", VALUES, description="Transcript, where enabled; items as text."),
+    th.Property("phrases", VALUES, description="Transcript, where enabled."),
     th.Property("attrs", ANY_OBJECT, description="Third-party session attributes."),
-    th.Property("additionalTags", VALUES, description="Each tag as text."),
-    th.Property("phonesInText", VALUES, description="Phones found in the text, as text."),
+    th.Property("additionalTags", VALUES, description="Tags of any type; nulls left out."),
+    th.Property("phonesInText", VALUES, description="Phones found in the text."),
     th.Property("customFields", th.ArrayType(CUSTOM_FIELD)),
     th.Property("order", ORDER, description="A deal as the requests journal gives it."),
 )

@@ -251,7 +251,7 @@ def as_text(value: Any) -> str | None:  # noqa: ANN401
 
 
 def as_value_text(value: Any) -> str | None:  # noqa: ANN401
-    """A value of no fixed type as text: a string as sent, anything else as its JSON text."""
+    """A value as text: a string as sent, anything else as its compact JSON text."""
     if value is None or isinstance(value, str):
         return value
     try:
@@ -260,12 +260,12 @@ def as_value_text(value: Any) -> str | None:  # noqa: ANN401
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def as_value_texts(value: Any) -> list[str] | None:  # noqa: ANN401
-    """A list of values of no fixed type as texts, nulls left out; a lone value as a list of one."""
+def as_values(value: Any) -> list[Any] | None:  # noqa: ANN401
+    """A list of values of no fixed type without its nulls; a lone value as a list of one."""
     if value is None:
         return None
     items = value if isinstance(value, list) else [value]
-    return [text for text in map(as_value_text, items) if text is not None]
+    return [item for item in items if item is not None]
 
 
 def split_tag_names(names: Any) -> list[str]:  # noqa: ANN401
@@ -307,21 +307,21 @@ _ORDER_OPEN = ("offered", "isMarked")
 
 
 def _shape_open_values(block: Record, lists: tuple[str, ...], values: tuple[str, ...] = ()) -> None:
-    """Fields of no fixed type as text (`as_value_text`), each list as a list of texts."""
+    """Fields of no fixed type: lists without nulls, and a list where one value goes as text."""
     for key in lists:
         value = block.get(key)
         if value or (value is not None and not isinstance(value, list)):  # most are [] or null
-            block[key] = as_value_texts(value)
+            block[key] = as_values(value)
     for key in values:
         value = block.get(key)
-        if value is not None and not isinstance(value, str):
+        if isinstance(value, list):
             block[key] = as_value_text(value)
 
 
 def _shape_custom_fields(record: Record) -> None:
     for field in _list(record.get("customFields")):
         value = field.get("value")
-        if value is not None and not isinstance(value, str):
+        if isinstance(value, list):
             field["value"] = as_value_text(value)
 
 

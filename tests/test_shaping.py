@@ -381,24 +381,25 @@ def test_epoch_times_are_written_as_datetime_writes_them(ms: int) -> None:
         assert shaping.epoch_s_to_rfc3339(seconds) == _iso_s(seconds)
 
 
-def test_values_of_no_fixed_type_become_text() -> None:
+def test_values_of_no_fixed_type_are_kept_but_never_as_an_array_or_null_item() -> None:
     record = {
         "requestId": 1,
-        "customFields": [{"field": "n", "value": 5}, {"field": "o", "value": {"a": [1]}}],
-        "session": {"sessionId": 7, "additionalTags": [True, None, "x", 2**70]},
-        "orders": [{"orderId": 3, "offered": 1.5, "isMarked": False, "session": None}],
+        "customFields": [{"field": "n", "value": 5}, {"field": "l", "value": [1, {"a": "б"}]}],
+        "session": {"sessionId": 7, "additionalTags": [True, None, "x", {"k": 1}]},
+        "orders": [{"orderId": 3, "offered": [1.5], "isMarked": False, "session": None}],
         "mapVisits": [{"sessionId": 7, "additionalTags": "lone"}],
     }
     shaped = shaping.shape_request(record, MOSCOW)
-    assert [f["value"] for f in shaped["customFields"]] == ["5", '{"a":[1]}']
-    assert shaped["session"]["additionalTags"] == ["true", "x", str(2**70)]  # nulls left out
-    assert (shaped["orders"][0]["offered"], shaped["orders"][0]["isMarked"]) == ("1.5", "false")
+    assert [f["value"] for f in shaped["customFields"]] == [5, '[1,{"a":"б"}]']
+    assert shaped["session"]["additionalTags"] == [True, "x", {"k": 1}]  # nulls left out
+    assert (shaped["orders"][0]["offered"], shaped["orders"][0]["isMarked"]) == ("[1.5]", False)
     assert shaped["mapVisits"][0]["additionalTags"] == ["lone"]
     call = shaping.shape_call(
-        {"callId": 1, "customFields": [{"value": None}], "phrases": [{"t": "алло"}]}, MOSCOW
+        {"callId": 1, "customFields": [{"value": None}], "phrases": [None, {"t": "алло"}]}, MOSCOW
     )
     assert call["customFields"] == [{"value": None}]
-    assert call["phrases"] == ['{"t":"алло"}']
+    assert call["phrases"] == [{"t": "алло"}]
+    assert shaping.as_value_text(2**70) == str(2**70)  # beyond what orjson writes
 
 
 def test_the_captured_requests_session_time_is_57_seconds_before_it() -> None:
