@@ -117,6 +117,10 @@ def local_parts(value: Any) -> Parts | None:  # noqa: ANN401
 def _instants(parts: Parts, hour: int, tz: ZoneInfo) -> tuple[int, ...]:
     """The epoch seconds a wall time denotes: one, two in a repeated hour, none in a skipped one."""
     year, month, day, _, minute, second = parts
+    steady = _steady_offset(tz, year, month, day)
+    if steady is not None and 0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60:  # noqa: PLR2004
+        ordinal, offset = steady  # a day without a clock change: one offset for every wall time
+        return ((ordinal - _ORDINAL_1970) * 86_400 + hour * 3600 + minute * 60 + second - offset,)
     try:
         naive = dt.datetime(year, month, day, hour, minute, second)  # noqa: DTZ001
     except ValueError:
@@ -130,6 +134,26 @@ def _instants(parts: Parts, hour: int, tz: ZoneInfo) -> tuple[int, ...]:
     if first > again:  # clocks went back: the wall time happened twice, first pass first
         return (wall - int(first.total_seconds()), wall - int(again.total_seconds()))
     return ()  # clocks went forward: the wall time never happened
+
+
+@lru_cache(maxsize=4096)
+def _steady_offset(tz: ZoneInfo, year: int, month: int, day: int) -> tuple[int, int] | None:
+    """The day's ordinal and its one UTC offset (seconds); None if the clocks change that day.
+
+    Cached: visits and sessions fall on a few days, and the offset costs more than the rest.
+    """
+    try:
+        start = dt.datetime(year, month, day)  # noqa: DTZ001 - a wall time in `tz`
+        last = start + dt.timedelta(seconds=86_399)
+    except (ValueError, OverflowError):
+        return None
+    offsets = {
+        tz.utcoffset(moment.replace(fold=fold)) for moment in (start, last) for fold in (0, 1)
+    }
+    if len(offsets) != 1 or None in offsets:
+        return None
+    (offset,) = offsets
+    return start.toordinal(), int(offset.total_seconds())  # type: ignore[union-attr]
 
 
 def local_epoch(value: Any, tz: ZoneInfo) -> int | None:  # noqa: ANN401
@@ -286,8 +310,8 @@ _ORDER_ID_FIELDS = ("orderId", "callId")
 _ORDER_SUM_FIELDS = ("sum", "realSum", "orderSum")
 
 
-def _shape_session(session: Any, tz: ZoneInfo, at: Callable[[], int | None]) -> Any:  # noqa: ANN401
-    """The attributed visit; `at` gives the request's (or call's) epoch seconds when needed."""
+def _shape_session(session: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN401
+    """The attributed visit; `at`: the request's (or call's) epoch seconds."""
     if isinstance(session, dict):
         for key in _SESSION_ID_FIELDS:
             if key in session:
@@ -297,7 +321,7 @@ def _shape_session(session: Any, tz: ZoneInfo, at: Callable[[], int | None]) -> 
         if "sessionDate" in session:
             text = session["sessionDate"]
             session["sessionDateStr"] = text if isinstance(text, str) else None
-            seconds = visit_epoch(text, tz, at()) if isinstance(text, str) else None
+            seconds = visit_epoch(text, tz, at) if isinstance(text, str) else None
             session["sessionDate"] = None if seconds is None else epoch_s_to_rfc3339(seconds)
     return session
 
@@ -338,7 +362,7 @@ def _shape_visitor_ids(block: Record) -> None:
             block[key] = as_text(block[key])
 
 
-def _shape_order(order: Any, tz: ZoneInfo, at: Callable[[], int | None]) -> Any:  # noqa: ANN401
+def _shape_order(order: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN401
     if not isinstance(order, dict):
         return order
     for key in _ORDER_ID_FIELDS:
@@ -365,8 +389,7 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
         record["requestNumber"] = str(number)
     record["date"] = request_date(record, tz)
 
-    def at() -> int | None:
-        return _epoch_of(record["date"])
+    at = _epoch_of(record["date"])  # the sessions' times are read against it
 
     _shape_session(record.get("session"), tz, at)
     client = record.get("client")
@@ -579,7 +602,7 @@ def shape_call(record: Record, tz: ZoneInfo) -> Record:
         _convert(comment, ("commentId", "callId", "partyId"), as_int)
     for order in _list(record.get("orders")):
         _shape_call_order(order, tz)
-    _shape_order(record.get("order"), tz, lambda: call)
+    _shape_order(record.get("order"), tz, call)
     _shape_visits(record, tz)
     _shape_ad_ids(record)
     _shape_open_values(record, _CALL_OPEN_LISTS)
