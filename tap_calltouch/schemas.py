@@ -11,6 +11,8 @@ from typing import Any
 
 from singer_sdk import typing as th
 
+from tap_calltouch.projection import UNDECLARED
+
 ID = th.IntegerType
 TEXT = th.StringType
 FLAG = th.BooleanType
@@ -21,6 +23,16 @@ STRINGS = th.ArrayType(th.StringType)
 # while its record keys still come out (session__attrs__roistat). Without it, the object is
 # one JSON-text column when flattened, and the same free-form object when not.
 ANY_OBJECT = th.CustomType({"type": ["object"], "additionalProperties": True})
+# Fields of a record its schema does not declare (yet), by path: see projection.py.
+UNDECLARED_FIELDS = th.Property(
+    UNDECLARED,
+    ANY_OBJECT,
+    description="Fields the API sent that this schema does not declare, by path, e.g. "
+    '{"customFields": [...], "orders[0].discount": 5}; absent (null) when there are none.',
+)
+# Undeclared fields the API still sends, which its documentation calls obsolete: dropped, not
+# kept in `_undeclared` (by path without indices, as `projection.field_name` gives them).
+OBSOLETE_FIELDS = frozenset({"callbackPhone"})
 # A value the vendor gives no type: any JSON value but an array (a list sent there arrives as
 # its JSON text, `shaping.as_value_text`), and a list of such values: any item but null. With
 # "array" among a field's types BigQuery's loader makes it a REPEATED column, which rejects a
@@ -205,6 +217,7 @@ REQUEST = th.PropertiesList(
     th.Property("dcm", th.ArrayType(DCM_SEND), description="DoubleClick sends (with_dcm)."),
     th.Property("widgetInfo", WIDGET_INFO),
     th.Property("customFields", th.ArrayType(CUSTOM_FIELD)),
+    UNDECLARED_FIELDS,
 )
 
 
@@ -214,7 +227,7 @@ def child_schema(
     """A child stream's schema: its block's fields, the parent's id and the site's.
 
     `key`, the item's own part of the primary key, is never null: an item without it is not
-    a row (`shaping.rows_of`).
+    a row (`shaping.ChildRows`).
     """
     properties = th.PropertiesList(
         th.Property(parent_key, ID, required=True, description=f"The parent {parent}."),
@@ -362,6 +375,7 @@ CALL = th.PropertiesList(
     th.Property("phonesInText", VALUES, description="Phones found in the text."),
     th.Property("customFields", th.ArrayType(CUSTOM_FIELD)),
     th.Property("order", ORDER, description="A deal as the requests journal gives it."),
+    UNDECLARED_FIELDS,
 )
 
 CALL_TAGS_SCHEMA = child_schema(TAG_ROW, "name", "callId", "call")

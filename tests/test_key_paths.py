@@ -3,8 +3,9 @@
 The emulator serves its own records and the captured real ones (`tests/captured.py`) as they
 are; the tap syncs every stream; then each key path of each served record (`session.sessionDate`,
 `customFields[].value`, ...) must be found in the RECORD the tap wrote for it: as a declared
-column, or inside a value of no fixed type kept as JSON text, or in the place the tap keeps
-the keys its SCHEMA does not declare (`kept_undeclared`).
+column, or inside a value of no fixed type kept as JSON text, or in the `_undeclared` column
+where the tap keeps the keys its SCHEMA does not declare (`kept_undeclared`). Keys the vendor
+calls obsolete (`schemas.OBSOLETE_FIELDS`) are dropped by design.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from tap_calltouch.projection import UNDECLARED, field_name
+from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tests.captured import CAPTURED, Account, Served, account, captured_files, vary
 from tests.conftest import TOKEN, run_tap
 from tests.emulator.accounts import CLIENT_API_ID
@@ -28,18 +31,16 @@ if TYPE_CHECKING:
 Path_ = tuple[str | int, ...]
 ID_OF = {"requests": "requestId", "calls": "callId"}
 
-# Keys the emulator sends that the vendor's table marks obsolete ("ignore them"), with what the
-# tap does with them until undeclared keys have a place of their own (see `kept_undeclared`).
-OBSOLETE = {("requests", ("callbackPhone",))}
 
+def kept_undeclared(emitted: dict[str, Any], path: Path_) -> bool:
+    """Whether the tap kept a key its SCHEMA does not declare, in its `_undeclared` column.
 
-def kept_undeclared(emitted: dict[str, Any], path: Path_) -> bool:  # noqa: ARG001
-    """Whether the tap kept a key its SCHEMA does not declare, in the place it keeps them.
-
-    The tap has no such place yet: every key it does not declare is dropped by its
-    projection. When one is added, look `path` up there (in `emitted`, or wherever it lives).
+    That column holds each undeclared field by its path (`orders[0].discount`), and with it
+    everything beneath.
     """
-    return False
+    kept = emitted.get(UNDECLARED) or {}
+    text = path_text(path)
+    return any(text == key or text.startswith((f"{key}.", f"{key}[")) for key in kept)
 
 
 def key_paths(value: Any, prefix: Path_ = ()) -> Iterator[Path_]:
@@ -73,6 +74,11 @@ def reached(served: Any, emitted: Any, path: Path_) -> bool:
     return True
 
 
+def path_text(path: Path_) -> str:
+    """`customFields[0].value` for ("customFields", 0, "value"), as the tap names paths."""
+    return "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path)[1:]
+
+
 def abstract(path: Path_) -> str:
     """`customFields[].value` for ("customFields", 0, "value")."""
     return "".join("[]" if isinstance(step, int) else f".{step}" for step in path).lstrip(".")
@@ -95,7 +101,7 @@ def lost_paths(
             lost[item.origin].add(f"{item.journal}: record {key[2]} not emitted")
             continue
         for path in key_paths(item.record):
-            if (item.journal, path) in OBSOLETE:
+            if field_name(path_text(path)) in OBSOLETE_FIELDS:  # the vendor: ignore them
                 continue
             if not reached(item.record, out, path) and not kept_undeclared(out, path):
                 lost[item.origin].add(f"{item.journal}.{abstract(path)}")
@@ -171,3 +177,11 @@ def test_a_dropped_key_is_found_lost() -> None:
         "customFields[].v.a": True,
     }
     assert not reached(served, {"customFields": [{"v": '{"a":2}'}]}, ("customFields", 0, "v"))
+
+
+def test_a_key_kept_in_undeclared_is_found_there() -> None:
+    emitted = {"_undeclared": {"session.sessionDate": "x", "orders[1]": {"a": 1}}}
+    assert kept_undeclared(emitted, ("session", "sessionDate"))
+    assert kept_undeclared(emitted, ("orders", 1, "a"))
+    assert not kept_undeclared(emitted, ("orders", 0, "a"))
+    assert not kept_undeclared(emitted, ("session", "sessionDateStr"))
