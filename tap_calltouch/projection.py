@@ -136,7 +136,8 @@ def split_undeclared(value: Any, plan: Plan) -> dict[str, Any]:  # noqa: ANN401
     """Remove undeclared keys from `value` in place; returns them, {path: value}.
 
     A path is the key's, from the top of `value`: `customFields`, `session.newKey`,
-    `orders[0].discount` (an array's item by its index).
+    `orders[0].discount` (an array's item by its index); a key holding `.`, `[` or `]` is
+    quoted, `session["a.b"]`, so that no two fields share a path.
     """
     return dict(_walk(value, plan) or ())
 
@@ -159,7 +160,8 @@ def keep_undeclared(
         if value is not None and (path if "[" not in path else field_name(path)) not in obsolete
     }
     if kept:
-        record[UNDECLARED] = kept
+        # A column already there (kept by an earlier pass) gains the new paths, none lost.
+        record[UNDECLARED] = {**record[UNDECLARED], **kept} if record.get(UNDECLARED) else kept
     return kept
 
 
@@ -249,7 +251,7 @@ def _pruning(keys: frozenset[str], children: tuple[tuple[str, Walk, Walk], ...])
     def walk(value: dict[str, Any]) -> Found:
         found: Found = None
         if not covers(value):  # the common case, no unknown key, allocates nothing
-            found = [(key, value.pop(key)) for key in value.keys() - keys]
+            found = [(_step(key), value.pop(key)) for key in value.keys() - keys]
         get = value.get
         for key, walk_object, walk_items in children:
             nested = get(key)
@@ -258,7 +260,7 @@ def _pruning(keys: frozenset[str], children: tuple[tuple[str, Walk, Walk], ...])
             if isinstance(nested, dict):
                 below = walk_object(nested)
                 if below:
-                    found = (found or []) + [(f"{key}.{path}", v) for path, v in below]
+                    found = (found or []) + [(_join(key, path), v) for path, v in below]
             elif isinstance(nested, list):
                 below = walk_items(nested)
                 if below:
@@ -280,7 +282,7 @@ def _items_of(plan: Plan) -> Walk:
                 if isinstance(item, dict):
                     below = walk_object(item)
                     if below:
-                        found = (found or []) + [(f"[{index}].{p}", v) for p, v in below]
+                        found = (found or []) + [(_join(f"[{index}]", p), v) for p, v in below]
             return found
 
         return walk
@@ -293,11 +295,21 @@ def _items_of(plan: Plan) -> Walk:
         for index, item in enumerate(items):
             if isinstance(item, dict) and not covers(item):
                 found = (found or []) + [
-                    (f"[{index}].{key}", item.pop(key)) for key in item.keys() - keys
+                    (_join(f"[{index}]", _step(key)), item.pop(key)) for key in item.keys() - keys
                 ]
         return found
 
     return walk_leaves
+
+
+def _step(key: str) -> str:
+    """A key as a step of a path: quoted where it holds what a path is made of."""
+    return f"[{orjson.dumps(key).decode()}]" if _SPECIAL.search(key) else key
+
+
+def _join(parent: str, path: str) -> str:
+    """The path of `path` inside `parent`: `a.b`, or `a["x.y"]` / `a[0]` for a bracket step."""
+    return f"{parent}{path}" if path.startswith("[") else f"{parent}.{path}"
 
 
 def _keep(_: Any) -> Found:  # noqa: ANN401
@@ -306,3 +318,4 @@ def _keep(_: Any) -> Found:  # noqa: ANN401
 
 
 _INDEX = re.compile(r"\[\d+\]")
+_SPECIAL = re.compile(r"[.\[\]]")

@@ -162,3 +162,26 @@ def test_fields_keyed_by_data_are_named_up_to_a_limit() -> None:
     )
     assert len(naming.unnamed) == 3  # counting stops too: memory stays bounded
     assert Naming("calls").summary() == ""
+
+
+def test_keys_holding_dots_or_brackets_get_paths_no_other_field_has() -> None:
+    record = {
+        "requestId": 1,
+        "orders": [{"orderId": 3, "discount": 5}],
+        "orders[0].discount": 7,  # a top-level key spelled like the path of a nested one
+        "session": {"sessionId": 2, "utm.source": "ya"},
+        "client": {"fio": "Коля", "phones": [{"phoneNumber": "7999", "kind]": "m"}]},
+    }
+    kept = keep_undeclared(record, compile_plan(SMALL))
+    assert kept == {
+        "orders[0].discount": 5,
+        '["orders[0].discount"]': 7,
+        'session["utm.source"]': "ya",
+        'client.phones[0]["kind]"]': "m",
+    }
+
+
+def test_fields_found_beside_a_column_already_there_are_added_to_it() -> None:
+    record = {"requestId": 1, UNDECLARED: {"x": 1}, "newScore": 2}
+    assert keep_undeclared(record, PLAN) == {"newScore": 2}  # the journal declares the column
+    assert record[UNDECLARED] == {"x": 1, "newScore": 2}  # the earlier value is not overwritten
