@@ -80,6 +80,22 @@ def compile_plan(schema: dict[str, Any], reference: dict[str, Any] | None = None
     return Plan(keys=frozenset(properties), children=children, casts=casts)
 
 
+def with_declared(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`schema` declaring, besides its own properties, those `extra` adds at any level.
+
+    A field a catalog declares (a Meltano `schema:` override) is then the catalog's column,
+    not an undeclared one; `schema` keeps every field of its own, so blocks stay complete.
+    """
+    if "items" in schema or "items" in extra:
+        items = with_declared(schema.get("items") or {}, extra.get("items") or {})
+        return {**schema, "items": items}
+    own, more = schema.get("properties"), extra.get("properties")
+    if not own or not more:
+        return schema
+    merged = {name: with_declared(sub, more.get(name) or {}) for name, sub in own.items()}
+    return {**schema, "properties": {**more, **merged}}
+
+
 def _types(schema: dict[str, Any]) -> frozenset[str]:
     declared = schema.get("type", ())
     return frozenset([declared] if isinstance(declared, str) else declared) - {"null"}
