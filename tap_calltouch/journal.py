@@ -524,7 +524,9 @@ class JournalStream(CalltouchStream):
     @cached_property
     def undeclared(self) -> Naming:
         """The undeclared fields this run met in this stream's records, each warned of once."""
-        return Naming(self.name)
+        column = ("properties", UNDECLARED)
+        declared = UNDECLARED in self.effective_schema.get("properties", {})
+        return Naming(self.name, kept=declared and self.mask.get(column, True))
 
     def _name_undeclared(self, fields: dict[str, Any]) -> None:
         warning = self.undeclared.note(fields)

@@ -209,6 +209,8 @@ class Naming:
 
     stream: str
     limit: int = 20
+    #: Whether the column reaches the output: a catalog may deselect it, or predate it.
+    kept: bool = True
     named: set[str] = field(default_factory=set)
     unnamed: set[str] = field(default_factory=set)
 
@@ -226,8 +228,19 @@ class Naming:
         more = f" and more ({self.limit} named at most)" if len(new) > room else ""
         return (
             f"{self.stream}: the API sent field(s) this tap's schema does not declare: "
-            f"{', '.join(new[:room])}{more}; they are kept in the `{UNDECLARED}` column "
-            "(JSON, by path) until the schema declares them"
+            f"{', '.join(new[:room])}{more}; {self._fate}"
+        )
+
+    @property
+    def _fate(self) -> str:
+        if self.kept:
+            return (
+                f"they are kept in the `{UNDECLARED}` column (JSON, by path) "
+                "until the schema declares them"
+            )
+        return (
+            f"they are DROPPED: the catalog does not select the `{UNDECLARED}` column "
+            "(select it, or rediscover a catalog that predates it, to keep them)"
         )
 
     def summary(self) -> str:
@@ -235,7 +248,8 @@ class Naming:
         if not self.named:
             return ""
         more = f" and {len(self.unnamed)}+ more" if self.unnamed else ""
-        return f"; fields kept in `{UNDECLARED}`: {', '.join(sorted(self.named))}{more}"
+        fate = f"kept in `{UNDECLARED}`" if self.kept else "undeclared and dropped"
+        return f"; fields {fate}: {', '.join(sorted(self.named))}{more}"
 
 
 def _object_of(plan: Plan) -> Walk:
