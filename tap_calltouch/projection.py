@@ -290,11 +290,13 @@ def _pruning(keys: frozenset[str], children: tuple[tuple[str, Walk, Walk], ...])
             if isinstance(nested, dict):
                 below = walk_object(nested)
                 if below:
-                    found = (found or []) + [(_join(key, path), v) for path, v in below]
+                    found = found or []
+                    found.extend((_join(key, path), v) for path, v in below)
             elif isinstance(nested, list):
                 below = walk_items(nested)
                 if below:
-                    found = (found or []) + [(f"{key}{path}", v) for path, v in below]
+                    found = found or []
+                    found.extend((f"{key}{path}", v) for path, v in below)
         return found
 
     return walk
@@ -312,7 +314,8 @@ def _items_of(plan: Plan) -> Walk:
                 if isinstance(item, dict):
                     below = walk_object(item)
                     if below:
-                        found = (found or []) + [(_join(f"[{index}]", p), v) for p, v in below]
+                        found = found or []  # extended, not copied: a long array stays linear
+                        found.extend((_join(f"[{index}]", p), v) for p, v in below)
             return found
 
         return walk
@@ -324,9 +327,10 @@ def _items_of(plan: Plan) -> Walk:
         found: Found = None
         for index, item in enumerate(items):
             if isinstance(item, dict) and not covers(item):
-                found = (found or []) + [
+                found = found or []
+                found.extend(
                     (_join(f"[{index}]", _step(key)), item.pop(key)) for key in item.keys() - keys
-                ]
+                )
         return found
 
     return walk_leaves
