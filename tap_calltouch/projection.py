@@ -86,9 +86,8 @@ def with_declared(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, An
     A field a catalog declares (a Meltano `schema:` override) is then the catalog's column,
     not an undeclared one; `schema` keeps every field of its own, so blocks stay complete.
     """
-    if "items" in schema or "items" in extra:
-        items = with_declared(schema.get("items") or {}, extra.get("items") or {})
-        return {**schema, "items": items}
+    if "items" in schema:  # an array's items; a catalog's retyping leaves the shape ours
+        return {**schema, "items": with_declared(schema["items"], extra.get("items") or {})}
     own, more = schema.get("properties"), extra.get("properties")
     if not own or not more:
         return schema

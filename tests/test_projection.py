@@ -12,6 +12,7 @@ from tap_calltouch.projection import (
     project,
     split_undeclared,
     undeclared_names,
+    with_declared,
 )
 from tap_calltouch.schemas import CALL, REQUEST
 
@@ -185,3 +186,23 @@ def test_fields_found_beside_a_column_already_there_are_added_to_it() -> None:
     record = {"requestId": 1, UNDECLARED: {"x": 1}, "newScore": 2}
     assert keep_undeclared(record, PLAN) == {"newScore": 2}  # the journal declares the column
     assert record[UNDECLARED] == {"x": 1, "newScore": 2}  # the earlier value is not overwritten
+
+
+def test_a_catalog_adds_fields_to_the_split_but_never_reshapes_a_block() -> None:
+    catalog = {
+        "properties": {
+            "session": {"type": "array", "items": {"type": "string"}},  # retyped: not a block
+            "leadScore": {"type": "integer"},
+            "orders": {"items": {"properties": {"discount": {}}}},
+        }
+    }
+    record = {
+        "requestId": 1,
+        "leadScore": 87,
+        "session": {"sessionId": 2, "channel": "ads"},
+        "orders": [{"orderId": 3, "discount": 5, "coupon": "X"}],
+    }
+    kept = keep_undeclared(record, compile_plan(with_declared(SMALL, catalog)))
+    assert kept == {"session.channel": "ads", "orders[0].coupon": "X"}
+    assert record["leadScore"] == 87
+    assert record["orders"] == [{"orderId": 3, "discount": 5}]
