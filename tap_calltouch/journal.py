@@ -34,7 +34,14 @@ from tap_calltouch.output import (
     extracted_now,
     record_lines,
 )
-from tap_calltouch.projection import UNDECLARED, Naming, Plan, compile_plan, keep_undeclared
+from tap_calltouch.projection import (
+    UNDECLARED,
+    Naming,
+    Plan,
+    compile_plan,
+    keep_undeclared,
+    with_declared,
+)
 from tap_calltouch.relay import Relay
 from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.sites import failure_summary
@@ -518,7 +525,9 @@ class JournalStream(CalltouchStream):
     @cached_property
     def undeclared(self) -> Naming:
         """The undeclared fields this run met in this stream's records, each warned of once."""
-        return Naming(self.name)
+        column = ("properties", UNDECLARED)
+        declared = UNDECLARED in self.effective_schema.get("properties", {})
+        return Naming(self.name, kept=declared and self.mask.get(column, True))
 
     def _name_undeclared(self, fields: dict[str, Any]) -> None:
         warning = self.undeclared.note(fields)
@@ -528,7 +537,7 @@ class JournalStream(CalltouchStream):
     @cached_property
     def _projection(self) -> Plan:
         """The schema projection plan, compiled once per run rather than per window."""
-        return compile_plan(self.schema)
+        return compile_plan(with_declared(self.schema, self.effective_schema))
 
     @contextmanager
     def _child_writers(self) -> Iterator[ChildWriter]:
