@@ -9,6 +9,7 @@ parent in hand; and moving the bookmark only past what was emitted.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import itertools
@@ -22,6 +23,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from tap_calltouch.bookmarks import (
     COMPLETE_KEY,
     RESUME_KEY,
+    StateError,
     drop_untrusted_days,
     read_bookmark,
     read_complete_through,
@@ -53,6 +55,7 @@ from tap_calltouch.windows import (
     parse_instant,
     progress,
     sync_days,
+    trusted_bookmark,
 )
 
 if sys.version_info >= (3, 12):
@@ -190,15 +193,22 @@ class JournalStream(CalltouchStream):
     def drop_untrusted_days(self) -> None:
         """Take out of each site's saved state the days no pass can have written by today.
 
-        Called as the state is loaded, so that no STATE of the run holds them, the first one
-        included; until their day came they skipped nothing, but then every day up to them.
+        So too a bookmark on a day after today, which no record read can have made. Called as
+        the state is loaded, so that no STATE of the run holds them, the first one included;
+        until their day came they skipped nothing, but then every day up to them.
         """
         for site in self.sites:
             today = local_day(self.now, site.zone)
-            for dropped in drop_untrusted_days(self._saved_state(site), today=today):
+            saved = self._saved_state(site)
+            dropped_days = drop_untrusted_days(saved, today=today)
+            with contextlib.suppress(StateError):  # reported by the sync that reads it
+                bookmark = self._bookmark(site)
+                if bookmark is not None and trusted_bookmark(bookmark, today, site.zone) is None:
+                    dropped_days.append(f"bookmark {saved.pop('replication_key_value')}")
+            for dropped in dropped_days:
                 self.logger.warning(
                     "%s of %s: saved %s is later than any pass can have reached by today "
-                    "(%s); reading from the bookmark less the look-back instead",
+                    "(%s); reading from where the rest of the state stands less the look-back",
                     self.name, site, dropped, today,
                 )  # fmt: skip
 
@@ -313,7 +323,7 @@ class JournalStream(CalltouchStream):
             finished = True
         finally:
             self._end_sync(relay, plans, emitted, finished=finished)
-        if self.site_failures and self._syncs_last():
+        if self.site_failures and self._syncs_last() and not self._sites_follow():
             raise self._stopped_sites()
 
     def _end_sync(
@@ -363,6 +373,17 @@ class JournalStream(CalltouchStream):
     def _syncs_last(self) -> bool:
         """Whether this is the run's last journal to sync: the one to report stopped sites."""
         return self._journals()[-1] is self
+
+    def _sites_follow(self) -> bool:
+        """Whether a selected `sites` stream syncs after this one.
+
+        It then lists the sites that completed and names the stopped ones itself.
+        """
+        names = list(self._tap.streams)
+        return any(
+            getattr(stream, "reports_stopped_sites", False) and stream.selected
+            for stream in (self._tap.streams[n] for n in names[names.index(self.name) + 1 :])
+        )
 
     def _journals(self) -> list[JournalStream]:
         """The run's selected journals, in the order they sync."""

@@ -49,6 +49,9 @@ class SitesStream(LeanRecordStream):
     """
 
     name = "sites"
+    # Syncing after the journals, it names the sites they stopped once it has listed the
+    # others: a stopped site then never keeps the dimension from the sites that completed.
+    reports_stopped_sites = True
     primary_keys = ("siteId",)
     schema = schemas.SITE.to_dict()
 
@@ -57,15 +60,11 @@ class SitesStream(LeanRecordStream):
         config = dict(self.config)
         sites = share(sites_of(config), shard_in(config))  # a shard's run: its own sites
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
-        stopped: dict[int, str] = {}  # sites its own calls stopped
         for site in sites:
-            stopped_before = site.site_id in failures
             if self.prove(site):
                 yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
-            elif site.site_id in failures and not stopped_before:
-                stopped[site.site_id] = failures[site.site_id]
-        if stopped and not self._journals_follow():  # else the last journal names them
-            raise SitesFailedError(failure_summary(sites, stopped))
+        if failures and not self._journals_follow():  # else the last journal names them
+            raise SitesFailedError(failure_summary(sites, failures))
 
     def prove(self, site: Site) -> bool:
         """Whether the API answered a call for the site in this run, making one if none did.
