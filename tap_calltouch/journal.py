@@ -288,7 +288,7 @@ class JournalStream(CalltouchStream):
         finally:
             self._end_sync(relay, plans, emitted, finished=finished)
         if self.site_failures and self._syncs_last():
-            raise self._stopped_sites()
+            report_stopped_sites(self, self._stopped_sites())
 
     def _end_sync(
         self, relay: Relay, plans: list[tuple[Site, list[Window]]], emitted: int, *, finished: bool
@@ -335,8 +335,15 @@ class JournalStream(CalltouchStream):
         return relay
 
     def _syncs_last(self) -> bool:
-        """Whether this is the run's last journal to sync: the one to report stopped sites."""
-        return self._journals()[-1] is self
+        """Whether this is the run's last journal to sync and the one to report stopped sites.
+
+        A selected `site_runs` stream syncs after every journal and reports them itself.
+        """
+        reported_later = any(
+            getattr(stream, "reports_stopped_sites", False) and stream.selected
+            for stream in self._tap.streams.values()
+        )
+        return self._journals()[-1] is self and not reported_later
 
     def _journals(self) -> list[JournalStream]:
         """The run's selected journals, in the order they sync."""
@@ -403,8 +410,14 @@ class JournalStream(CalltouchStream):
         return True
 
     def _check_some_site_left(self) -> None:
-        """End the run at once when every site has stopped: nothing is left to read."""
-        if all(site.site_id in self.site_failures for site in self.sites):
+        """End the run at once when every site has stopped: nothing is left to read.
+
+        Unless stopped sites do not fail the run: then the run goes on to its end (calling
+        for no stopped site), where `site_runs` records them and the report is logged.
+        """
+        if self.config.get("fail_on_stopped_sites", True) and all(
+            site.site_id in self.site_failures for site in self.sites
+        ):
             raise self._stopped_sites()
 
     def _stopped_sites(self) -> SitesFailedError:
@@ -751,3 +764,18 @@ class ChildStream(LeanRecordStream):
     @override
     def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
         """No state of its own: the parent's bookmark covers its rows."""
+
+
+def report_stopped_sites(stream: Stream, error: SitesFailedError) -> None:
+    """End a run in which sites stopped: fail it, or with `fail_on_stopped_sites` false log it.
+
+    Logged as an error, so cron's mail and Meltano's log show it; the exit stays 0, so the
+    loader commits and the job's dbt step rebuilds the other sites' reports.
+    """
+    if stream.config.get("fail_on_stopped_sites", True):
+        raise error
+    stream.logger.error(
+        "%s\nfail_on_stopped_sites is false: the run exits 0; `site_runs` records the stopped "
+        "sites and dbt's test `no_site_stopped` fails on them",
+        error,
+    )

@@ -229,6 +229,14 @@ class TapCalltouch(Tap):
             "(each spends API points); the next run continues. Default: no limit.",
         ),
         th.Property(
+            "fail_on_stopped_sites",
+            th.BooleanType,
+            default=True,
+            description="Exit 1 when a site stopped (rejected token, spent points); false: "
+            "exit 0 once the other sites are read, the stopped ones logged as an error and "
+            "recorded in the `site_runs` stream for a check downstream (dbt's `no_site_stopped`).",
+        ),
+        th.Property(
             "attribution",
             th.IntegerType,
             allowed_values=[0, 1],
@@ -305,14 +313,14 @@ class TapCalltouch(Tap):
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
-        """Load the state; `sites` syncs first and, with `max_api_calls`, the journals by need.
+        """Load the state; `sites` syncs first, `site_runs` last, the journals by need.
 
         The SDK syncs `streams` in name order, and offers no other hook for it. `sites` goes
         first, so a run that a journal stops (a site stopped, spent points) still lists its
-        sites. Journals sync one after the other and share the budget: the one that has read
-        least of some site syncs first, so the window that waited longest always gets its call
-        (pages of a window read before it could otherwise eat the calls owed to it, run after
-        run).
+        sites; `site_runs` last, once every site's outcome is known. Journals sync one after
+        the other and share the budget: the one that has read least of some site syncs first,
+        so the window that waited longest always gets its call (pages of a window read before
+        it could otherwise eat the calls owed to it, run after run).
         """
         super().load_state(state)
         ordered = self.streams
@@ -320,7 +328,9 @@ class TapCalltouch(Tap):
             with contextlib.suppress(StateError):  # reported by the journal that reads it
                 ordered = journal.least_progress_first(ordered)
         first = [s for s in ordered.values() if isinstance(s, streams.SitesStream)]
-        self._streams = {stream.name: stream for stream in [*first, *ordered.values()]}
+        last = [s for s in ordered.values() if isinstance(s, streams.SiteRunsStream)]
+        middle = [s for s in ordered.values() if s not in first and s not in last]
+        self._streams = {stream.name: stream for stream in [*first, *middle, *last]}
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

@@ -1,0 +1,92 @@
+"""The end of a run in which some sites stopped: `site_runs` records each site's outcome, and
+`fail_on_stopped_sites` decides whether the run fails or goes on to exit 0 (so a job's dbt step
+rebuilds every other site's reports, then its check fails on the stopped ones)."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tap_calltouch.client import SitesFailedError
+from tests.emulator.server import Emulator
+from tests.test_faults import assert_no_token, sync
+from tests.test_sites import LONE, MANY, agency, assert_once, config, token_of
+
+if TYPE_CHECKING:
+    from tests.emulator.sites import Site
+
+
+def tokens(sites: list[Site]) -> dict[str, set[int]]:
+    by_token: dict[str, set[int]] = defaultdict(set)
+    for site_id, token in token_of(sites).items():
+        by_token[token].add(site_id)
+    return by_token
+
+
+def outcomes(records: list[dict[str, object]]) -> dict[object, object]:
+    return {row["siteId"]: row["reason"] if row["stopped"] else None for row in records}
+
+
+@pytest.mark.parametrize("fail", [True, False])
+def test_a_revoked_site_is_recorded_in_site_runs_and_fails_the_run_only_when_asked(
+    fail: bool,  # noqa: FBT001
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sites = agency(3, requests_per_day=2, calls_per_day=3)
+    revoked, healthy = sites[0], sites[1:]  # LONE's only site; MANY's two
+    with Emulator(sites=sites, tokens=tokens(sites)) as emulator:
+        emulator.revoke(LONE)
+        with caplog.at_level(logging.ERROR):
+            run = sync(config(emulator.url, sites, fail_on_stopped_sites=fail), streams=None)
+    assert_once(run.result, healthy)
+    rows = run.result.records["site_runs"]
+    assert len(rows) == len(sites)
+    assert len({row["startedAt"] for row in rows}) == 1
+    seen = outcomes(rows)
+    assert [seen[site.site_id] for site in healthy] == [None, None]
+    assert "rejected the credentials" in str(seen[revoked.site_id])
+    # site_runs is the run's last stream: its rows follow every journal's.
+    streams = [m["stream"] for m in run.result.messages if m["type"] == "RECORD"]
+    assert streams[-len(sites) :] == ["site_runs"] * len(sites)
+    if fail:
+        assert isinstance(run.error, SitesFailedError)
+        assert str(run.error).startswith("1 of 3 site(s) stopped")
+    else:
+        assert run.error is None
+        logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert any(f"site {revoked.site_id} (Brand 1)" in line for line in logged)
+        assert any("fail_on_stopped_sites is false" in line for line in logged)
+    for token in (LONE, MANY):
+        assert_no_token(*(str(row["reason"]) for row in rows), token=token)
+
+
+def test_every_site_stopped_without_failing_still_records_them_all() -> None:
+    sites = agency(2, requests_per_day=2, calls_per_day=2)
+    with Emulator(sites=sites, tokens=tokens(sites)) as emulator:
+        emulator.revoke(LONE)
+        emulator.revoke(MANY)
+        run = sync(config(emulator.url, sites, fail_on_stopped_sites=False), streams=None)
+        failing = sync(config(emulator.url, sites), streams=None)
+    assert run.error is None
+    assert not run.result.records["requests"]
+    assert all(row["stopped"] for row in run.result.records["site_runs"])
+    assert len(run.result.records["site_runs"]) == len(sites)
+    assert isinstance(failing.error, SitesFailedError)
+    assert str(failing.error).startswith("2 of 2 site(s) stopped")
+
+
+def test_without_site_runs_selected_the_last_journal_still_ends_the_run() -> None:
+    sites = agency(2, requests_per_day=2, calls_per_day=2)
+    with Emulator(sites=sites, tokens=tokens(sites)) as emulator:
+        emulator.revoke(LONE)
+        run = sync(config(emulator.url, sites), streams=("requests", "calls"))
+        lenient = sync(
+            config(emulator.url, sites, fail_on_stopped_sites=False), streams=("requests", "calls")
+        )
+    assert isinstance(run.error, SitesFailedError)
+    assert "site_runs" not in run.result.records
+    assert lenient.error is None
+    assert {r["siteId"] for r in lenient.result.records["calls"]} == {sites[1].site_id}

@@ -1,0 +1,34 @@
+-- Every site's latest run read it. A site that stopped there (revoked token, spent points:
+-- the tap's `site_runs` stream records it) fails this test, and each is named in dbt's log
+-- with why; the other sites' reports were rebuilt before this runs. The site reads from its
+-- bookmark once it works again, and its next run clears the failure.
+{% set text = dbt.type_string() %}
+{% set stopped_sites %}
+with runs as (
+
+    select
+        *,
+        row_number() over (partition by site_id order by started_at desc) as recency
+    from {{ calltouch.raw('site_runs', [
+        ('siteId', 'site_id', 'bigint'),
+        ('startedAt', 'started_at', dbt.type_timestamp()),
+        ('stopped', 'stopped', dbt.type_boolean()),
+        ('reason', 'reason', text),
+    ]) }} as raw
+
+)
+
+select runs.site_id, sites.site_name, runs.started_at, runs.reason
+from runs
+left join {{ ref('stg_calltouch__sites') }} as sites on sites.site_id = runs.site_id
+where runs.recency = 1 and runs.stopped
+{% endset %}
+
+{% if execute %}
+  {% for row in run_query(stopped_sites) %}
+    {% do log("Stopped site " ~ row[0] ~ (" (" ~ row[1] ~ ")" if row[1] else "")
+              ~ " in the run of " ~ row[2] ~ ": " ~ row[3], info=True) %}
+  {% endfor %}
+{% endif %}
+
+{{ stopped_sites }}
