@@ -150,7 +150,7 @@ def carry_bookmarks(key: str, log: "DagsterLogManager") -> None:
     output = _meltano_run(
         [*listing, "--pattern", shards.state_pattern(LOADER, ENVIRONMENT)], "state list", log
     )
-    ids = [line.strip() for line in output.splitlines() if line.strip().startswith(ENVIRONMENT)]
+    ids = [line.strip() for line in output.splitlines() if line.startswith(f"{ENVIRONMENT}:")]
     if not any(state_id != own_id for state_id in ids):
         return
     own = _singer_state(own_id, log) if own_id in ids else None

@@ -10,9 +10,9 @@ Meltano state holding its own sites alone, no call met a 429, Dagster recorded e
 partition of `calltouch_shard` and the models as `calltouch_reports`, and two shards (never
 three) were running at once.
 
-A second agency changes its shard count from 2 to 3 between two runs, with one site's token
-revoked in the first: that run rebuilds the models from the other sites and then fails on the
-stopped site; the second re-reads no site from its start but the one that stopped.
+A second agency changes its shard count from 2 to 3 between two runs, and one site's token is
+revoked before the second: that run re-reads no site from its start, rebuilds the models, and
+then fails on the stopped site, naming it.
 """
 
 from __future__ import annotations
@@ -391,40 +391,49 @@ def test_a_new_shard_count_rereads_no_site_and_a_stopped_site_fails_after_the_mo
         )
         env.pop("CALLTOUCH_MELTANO_ENVIRONMENT", None)
         clear_states(meltano_project, env, tmp_path / "clear.log")
-        emulator.revoke(LOST)
-        with timed("dagster: 2 shards, one site revoked"):
+        with timed("dagster: 4 sites in 2 shards"):
             status, first, log = dagster_job(dagster_bin, env, tmp_path / "run1.log")
-        built = leads_per_site(postgres, RESHARD_DATABASE)
-        emulator.restore(LOST)
+        first_calls = len(emulator.calls)
+        assert status == 0, log[-3000:]
+        assert (first["status"], first["reports"]) == ("SUCCESS", True)
+        drop_models(postgres, RESHARD_DATABASE)
+        emulator.revoke(LOST)
         emulator.reset_log()
-        with timed("dagster: the same sites in 3 shards"):
+        with timed("dagster: the same sites in 3 shards, one token revoked"):
             again, second, log_again = dagster_job(
                 dagster_bin, {**env, "CALLTOUCH_SHARDS": "3"}, tmp_path / "run2.log"
             )
         calls = [call for call in emulator.calls if call.status == 200]
-    # Run 1: both shards loaded, the models were rebuilt from the healthy sites, and the run
-    # then failed on the stopped site, named.
-    assert first["partitions"] == ["1-of-2", "2-of-2"]
-    assert built == {site.site_id: leads_of(site) for site in healthy}
-    assert status != 0
-    assert first["status"] == "FAILURE"
-    assert f"Stopped site {lost.site_id}" in log
-    assert LOST not in log
-    # Run 2, three shards: every healthy site went on from its bookmark (its look-back only),
-    # the restored one read from its start; then the models hold every site.
-    assert again == 0, log_again[-3000:]
-    assert second["status"] == "SUCCESS"
-    assert second["reports"]
-    starts: dict[int, set[dt.date]] = {site.site_id: set() for site in sites}
+    # Three shards: every site that could be read went on from its bookmark (its look-back).
+    print(f"2 shards: {first_calls} calls; then 3 shards: {len(calls)} calls")  # noqa: T201
+    starts: dict[int, set[dt.date]] = {site.site_id: set() for site in healthy}
     for call in calls:
-        starts[int(call.site or 0)].add(
-            dt.datetime.strptime(call.params["dateFrom"][:10], "%m/%d/%Y").date()  # noqa: DTZ007
-            if call.journal == "requests"
-            else dt.datetime.strptime(call.params["dateFrom"][:10], "%d/%m/%Y").date()  # noqa: DTZ007
-        )
-    assert FIRST_DAY in starts[lost.site_id]
+        form = "%m/%d/%Y" if call.journal == "requests" else "%d/%m/%Y"
+        day = dt.datetime.strptime(call.params["dateFrom"], form).date()  # noqa: DTZ007
+        starts[int(call.site or 0)].add(day)
     for site in healthy:
         assert starts[site.site_id], site.site_id
         assert min(starts[site.site_id]) > FIRST_DAY, f"site {site.site_id} read from its start"
-    print(f"re-shard 2 -> 3: {len(calls)} calls in the second run")  # noqa: T201
+    # Every shard loaded, the models were rebuilt (dropped before), and the run then failed,
+    # naming the site whose token was revoked.
+    assert second["partitions"] == ["1-of-2", "1-of-3", "2-of-2", "2-of-3", "3-of-3"]
     assert leads_per_site(postgres, RESHARD_DATABASE) == {s.site_id: leads_of(s) for s in sites}
+    assert again != 0
+    assert second["status"] == "FAILURE"
+    assert f"Stopped site {lost.site_id}" in log_again
+    assert LOST not in log_again
+
+
+def drop_models(postgres: Postgres, database: str) -> None:
+    """Drop the dbt models, so that finding them again shows the next run built them."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=postgres.port,
+        user=postgres.user,
+        password=postgres.password,
+        dbname=database,
+        autocommit=True,
+    ) as connection:
+        connection.execute("DROP SCHEMA analytics CASCADE")

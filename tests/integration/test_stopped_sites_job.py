@@ -53,6 +53,18 @@ def leads_per_site(path: Path) -> dict[int, int]:
     return {int(site): int(count) for site, count in rows}
 
 
+def record_removed_site(path: Path) -> int:
+    """A site the config no longer lists, whose last run, two days ago, stopped."""
+    site_id = 999_001
+    with duckdb.connect(str(path)) as db:
+        db.execute(
+            "INSERT INTO calltouch.site_runs (siteid, startedat, stopped, reason) "
+            "VALUES (?, now()::timestamp - INTERVAL 2 DAY, true, 'removed since')",
+            [site_id],
+        )
+    return site_id
+
+
 def leads_of(site: Site) -> int:
     return len(site.requests) + len(site.calls)
 
@@ -85,6 +97,7 @@ def test_a_revoked_site_fails_the_job_after_dbt_rebuilt_the_other_sites(
         with timed("calltouch-to-duckdb with a revoked site"):
             status, log = job(meltano_project, env, tmp_path / "stopped.log")
         built = leads_per_site(path)
+        removed = record_removed_site(path)
         emulator.restore(LOST)
         again, log_again = job(meltano_project, env, tmp_path / "restored.log")
     # The healthy sites' reports were rebuilt; the job still failed, naming the stopped site.
@@ -95,6 +108,8 @@ def test_a_revoked_site_fails_the_job_after_dbt_rebuilt_the_other_sites(
     assert "rejected the credentials" in log
     assert "no_site_stopped" in log
     assert LOST not in log
-    # Restored, the next run reads the site from its start, and the job passes.
+    # Restored, the next run reads the site from its start, and the job passes: a site that
+    # stopped two days ago and has not been run since (removed from `sites`) does not count.
     assert again == 0, log_again[-3000:]
+    assert f"Stopped site {removed}" not in log_again
     assert leads_per_site(path) == {site.site_id: leads_of(site) for site in sites}

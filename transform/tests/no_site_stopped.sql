@@ -1,7 +1,7 @@
 -- Every site's latest run read it. A site that stopped there (revoked token, spent points:
--- the tap's `site_runs` stream records it) fails this test, and each is named in dbt's log
--- with why; the other sites' reports were rebuilt before this runs. The site reads from its
--- bookmark once it works again, and its next run clears the failure.
+-- the tap's `site_runs` stream records it) fails this test, each named in dbt's log with why;
+-- the other sites' reports were rebuilt before this runs. Its next complete run clears it. A
+-- site no run of the last day has listed (removed from `sites`) no longer counts.
 {% set text = dbt.type_string() %}
 {% set stopped_sites %}
 with runs as (
@@ -16,12 +16,21 @@ with runs as (
         ('reason', 'reason', text),
     ]) }} as raw
 
+),
+
+newest as (
+
+    select max(started_at) as started_at from runs
+
 )
 
 select runs.site_id, sites.site_name, runs.started_at, runs.reason
 from runs
+cross join newest
 left join {{ ref('stg_calltouch__sites') }} as sites on sites.site_id = runs.site_id
-where runs.recency = 1 and runs.stopped
+where runs.recency = 1
+    and runs.stopped
+    and runs.started_at >= {{ dbt.dateadd('day', -1, 'newest.started_at') }}
 {% endset %}
 
 {% if execute %}
