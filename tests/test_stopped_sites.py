@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tap_calltouch.client import SitesFailedError
+from tap_calltouch.shards import shard_of
 from tests.emulator.server import Emulator
 from tests.test_faults import assert_no_token, sync
 from tests.test_sites import LONE, MANY, agency, assert_once, config, token_of
@@ -90,3 +91,26 @@ def test_without_site_runs_selected_the_last_journal_still_ends_the_run() -> Non
     assert "site_runs" not in run.result.records
     assert lenient.error is None
     assert {r["siteId"] for r in lenient.result.records["calls"]} == {sites[1].site_id}
+
+
+@pytest.mark.parametrize("fail", [True, False])
+def test_a_shard_whose_only_site_stops_ends_as_any_share_of_the_list(fail: bool) -> None:  # noqa: FBT001
+    sites = agency(4, requests_per_day=2, calls_per_day=2)
+    lost = sites[0]  # LONE's
+    count = next(
+        n
+        for n in range(2, 64)
+        if [s for s in sites if shard_of(s.site_id, n) == shard_of(lost.site_id, n)] == [lost]
+    )
+    shard = f"{shard_of(lost.site_id, count)}/{count}"
+    with Emulator(sites=sites, tokens=tokens(sites)) as emulator:
+        emulator.revoke(LONE)
+        settings = config(emulator.url, sites, shard=shard, fail_on_stopped_sites=fail)
+        run = sync(settings, streams=None)
+    if fail:  # every site of the run stopped: it ends at once, as with any list
+        assert isinstance(run.error, SitesFailedError)
+        assert str(run.error).startswith("1 of 1 site(s) stopped")
+    else:
+        assert run.error is None
+        (row,) = run.result.records["site_runs"]
+        assert (row["siteId"], row["stopped"]) == (lost.site_id, True)

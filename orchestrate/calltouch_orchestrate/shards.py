@@ -62,6 +62,14 @@ def shard_of(site_id: int, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count + 1
 
 
+def _site_of(partition: dict[str, Any]) -> int | None:
+    """The site id a partition's context names (a number, or digits), else None."""
+    site = (partition.get("context") or {}).get("siteId")
+    if isinstance(site, str) and site.isdigit():
+        return int(site)
+    return site if isinstance(site, int) and not isinstance(site, bool) else None
+
+
 def _furthest(partition: dict[str, Any]) -> tuple[str, str]:
     """How far a site's partition has read: its bookmark, then its last complete day.
 
@@ -89,11 +97,11 @@ def carried_state(
     for state in [own or {}, *others]:
         for stream, entry in (state.get("bookmarks") or {}).items():
             for partition in (entry or {}).get("partitions") or []:
-                site = (partition.get("context") or {}).get("siteId")
-                if not isinstance(site, int) or shard_of(site, count) != number:
+                site = _site_of(partition)
+                if site is None or shard_of(site, count) != number:
                     continue
                 mine = bookmarks.setdefault(stream, {}).setdefault("partitions", [])
-                held = [p for p in mine if (p.get("context") or {}).get("siteId") == site]
+                held = [p for p in mine if _site_of(p) == site]
                 if not held:
                     mine.append(copy.deepcopy(partition))
                 elif _furthest(partition) > _furthest(held[0]):
