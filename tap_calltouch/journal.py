@@ -54,7 +54,7 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
     from zoneinfo import ZoneInfo
 
     from singer_sdk import Stream
@@ -306,7 +306,7 @@ class JournalStream(CalltouchStream):
         finally:
             self._end_sync(relay, plans, emitted, finished=finished)
         if self.site_failures and self._syncs_last():
-            report_stopped_sites(self, self._stopped_sites())
+            report_stopped_sites(self, self.sites, self.site_failures)
 
     def _end_sync(
         self, relay: Relay, plans: list[tuple[Site, list[Window]]], emitted: int, *, finished: bool
@@ -426,11 +426,12 @@ class JournalStream(CalltouchStream):
     def _check_some_site_left(self) -> None:
         """End the run at once when every site has stopped: nothing is left to read.
 
-        Unless stopped sites do not fail the run: then the run goes on to its end (calling
-        for no stopped site), where `site_runs` records them and the report is logged.
+        Unless stopped sites do not fail the run (a shard's, see `stops_fail`): then the run
+        goes on to its end (calling for no stopped site), where `site_runs` records them and
+        the report is logged.
         """
-        if self.config.get("fail_on_stopped_sites", True) and all(
-            site.site_id in self.site_failures for site in self.sites
+        if all(site.site_id in self.site_failures for site in self.sites) and stops_fail(
+            self.config, self.sites, self.site_failures
         ):
             raise self._stopped_sites()
 
@@ -800,13 +801,28 @@ def reported_later(stream: Stream) -> bool:
     return any(getattr(s, "reports_stopped_sites", False) and s.selected for s in later)
 
 
-def report_stopped_sites(stream: Stream, error: SitesFailedError) -> None:
+def stops_fail(config: Mapping[str, Any], sites: list[Site], failures: dict[int, str]) -> bool:
+    """Whether the sites stopped in a run fail it.
+
+    As `fail_on_stopped_sites` says, but always when every site of a run without `shard`
+    stopped: it read nothing (a wrong token, `meltano config test`), and there are no other
+    sites' reports to rebuild. A shard is one share of a longer list, whose other shards'
+    sites the job's dbt step still rebuilds.
+    """
+    if config.get("fail_on_stopped_sites", True):
+        return True
+    every = all(site.site_id in failures for site in sites)
+    return every and config.get("shard") is None
+
+
+def report_stopped_sites(stream: Stream, sites: list[Site], failures: dict[int, str]) -> None:
     """End a run in which sites stopped: fail it, or with `fail_on_stopped_sites` false log it.
 
     Logged as an error, so cron's mail and Meltano's log show it; the exit stays 0, so the
     loader commits and the job's dbt step rebuilds the other sites' reports.
     """
-    if stream.config.get("fail_on_stopped_sites", True):
+    error = SitesFailedError(failure_summary(sites, failures))
+    if stops_fail(stream.config, sites, failures):
         raise error
     stream.logger.error(
         "%s\nfail_on_stopped_sites is false: the run exits 0; `site_runs` records the stopped "

@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from tap_calltouch import schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED, release
-from tap_calltouch.client import SitesFailedError
 from tap_calltouch.journal import ChildStream, JournalStream, report_stopped_sites, reported_later
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.shards import shard_in, share
-from tap_calltouch.sites import failure_summary, sites_of
+from tap_calltouch.sites import sites_of
 from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT, Part, first_hour
 
 if sys.version_info >= (3, 12):
@@ -66,7 +65,7 @@ class SitesStream(LeanRecordStream):
                 stopped[site.site_id] = failures[site.site_id]
         # Else the last journal names them, or `site_runs` after it.
         if stopped and not self._journals_follow() and not reported_later(self):
-            report_stopped_sites(self, SitesFailedError(failure_summary(sites, stopped)))
+            report_stopped_sites(self, sites, stopped)
 
     def prove(self, site: Site) -> bool:
         """Whether the API answered a call for the site in this run, making one if none did.
@@ -127,7 +126,7 @@ class SiteRunsStream(LeanRecordStream):
                 "reason": reason,
             }
         if failures:
-            report_stopped_sites(self, SitesFailedError(failure_summary(sites, failures)))
+            report_stopped_sites(self, sites, failures)
 
 
 class RequestsStream(JournalStream):
