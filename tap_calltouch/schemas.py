@@ -373,6 +373,7 @@ SITE = th.PropertiesList(
 
 SITE_RUN = th.PropertiesList(
     th.Property("siteId", ID, required=True, description="Calltouch account (site) id."),
+    th.Property("name", TEXT, description="The site's name in `sites`; null when not given."),
     th.Property("startedAt", WHEN, required=True, description="When the run started (UTC)."),
     th.Property(
         "stopped",

@@ -121,6 +121,7 @@ class SiteRunsStream(LeanRecordStream):
             reason = failures.get(site.site_id)
             yield {
                 "siteId": site.site_id,
+                "name": site.name,
                 "startedAt": started,
                 "stopped": reason is not None,
                 "reason": reason,

@@ -49,6 +49,9 @@ def test_a_revoked_site_is_recorded_in_site_runs_and_fails_the_run_only_when_ask
     seen = outcomes(rows)
     assert [seen[site.site_id] for site in healthy] == [None, None]
     assert "rejected the credentials" in str(seen[revoked.site_id])
+    assert {row["siteId"]: row["name"] for row in rows} == {
+        site.site_id: f"Brand {k}" for k, site in enumerate(sites, 1)
+    }
     # site_runs is the run's last stream: its rows follow every journal's.
     streams = [m["stream"] for m in run.result.messages if m["type"] == "RECORD"]
     assert streams[-len(sites) :] == ["site_runs"] * len(sites)

@@ -104,7 +104,7 @@ def test_a_revoked_site_fails_the_job_after_dbt_rebuilt_the_other_sites(
     assert built == {site.site_id: leads_of(site) for site in healthy}, log[-3000:]
     assert status != 0
     assert "1 of 3 site(s) stopped" in log
-    assert f"Stopped site {lost.site_id} (Клиент 1)" in log
+    assert f"Stopped site {lost.site_id} (Клиент 1) in the run of" in log
     assert "rejected the credentials" in log
     assert "no_site_stopped" in log
     assert LOST not in log

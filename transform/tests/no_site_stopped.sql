@@ -11,6 +11,7 @@ with runs as (
         row_number() over (partition by site_id order by started_at desc) as recency
     from {{ calltouch.raw('site_runs', [
         ('siteId', 'site_id', 'bigint'),
+        ('name', 'site_name', text),
         ('startedAt', 'started_at', dbt.type_timestamp()),
         ('stopped', 'stopped', dbt.type_boolean()),
         ('reason', 'reason', text),
@@ -24,10 +25,9 @@ newest as (
 
 )
 
-select runs.site_id, sites.site_name, runs.started_at, runs.reason
+select runs.site_id, nullif(runs.site_name, '') as site_name, runs.started_at, runs.reason
 from runs
 cross join newest
-left join {{ ref('stg_calltouch__sites') }} as sites on sites.site_id = runs.site_id
 where runs.recency = 1
     and runs.stopped
     and runs.started_at >= {{ dbt.dateadd('day', -1, 'newest.started_at') }}
