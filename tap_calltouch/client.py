@@ -355,12 +355,14 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def stop_site(self, site: Site, error: CalltouchAPIError) -> None:
         """Note that a site stopped, and why; raise `error` when it stops the whole run.
 
-        It does with one site, or when the API cannot be reached at all. A stream ahead of its
-        turn (its first calls made while the journal before it still syncs) stops the site for
-        itself until its turn: the journal before keeps the answers of the site it has, as an
-        error of this stream's would reach it only in this stream's turn with one site.
+        It does with one site configured (a shard holding one site of a longer `sites` is a
+        share of the list: its site stops alone), or when the API cannot be reached at all. A
+        stream ahead of its turn (its first calls made while the journal before it still
+        syncs) stops the site for itself until its turn: the journal before keeps the answers
+        of the site it has, as an error of this stream's would reach it only in this stream's
+        turn with one site.
         """
-        if len(self.sites) == 1 or isinstance(error, UnreachableError):
+        if len(sites_of(dict(self.config))) == 1 or isinstance(error, UnreachableError):
             raise error
         with self._count_lock:
             failures = self._stopped_ahead if self._ahead else self._tap.site_failures  # type: ignore[attr-defined]

@@ -64,7 +64,7 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
     from zoneinfo import ZoneInfo
 
     from singer_sdk import Stream
@@ -323,8 +323,8 @@ class JournalStream(CalltouchStream):
             finished = True
         finally:
             self._end_sync(relay, plans, emitted, finished=finished)
-        if self.site_failures and self._syncs_last() and not self._sites_follow():
-            raise self._stopped_sites()
+        if self.site_failures and self._syncs_last():
+            report_stopped_sites(self, self.sites, self.site_failures)
 
     def _end_sync(
         self, relay: Relay, plans: list[tuple[Site, list[Window]]], emitted: int, *, finished: bool
@@ -371,19 +371,11 @@ class JournalStream(CalltouchStream):
         return relay
 
     def _syncs_last(self) -> bool:
-        """Whether this is the run's last journal to sync: the one to report stopped sites."""
-        return self._journals()[-1] is self
+        """Whether this is the run's last journal to sync and the one to report stopped sites.
 
-    def _sites_follow(self) -> bool:
-        """Whether a selected `sites` stream syncs after this one.
-
-        It then lists the sites that completed and names the stopped ones itself.
+        A selected `site_runs` or `sites` stream syncs after every journal and reports them.
         """
-        names = list(self._tap.streams)
-        return any(
-            getattr(stream, "reports_stopped_sites", False) and stream.selected
-            for stream in (self._tap.streams[n] for n in names[names.index(self.name) + 1 :])
-        )
+        return self._journals()[-1] is self and not reported_later(self)
 
     def _journals(self) -> list[JournalStream]:
         """The run's selected journals, in the order they sync."""
@@ -450,8 +442,15 @@ class JournalStream(CalltouchStream):
         return True
 
     def _check_some_site_left(self) -> None:
-        """End the run at once when every site has stopped: nothing is left to read."""
-        if all(site.site_id in self.site_failures for site in self.sites):
+        """End the run at once when every site has stopped: nothing is left to read.
+
+        Unless stopped sites do not fail the run (a shard's, see `stops_fail`): then the run
+        goes on to its end (calling for no stopped site), where `site_runs` records them and
+        the report is logged.
+        """
+        if all(site.site_id in self.site_failures for site in self.sites) and stops_fail(
+            self.config, self.sites, self.site_failures
+        ):
             raise self._stopped_sites()
 
     def _stopped_sites(self) -> SitesFailedError:
@@ -834,3 +833,40 @@ class ChildStream(LeanRecordStream):
     @override
     def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
         """No state of its own: the parent's bookmark covers its rows."""
+
+
+def reported_later(stream: Stream) -> bool:
+    """Whether a selected stream that reports stopped sites (`site_runs`, `sites`) syncs later."""
+    names = list(stream._tap.streams)  # noqa: SLF001 - the tap the stream belongs to
+    later = [stream._tap.streams[name] for name in names[names.index(stream.name) + 1 :]]  # noqa: SLF001
+    return any(getattr(s, "reports_stopped_sites", False) and s.selected for s in later)
+
+
+def stops_fail(config: Mapping[str, Any], sites: list[Site], failures: dict[int, str]) -> bool:
+    """Whether the sites stopped in a run fail it.
+
+    As `fail_on_stopped_sites` says, but always when every site of a run without `shard`
+    stopped: it read nothing (a wrong token, `meltano config test`), and there are no other
+    sites' reports to rebuild. A shard is one share of a longer list, whose other shards'
+    sites the job's dbt step still rebuilds.
+    """
+    if config.get("fail_on_stopped_sites", True):
+        return True
+    every = all(site.site_id in failures for site in sites)
+    return every and config.get("shard") is None
+
+
+def report_stopped_sites(stream: Stream, sites: list[Site], failures: dict[int, str]) -> None:
+    """End a run in which sites stopped: fail it, or with `fail_on_stopped_sites` false log it.
+
+    Logged as an error, so cron's mail and Meltano's log show it; the exit stays 0, so the
+    loader commits and the job's dbt step rebuilds the other sites' reports.
+    """
+    error = SitesFailedError(failure_summary(sites, failures))
+    if stops_fail(stream.config, sites, failures):
+        raise error
+    stream.logger.error(
+        "%s\nfail_on_stopped_sites is false: the run exits 0; `site_runs` records the stopped "
+        "sites and dbt's test `no_site_stopped` fails on them",
+        error,
+    )

@@ -394,3 +394,17 @@ SITE = th.PropertiesList(
         "timezone", TEXT, required=True, description="The IANA zone the tap reads the site in."
     ),
 )
+
+SITE_RUN = th.PropertiesList(
+    th.Property("siteId", ID, required=True, description="Calltouch account (site) id."),
+    th.Property("name", TEXT, description="The site's name in `sites`; null when not given."),
+    th.Property("startedAt", WHEN, required=True, description="When the run started (UTC)."),
+    th.Property(
+        "stopped",
+        FLAG,
+        required=True,
+        description="Whether the site stopped in this run (rejected token, spent points, "
+        "calls failing every try); its bookmark stays at its last complete window.",
+    ),
+    th.Property("reason", TEXT, description="Why it stopped; null when it did not."),
+)

@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from tap_calltouch import schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED, release
-from tap_calltouch.client import SitesFailedError
-from tap_calltouch.journal import ChildStream, JournalStream
+from tap_calltouch.journal import ChildStream, JournalStream, report_stopped_sites, reported_later
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.shards import shard_in, share
-from tap_calltouch.sites import failure_summary, sites_of
+from tap_calltouch.sites import sites_of
 from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT, Part, first_hour
 
 if sys.version_info >= (3, 12):
@@ -63,8 +62,9 @@ class SitesStream(LeanRecordStream):
         for site in sites:
             if self.prove(site):
                 yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
-        if failures and not self._journals_follow():  # else the last journal names them
-            raise SitesFailedError(failure_summary(sites, failures))
+        # Else the last journal names them, or `sites` or `site_runs` after it.
+        if failures and not self._journals_follow() and not reported_later(self):
+            report_stopped_sites(self, sites, failures)
 
     def prove(self, site: Site) -> bool:
         """Whether the API answered a call for the site in this run, making one if none did.
@@ -94,6 +94,39 @@ class SitesStream(LeanRecordStream):
             and (stream.selected or stream.has_selected_descendents)
             for stream in later
         )
+
+
+class SiteRunsStream(LeanRecordStream):
+    """Each site's outcome in this run: read, or stopped and why; synced after the journals.
+
+    The record a warehouse keeps of a stopped site, so that a run which goes on with the
+    other sites (`fail_on_stopped_sites: false`) still fails a check downstream (dbt's test
+    `no_site_stopped`). It ends the run as the last journal otherwise would: failing, or
+    logging the stopped sites. No API call, no state of its own.
+    """
+
+    name = "site_runs"
+    primary_keys = ("siteId", "startedAt")
+    schema = schemas.SITE_RUN.to_dict()
+    reports_stopped_sites = True  # the journals leave the end-of-run report to it
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        config = dict(self.config)
+        failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
+        started = self._tap.started.isoformat()  # type: ignore[attr-defined]
+        sites = share(sites_of(config), shard_in(config))
+        for site in sites:
+            reason = failures.get(site.site_id)
+            yield {
+                "siteId": site.site_id,
+                "name": site.name,
+                "startedAt": started,
+                "stopped": reason is not None,
+                "reason": reason,
+            }
+        if failures and not reported_later(self):  # `sites`, synced after it, lists first
+            report_stopped_sites(self, sites, failures)
 
 
 class RequestsStream(JournalStream):
@@ -222,4 +255,5 @@ STREAM_TYPES: list[type[Stream]] = [
     CallCommentsStream,
     CallMapVisitsStream,
     CallTagsStream,
+    SiteRunsStream,
 ]

@@ -250,6 +250,14 @@ class TapCalltouch(Tap):
             "(each spends API points); the next run continues. Default: no limit.",
         ),
         th.Property(
+            "fail_on_stopped_sites",
+            th.BooleanType,
+            default=True,
+            description="Exit 1 when a site stopped (rejected token, spent points); false: "
+            "exit 0 once the other sites are read, the stopped ones logged as an error and "
+            "recorded in the `site_runs` stream for a check downstream (dbt's `no_site_stopped`).",
+        ),
+        th.Property(
             "attribution",
             th.IntegerType,
             allowed_values=[0, 1],
@@ -327,16 +335,17 @@ class TapCalltouch(Tap):
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
-        """Load the state; with `max_api_calls`, the journals sync by need.
+        """Load the state; with `max_api_calls`, the journals sync by need; `site_runs` last.
 
         Saved days no pass can have written by today (an older version's `resume_from` after
         today, a hand edit) are dropped first: no STATE of the run holds them.
 
         The SDK syncs `streams` in name order (`sites` after both journals, whose calls then
-        prove its sites at no cost), and offers no other hook for it. Journals sync one after
-        the other and share the budget: the one that has read least of some site syncs first,
-        so the window that waited longest always gets its call (pages of a window read before
-        it could otherwise eat the calls owed to it, run after run).
+        prove its sites at no cost), and offers no other hook for it; `site_runs` is moved
+        last, once every site's outcome is known. Journals sync one after the other and share
+        the budget: the one that has read least of some site syncs first, so the window that
+        waited longest always gets its call (pages of a window read before it could otherwise
+        eat the calls owed to it, run after run).
         """
         super().load_state(copy.deepcopy(state))  # the caller's state is left as it was
         for stream in self.streams.values():
@@ -345,6 +354,9 @@ class TapCalltouch(Tap):
         if self.config.get("max_api_calls"):
             with contextlib.suppress(StateError):  # reported by the journal that reads it
                 self._streams = journal.least_progress_first(self.streams)
+        last = [s for s in self.streams.values() if isinstance(s, streams.SiteRunsStream)]
+        others = [s for s in self.streams.values() if s not in last]
+        self._streams = {stream.name: stream for stream in [*others, *last]}
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

@@ -6,7 +6,9 @@ Settings come from the environment, so one code location serves any project:
 | --- | --- | --- |
 | CALLTOUCH_MELTANO_PROJECT | this checkout | the Meltano project (its meltano.yml) |
 | CALLTOUCH_MELTANO | the project's .venv-meltano/bin/meltano, else `meltano` | the executable |
+| CALLTOUCH_MELTANO_ENVIRONMENT | prod | the Meltano environment: its config, its state ids |
 | CALLTOUCH_LOADER | target-postgres | the loader each shard runs into |
+| CALLTOUCH_DBT | dbt-postgres (dbt- and the loader's) | the models' dbt utility; `none`: none |
 | CALLTOUCH_SHARDS | 4 | N: shards 1/N..N/N of `sites` |
 | CALLTOUCH_SHARDS_AT_ONCE | 2 | how many shards the `calltouch_shards` job runs at once |
 | CALLTOUCH_RATE_LIMIT_STORE | a SQLite file in the project's .meltano | the shards' shared store |
@@ -14,14 +16,23 @@ Settings come from the environment, so one code location serves any project:
 The shards of one code location run on one machine, behind one IP: they share one
 `rate_limit_store` (a SQLite file by default; a PostgreSQL URL for code locations on several
 machines behind one NAT; `none` when each shard has an IP of its own).
+
+Each shard's run starts from its sites' furthest bookmarks in any state of the environment and
+loader (`shards.carried_state`), so changing CALLTOUCH_SHARDS re-reads no site. Once every shard
+has loaded, `calltouch_reports` runs the dbt utility's `run` then `test`: the models are rebuilt
+from every site loaded, and a test failing (`no_site_stopped` names the sites a shard stopped
+on) fails the run after that.
 """
 
 # No `from __future__ import annotations`: Dagster reads the hints of ops and assets at runtime.
+import json
 import os
+import re
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetExecutionContext,
@@ -50,6 +61,7 @@ if TYPE_CHECKING:
 CHECKOUT = Path(__file__).resolve().parents[2]
 POOL = "calltouch_shards"  # limit it (dagster.yaml: concurrency) for backfills of the asset
 LOG_TAIL = 40  # lines of a failed run's output shown in the error (less traceback frames)
+STOPPED_SITES = re.compile(r"site\(s\) stopped|Stopped site ")  # tap's summary, dbt's check
 # A shard that fails is run again: its state holds its last complete window, and the loader
 # upserts. The first run into an empty database also meets loaders of two shards creating the
 # same schema and tables at once, where one of them fails.
@@ -57,7 +69,7 @@ RETRY = RetryPolicy(max_retries=2, delay=10)
 
 
 class ShardRunError(RuntimeError):
-    """A shard's `meltano run` failed.
+    """A shard's `meltano run` failed (or the models' run after the shards, or a state command).
 
     A plain exception on purpose: Dagster applies a `RetryPolicy` only to errors of user code,
     and passes its own `DagsterError` (and subclasses) through without a retry.
@@ -91,29 +103,90 @@ def _store() -> str:
 SHARD_COUNT = _count("CALLTOUCH_SHARDS", 4)
 AT_ONCE = _count("CALLTOUCH_SHARDS_AT_ONCE", 2)
 LOADER = os.environ.get("CALLTOUCH_LOADER") or "target-postgres"
+ENVIRONMENT = os.environ.get("CALLTOUCH_MELTANO_ENVIRONMENT") or "prod"
+DBT = os.environ.get("CALLTOUCH_DBT") or shards.dbt_utility(LOADER)
 PARTITIONS = StaticPartitionsDefinition(shards.shard_keys(SHARD_COUNT))
+
+
+def _meltano_run(command: list[str], what: str, log: "DagsterLogManager") -> str:
+    """Run a Meltano command in the project; its output, or ShardRunError with its tail."""
+    project = _project()
+    log.info("%s: %s in %s", what, " ".join(command[1:]), project)
+    env = {**os.environ, shards.STORE_VARIABLE: _store()}
+    done = subprocess.run(  # noqa: S603 - meltano with arguments of our own
+        command, cwd=project, env=env, capture_output=True, text=True, check=False
+    )
+    lines = (done.stdout + done.stderr).splitlines()
+    told = [line for line in lines if not line.startswith(("│", "╭", "╰"))]  # rich frames
+    for line in told:
+        if STOPPED_SITES.search(line):  # the tap's and dbt's report of stopped sites
+            log.warning("%s: %s", what, line)
+    if done.returncode != 0:
+        named = [line for line in told[:-LOG_TAIL] if STOPPED_SITES.search(line)]
+        tail = "\n".join([*named, *told[-LOG_TAIL:]])
+        verb = next(arg for arg in command[1:] if not arg.startswith("-"))
+        msg = f"{what}: meltano {verb} exited {done.returncode}:\n{tail}"
+        raise ShardRunError(msg)
+    return done.stdout
+
+
+def _singer_state(state_id: str, log: "DagsterLogManager") -> dict[str, Any]:
+    """The Singer state Meltano holds for a pipeline (empty when it has none)."""
+    command = [_meltano(), f"--environment={ENVIRONMENT}", "--log-level=warning", "state", "get"]
+    output = _meltano_run([*command, state_id], f"state of {state_id}", log)
+    text = output[output.find("{") :] if "{" in output else "{}"
+    state: dict[str, Any] = json.loads(text).get("singer_state") or {}
+    return state
+
+
+def carry_bookmarks(key: str, log: "DagsterLogManager") -> None:
+    """Give the shard's state each of its sites' furthest bookmark from the other pipelines.
+
+    A new shard count, or the move from one unsharded pipeline, starts with new state ids:
+    without this every site would be read again from `start_date`.
+    """
+    own_id = shards.state_id(key, LOADER, ENVIRONMENT)
+    listing = [_meltano(), f"--environment={ENVIRONMENT}", "--log-level=warning", "state", "list"]
+    output = _meltano_run(
+        [*listing, "--pattern", shards.state_pattern(LOADER, ENVIRONMENT)], "state list", log
+    )
+    ids = [line.strip() for line in output.splitlines() if line.startswith(f"{ENVIRONMENT}:")]
+    if not any(state_id != own_id for state_id in ids):
+        return
+    own = _singer_state(own_id, log) if own_id in ids else None
+    others = [_singer_state(state_id, log) for state_id in ids if state_id != own_id]
+    carried = shards.carried_state(key, own, others)
+    if carried is None:
+        return
+    log.info("shard %s: bookmarks carried from %s", key, ", ".join(i for i in ids if i != own_id))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "state.json"
+        path.write_text(json.dumps({"singer_state": carried}), encoding="utf-8")
+        setting = [_meltano(), f"--environment={ENVIRONMENT}", "state", "set", "--force"]
+        _meltano_run([*setting, "--input-file", str(path), own_id], f"state of {own_id}", log)
 
 
 def run_shard(key: str, log: "DagsterLogManager") -> dict[str, str]:
     """`meltano run` one shard in the project; raise with the tail of its output if it fails."""
     project = _project()
     shards.write_shards_file(project, SHARD_COUNT)
-    store = _store()
-    if store.startswith("sqlite:////"):
+    if _store().startswith("sqlite:////"):
         (project / ".meltano").mkdir(exist_ok=True)
-    command = shards.run_command(_meltano(), key, LOADER)
-    env = {**os.environ, shards.STORE_VARIABLE: store}
-    log.info("shard %s: %s in %s", key, " ".join(command[1:]), project)
-    done = subprocess.run(  # noqa: S603 - meltano with arguments of our own
-        command, cwd=project, env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        lines = (done.stdout + done.stderr).splitlines()
-        told = [line for line in lines if not line.startswith(("│", "╭", "╰"))]  # rich frames
-        tail = "\n".join(told[-LOG_TAIL:])
-        msg = f"shard {key}: meltano run exited {done.returncode}:\n{tail}"
-        raise ShardRunError(msg)
-    return {"state_id": shards.state_id(key, LOADER), "plugin": shards.plugin_name(key)}
+    carry_bookmarks(key, log)
+    _meltano_run(shards.run_command(_meltano(), key, LOADER, ENVIRONMENT), f"shard {key}", log)
+    return {
+        "state_id": shards.state_id(key, LOADER, ENVIRONMENT),
+        "plugin": shards.plugin_name(key),
+    }
+
+
+def build_reports(log: "DagsterLogManager") -> dict[str, str]:
+    """Rebuild and test the models from every shard's load (a failed test fails the step)."""
+    if DBT.lower() == "none":
+        log.info("CALLTOUCH_DBT is none: no models after the shards")
+        return {"dbt": "none", "environment": ENVIRONMENT}
+    _meltano_run(shards.reports_command(_meltano(), DBT, ENVIRONMENT), "reports", log)
+    return {"dbt": DBT, "environment": ENVIRONMENT}
 
 
 @asset(partitions_def=PARTITIONS, pool=POOL, group_name="calltouch", retry_policy=RETRY)
@@ -135,23 +208,38 @@ def shard_list(config: ShardsConfig) -> Iterator[DynamicOutput[str]]:
         yield DynamicOutput(key, mapping_key=key.replace("-", "_"))
 
 
+@asset(deps=[calltouch_shard], group_name="calltouch")
+def calltouch_reports(context: AssetExecutionContext) -> MaterializeResult:  # type: ignore[type-arg]
+    """The dbt models (leads, leads_daily, sites), rebuilt and tested from every shard's load."""
+    return MaterializeResult(metadata=build_reports(context.log))
+
+
 @op(retry_policy=RETRY)
-def shard_run(context: OpExecutionContext, key: str) -> None:
+def shard_run(context: OpExecutionContext, key: str) -> str:
     """Run one shard and record it as that partition of `calltouch_shard`."""
     metadata = run_shard(key, context.log)
     context.log_event(
         AssetMaterialization(asset_key=calltouch_shard.key, partition=key, metadata=metadata)
     )
+    return key
+
+
+@op
+def reports(context: OpExecutionContext, loaded: list[str]) -> None:
+    """Once every shard has loaded: the models, recorded as `calltouch_reports`."""
+    context.log.info("shards loaded: %s", ", ".join(sorted(loaded)))
+    metadata = build_reports(context.log)
+    context.log_event(AssetMaterialization(asset_key=calltouch_reports.key, metadata=metadata))
 
 
 @job(executor_def=multiprocess_executor.configured({"max_concurrent": AT_ONCE}))
 def calltouch_shards() -> None:
-    """All shards, CALLTOUCH_SHARDS_AT_ONCE at a time: the daily run, and a backfill's."""
-    shard_list().map(shard_run)
+    """All shards, CALLTOUCH_SHARDS_AT_ONCE at a time, then the models: the daily run."""
+    reports(shard_list().map(shard_run).collect())
 
 
 defs = Definitions(
-    assets=[calltouch_shard],
+    assets=[calltouch_shard, calltouch_reports],
     jobs=[calltouch_shards],
     schedules=[ScheduleDefinition(job=calltouch_shards, cron_schedule="0 3 * * *")],
 )

@@ -7,13 +7,20 @@ so two runs of one extractor at once overwrite each other's (Meltano issue 8763)
 therefore a plugin of its own, `tap-calltouch-shard-K-of-N`, inheriting everything from
 `tap-calltouch` but `shard: K/N` and the shared `rate_limit_store`: its own catalog, and its
 own state id, `<environment>:tap-calltouch-shard-K-of-N-to-<loader>`.
+
+That id changes with N, so before each shard's run its state is made from every state of the
+environment and loader (`carried_state`): each of its sites starts from the furthest bookmark
+any shard count, or the unsharded pipeline, left for it. Changing N re-reads no site.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 EXTRACTOR = "tap-calltouch"
 SHARDS_FILE = Path("orchestrate") / "calltouch-shards.meltano.yml"  # in meltano.yml's include_paths
@@ -39,9 +46,67 @@ def plugin_name(key: str) -> str:
     return f"{EXTRACTOR}-shard-{key}"
 
 
-def state_id(key: str, loader: str, environment: str = "dev") -> str:
+def state_id(key: str, loader: str, environment: str) -> str:
     """The state id Meltano gives the shard's pipeline."""
     return f"{environment}:{plugin_name(key)}-to-{loader}"
+
+
+def state_pattern(loader: str, environment: str) -> str:
+    """`meltano state list --pattern` of every pipeline of the tap into `loader`, sharded or not."""
+    return f"{environment}:{EXTRACTOR}*-to-{loader}"
+
+
+def shard_of(site_id: int, count: int) -> int:
+    """The shard (1..count) of a site: the tap's own hash (tap_calltouch.shards.shard_of)."""
+    digest = hashlib.sha256(str(site_id).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def _site_of(partition: dict[str, Any]) -> int | None:
+    """The site id a partition's context names (a number, or digits), else None."""
+    site = (partition.get("context") or {}).get("siteId")
+    if isinstance(site, str) and site.isdigit():
+        return int(site)
+    return site if isinstance(site, int) and not isinstance(site, bool) else None
+
+
+def _furthest(partition: dict[str, Any]) -> tuple[str, str]:
+    """How far a site's partition has read: its bookmark, then its last complete day.
+
+    The tap writes both as ISO 8601 text in one form, so text order is time order.
+    """
+    return (
+        str(partition.get("replication_key_value") or ""),
+        str(partition.get("complete_through") or ""),
+    )
+
+
+def carried_state(
+    key: str, own: dict[str, Any] | None, others: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The shard's Singer state, each of its sites at its furthest bookmark; None: `own` is.
+
+    `own` is the shard's current state (None without one); `others` the Singer states of every
+    other pipeline of the environment and loader: shards of another count, and the unsharded
+    `tap-calltouch`. Only partitions of this shard's sites are taken; a site none of them
+    knows starts from `start_date`.
+    """
+    number, count = (int(part) for part in key.split("-of-"))
+    merged = copy.deepcopy(own) if own else {}
+    bookmarks = merged.setdefault("bookmarks", {})
+    for state in [own or {}, *others]:
+        for stream, entry in (state.get("bookmarks") or {}).items():
+            for partition in (entry or {}).get("partitions") or []:
+                site = _site_of(partition)
+                if site is None or shard_of(site, count) != number:
+                    continue
+                mine = bookmarks.setdefault(stream, {}).setdefault("partitions", [])
+                held = [p for p in mine if _site_of(p) == site]
+                if not held:
+                    mine.append(copy.deepcopy(partition))
+                elif _furthest(partition) > _furthest(held[0]):
+                    mine[mine.index(held[0])] = copy.deepcopy(partition)
+    return None if merged == (own or {"bookmarks": {}}) else merged
 
 
 def shards_yaml(count: int) -> str:
@@ -75,6 +140,16 @@ def write_shards_file(project: Path, count: int) -> Path:
     return path
 
 
-def run_command(meltano: str, key: str, loader: str) -> list[str]:
-    """`meltano run` for one shard: its own extractor into the loader."""
-    return [meltano, "run", plugin_name(key), loader]
+def run_command(meltano: str, key: str, loader: str, environment: str) -> list[str]:
+    """`meltano run` for one shard: its own extractor into the loader, in the environment."""
+    return [meltano, f"--environment={environment}", "run", plugin_name(key), loader]
+
+
+def dbt_utility(loader: str) -> str:
+    """The project's dbt utility for a loader: target-postgres -> dbt-postgres."""
+    return "dbt-" + loader.removeprefix("target-")
+
+
+def reports_command(meltano: str, dbt: str, environment: str) -> list[str]:
+    """Build, then test, the models from what every shard loaded (as the project's jobs do)."""
+    return [meltano, f"--environment={environment}", "run", f"{dbt}:run", f"{dbt}:test"]
