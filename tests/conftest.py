@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tap_calltouch import redact
+from tap_calltouch import auth, redact
 from tap_calltouch.client import CalltouchStream
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
@@ -100,13 +100,24 @@ def _own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redact, "_ordered", redact._ordered)
 
 
-@pytest.fixture
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tap's eight tries, with waits of 10 ms doubling and no jitter instead of 0.5 s."""
+@pytest.fixture(autouse=True)
+def _quick_time(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waits of milliseconds in every test not marked `slow`, whose subject is not time.
+
+    The tap spaces its calls 1 ms apart instead of 220 ms and retries after 1 ms doubling,
+    without jitter, instead of 0.5 s doubling plus up to 1 s (a server's `Retry-After` still
+    counts in full: `exponential_waits`); an emulator not given a `rate_limit` has none. Tests
+    marked `slow` (pacing, shared limits, backoff as production has it, real processes) and
+    `integration` keep real time. Tap processes started by a test are never patched.
+    """
+    if request.node.get_closest_marker("slow") or request.node.get_closest_marker("integration"):
+        return
+    monkeypatch.setattr(auth, "SPACING_HEADROOM", 0.005)  # 1 ms apart at 5 calls a second
     monkeypatch.setattr(
-        CalltouchStream, "backoff_wait_generator", lambda _self: exponential_waits(factor=0.01)
+        CalltouchStream, "backoff_wait_generator", lambda _self: exponential_waits(factor=0.001)
     )
     monkeypatch.setattr(CalltouchStream, "backoff_jitter", lambda _self, value: value)
+    monkeypatch.setattr(Emulator, "default_rate_limit", None)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from tap_calltouch.shards import shard_of
 from tests.conftest import TOKEN
 from tests.emulator.server import Emulator
@@ -25,6 +27,9 @@ from tests.test_process import Outcome, run_tap_process
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+# Three processes share 5 calls a second: pacing is the subject.
+pytestmark = pytest.mark.slow
 
 SHARDS = 3
 FIRST_DAY = dt.date(2026, 9, 1)
