@@ -20,6 +20,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +37,6 @@ from tests.test_bad_settings import BAD_SETTINGS, bad_config
 from tests.test_faults import (
     all_ids,
     assert_no_token,
-    closed_port,
     day_of,
     local_day,
     settings,
@@ -464,9 +464,13 @@ def run_scenario(scenario: Scenario, dataset: list[Record], directory: Path) -> 
             config = bad_config(server.url, setting, value, extra)
             return run_tap_process(directory, config, emulator=server, deadline=scenario.deadline)
     if scenario.server is None:
-        url = scenario.url or f"http://127.0.0.1:{closed_port()}"
-        config = settings(url, **scenario.settings)
-        return run_tap_process(directory, config, deadline=scenario.deadline)
+        # A port bound and never listened on refuses every connection, and no server started
+        # meanwhile (another scenario's emulator) can be given it: the run lasts a minute.
+        with socket.socket() as refusing:
+            refusing.bind(("127.0.0.1", 0))
+            url = scenario.url or f"http://127.0.0.1:{refusing.getsockname()[1]}"
+            config = settings(url, **scenario.settings)
+            return run_tap_process(directory, config, deadline=scenario.deadline)
     serving = big_day(dataset) if "max_response_records" in scenario.server else dataset
     with Emulator(dataset=serving, token=TOKEN, **scenario.server) as server:
         for kind, times, opts in scenario.faults:
