@@ -205,9 +205,9 @@ class TapCalltouch(Tap):
             secret=True,
             description="Where the per-IP call budget lives, for runs that share an IP: "
             "unset, this process alone; `sqlite:////abs/path.db`, every process on the machine "
-            "naming that file; `postgresql://user:password@host/db` (extra "
-            "`tap-calltouch[postgres]`), every machine naming that database. All their calls "
-            "together stay within `requests_per_second`.",
+            "naming that file; `postgresql://user:password@host/db` or libpq's "
+            "`host=... dbname=...` words (extra `tap-calltouch[postgres]`), every machine naming "
+            "that database. All their calls together stay within `requests_per_second`.",
         ),
         th.Property(
             "shard",
