@@ -100,24 +100,31 @@ def _own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redact, "_ordered", redact._ordered)
 
 
-@pytest.fixture(autouse=True)
-def _quick_time(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Waits of milliseconds in every test not marked `slow`, whose subject is not time.
+@pytest.fixture
+def quick_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waits of milliseconds: for every test not marked `slow`, whose subject is not time.
 
     The tap spaces its calls 1 ms apart instead of 220 ms and retries after 1 ms doubling,
     without jitter, instead of 0.5 s doubling plus up to 1 s (a server's `Retry-After` still
-    counts in full: `exponential_waits`); an emulator not given a `rate_limit` has none. Tests
-    marked `slow` (pacing, shared limits, backoff as production has it, real processes) and
-    `integration` keep real time. Tap processes started by a test are never patched.
+    counts in full: `exponential_waits`); an emulator not given a `rate_limit` has none. Tap
+    processes started by a test are never patched.
     """
-    if request.node.get_closest_marker("slow") or request.node.get_closest_marker("integration"):
-        return
     monkeypatch.setattr(auth, "SPACING_HEADROOM", 0.005)  # 1 ms apart at 5 calls a second
     monkeypatch.setattr(
         CalltouchStream, "backoff_wait_generator", lambda _self: exponential_waits(factor=0.001)
     )
     monkeypatch.setattr(CalltouchStream, "backoff_jitter", lambda _self, value: value)
     monkeypatch.setattr(Emulator, "default_rate_limit", None)
+
+
+@pytest.fixture(autouse=True)
+def _quick_time_unless_slow(request: pytest.FixtureRequest) -> None:
+    """`quick_time` for every test but those marked `slow` (pacing, shared limits, backoff as
+    production has it, real processes) or `integration`, which keep real time."""
+    if not (
+        request.node.get_closest_marker("slow") or request.node.get_closest_marker("integration")
+    ):
+        request.getfixturevalue("quick_time")
 
 
 @pytest.fixture(scope="session")

@@ -313,7 +313,7 @@ TARGETS = {
     },
 }
 # Each fault on two (site, target) pairs, turning over the three sites and both targets. A
-# timeout is waited out in real time (eight tries of the shortest `request_timeout`, 1 s).
+# timeout is waited out in real time: eight tries of the shortest `request_timeout`, 1 s.
 MATRIX = [
     pytest.param(fault, k % 3, target, marks=[pytest.mark.slow] if fault == "timeout" else [])
     for k, fault in enumerate(FAULTS)
@@ -402,8 +402,14 @@ def hit(call: Call, site: Site, target: dict[str, Any]) -> bool:
 
 @pytest.mark.parametrize(("fault", "position", "target"), MATRIX)
 def test_a_fault_on_one_site_stops_that_site_alone(
-    fault: str, position: int, target: str, caplog: pytest.LogCaptureFixture
+    fault: str,
+    position: int,
+    target: str,
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if fault == "timeout":  # slow for its timeouts alone: pacing and backoff stay quick
+        request.getfixturevalue("quick_time")
     caplog.set_level(logging.DEBUG)  # urllib3 logs each URL at DEBUG
     sites = three_sites()
     faulty = sites[position]
