@@ -321,3 +321,24 @@ def test_the_command_never_prints_a_random_store_password(
     assert done.returncode == 1
     assert "rate_limit_store" in done.stderr
     assert_hidden(password, done.stdout + done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        (["postgresql://calltouch:pw42x@127.0.0.1/limits"], "pw42x"),
+        ({"host": "127.0.0.1", "dbname": "limits", "password": "pw42x"}, "pw42x"),
+        (7_305_912, "7305912"),
+    ],
+    ids=["list-short-password", "object-short-password", "number"],
+)
+def test_a_store_the_schema_refuses_is_not_quoted(
+    emulator: Emulator, value: object, secret: str
+) -> None:
+    """A password too short to be masked everywhere, or a value of no string type at all, is
+    the value of a secret setting: the schema's message names the setting, never the value."""
+    with own_registry():
+        said, error = everything_said(lambda: run_tap(config_for(emulator, value)))  # type: ignore[arg-type]
+    assert error is not None
+    assert "rate_limit_store" in said
+    assert secret not in said
