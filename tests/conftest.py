@@ -101,19 +101,23 @@ def _own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def quick_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Waits of milliseconds: for every test not marked `slow`, whose subject is not time.
-
-    The tap spaces its calls 1 ms apart instead of 220 ms and retries after 1 ms doubling,
-    without jitter, instead of 0.5 s doubling plus up to 1 s (a server's `Retry-After` still
-    counts in full: `exponential_waits`); an emulator not given a `rate_limit` has none. Tap
-    processes started by a test are never patched.
-    """
-    monkeypatch.setattr(auth, "SPACING_HEADROOM", 0.005)  # 1 ms apart at 5 calls a second
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tap's eight tries 1 ms doubling apart, without jitter, instead of 0.5 s doubling plus
+    up to 1 s; a server's `Retry-After` still counts in full (`exponential_waits`)."""
     monkeypatch.setattr(
         CalltouchStream, "backoff_wait_generator", lambda _self: exponential_waits(factor=0.001)
     )
     monkeypatch.setattr(CalltouchStream, "backoff_jitter", lambda _self, value: value)
+
+
+@pytest.fixture
+def quick_time(fast_retries: None, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ARG001
+    """Waits of milliseconds: for every test not marked `slow`, whose subject is not time.
+
+    `fast_retries`; the tap spaces its calls 1 ms apart instead of 220 ms; an emulator not
+    given a `rate_limit` has none. Tap processes started by a test are never patched.
+    """
+    monkeypatch.setattr(auth, "SPACING_HEADROOM", 0.005)  # 1 ms apart at 5 calls a second
     monkeypatch.setattr(Emulator, "default_rate_limit", None)
 
 
