@@ -9,6 +9,7 @@ parent in hand; and moving the bookmark only past what was emitted.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import itertools
@@ -22,6 +23,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from tap_calltouch.bookmarks import (
     COMPLETE_KEY,
     RESUME_KEY,
+    StateError,
     drop_untrusted_days,
     read_bookmark,
     read_complete_through,
@@ -34,7 +36,14 @@ from tap_calltouch.output import (
     extracted_now,
     record_lines,
 )
-from tap_calltouch.projection import UNDECLARED, Naming, Plan, compile_plan, keep_undeclared
+from tap_calltouch.projection import (
+    UNDECLARED,
+    Naming,
+    Plan,
+    compile_plan,
+    keep_undeclared,
+    with_declared,
+)
 from tap_calltouch.relay import Relay
 from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.sites import failure_summary
@@ -46,6 +55,7 @@ from tap_calltouch.windows import (
     parse_instant,
     progress,
     sync_days,
+    trusted_bookmark,
 )
 
 if sys.version_info >= (3, 12):
@@ -62,6 +72,7 @@ if TYPE_CHECKING:
     from singer_sdk.metrics import Counter
 
     from tap_calltouch.answers import Answer
+    from tap_calltouch.shaping import ChildRows, TagRows
     from tap_calltouch.sites import Site
     from tap_calltouch.windows import Window
 
@@ -182,15 +193,22 @@ class JournalStream(CalltouchStream):
     def drop_untrusted_days(self) -> None:
         """Take out of each site's saved state the days no pass can have written by today.
 
-        Called as the state is loaded, so that no STATE of the run holds them, the first one
-        included; until their day came they skipped nothing, but then every day up to them.
+        So too a bookmark on a day after today, which no record read can have made. Called as
+        the state is loaded, so that no STATE of the run holds them, the first one included;
+        until their day came they skipped nothing, but then every day up to them.
         """
         for site in self.sites:
             today = local_day(self.now, site.zone)
-            for dropped in drop_untrusted_days(self._saved_state(site), today=today):
+            saved = self._saved_state(site)
+            dropped_days = drop_untrusted_days(saved, today=today)
+            with contextlib.suppress(StateError):  # reported by the sync that reads it
+                bookmark = self._bookmark(site)
+                if bookmark is not None and trusted_bookmark(bookmark, today, site.zone) is None:
+                    dropped_days.append(f"bookmark {saved.pop('replication_key_value')}")
+            for dropped in dropped_days:
                 self.logger.warning(
                     "%s of %s: saved %s is later than any pass can have reached by today "
-                    "(%s); reading from the bookmark less the look-back instead",
+                    "(%s); reading from where the rest of the state stands less the look-back",
                     self.name, site, dropped, today,
                 )  # fmt: skip
 
@@ -305,7 +323,7 @@ class JournalStream(CalltouchStream):
             finished = True
         finally:
             self._end_sync(relay, plans, emitted, finished=finished)
-        if self.site_failures and self._syncs_last():
+        if self.site_failures and self._syncs_last() and not self._sites_follow():
             raise self._stopped_sites()
 
     def _end_sync(
@@ -355,6 +373,17 @@ class JournalStream(CalltouchStream):
     def _syncs_last(self) -> bool:
         """Whether this is the run's last journal to sync: the one to report stopped sites."""
         return self._journals()[-1] is self
+
+    def _sites_follow(self) -> bool:
+        """Whether a selected `sites` stream syncs after this one.
+
+        It then lists the sites that completed and names the stopped ones itself.
+        """
+        names = list(self._tap.streams)
+        return any(
+            getattr(stream, "reports_stopped_sites", False) and stream.selected
+            for stream in (self._tap.streams[n] for n in names[names.index(self.name) + 1 :])
+        )
 
     def _journals(self) -> list[JournalStream]:
         """The run's selected journals, in the order they sync."""
@@ -517,7 +546,9 @@ class JournalStream(CalltouchStream):
     @cached_property
     def undeclared(self) -> Naming:
         """The undeclared fields this run met in this stream's records, each warned of once."""
-        return Naming(self.name)
+        column = ("properties", UNDECLARED)
+        declared = UNDECLARED in self.effective_schema.get("properties", {})
+        return Naming(self.name, kept=declared and self.mask.get(column, True))
 
     def _name_undeclared(self, fields: dict[str, Any]) -> None:
         warning = self.undeclared.note(fields)
@@ -527,7 +558,7 @@ class JournalStream(CalltouchStream):
     @cached_property
     def _projection(self) -> Plan:
         """The schema projection plan, compiled once per run rather than per window."""
-        return compile_plan(self.schema)
+        return compile_plan(with_declared(self.schema, self.effective_schema))
 
     @contextmanager
     def _child_writers(self) -> Iterator[ChildWriter]:
@@ -546,7 +577,7 @@ class JournalStream(CalltouchStream):
                 child.write_schema_once()
             keeps = self.stream_maps[0].get_filter_result
             straight = [
-                (child.extract, child.straight_to, child, counter)
+                (child.straight_to, child, counter)
                 for child, counter in counters
                 if child.straight_to is not None
             ]
@@ -556,8 +587,8 @@ class JournalStream(CalltouchStream):
                 lines: list[bytes] = []
                 if not counters or not keeps(record):  # a parent that a stream map filters
                     return lines  # out takes its child rows with it
-                for extract, stream, child, counter in straight:
-                    rows = extract(record)
+                for stream, child, counter in straight:
+                    rows = child.rows(record)
                     if rows:
                         lines.append(record_lines(stream, rows, child._stream_version, extracted))  # noqa: SLF001
                         child.state_manager.is_flushed = False
@@ -566,7 +597,11 @@ class JournalStream(CalltouchStream):
                     child.emit_rows(record, counter)
                 return lines
 
-            yield write
+            try:
+                yield write
+            finally:
+                for child in children:
+                    child.report_left_out()
 
     def _log_summary(self, total: int, windows: int) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
@@ -728,13 +763,30 @@ class ChildStream(LeanRecordStream):
     Subclasses declare `name`, `parent_stream_type`, `primary_keys`, `schema` and `extract`.
     """
 
-    #: Cuts this stream's rows out of one shaped parent (a function of `shaping`).
-    extract: ClassVar[staticmethod[[dict[str, Any]], list[dict[str, Any]]]]
+    #: Cuts this stream's rows out of one shaped parent (`shaping.ChildRows` or `TagRows`).
+    extract: ClassVar[ChildRows | TagRows]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Start with no SCHEMA sent."""
         super().__init__(*args, **kwargs)
         self._schema_sent = False
+        self.left_out = 0  # items of the parents without an id of their own, since last said
+
+    def rows(self, parent: dict[str, Any]) -> list[dict[str, Any]]:
+        """This stream's rows of `parent`, counting the items left out for want of an id."""
+        rows, left_out = self.extract.split(parent)
+        self.left_out += left_out
+        return rows
+
+    def report_left_out(self) -> None:
+        """Warn once of the items left out since the last warning."""
+        if self.left_out:
+            self.logger.warning(
+                "%d %s item(s) without an integer `%s` not emitted: the primary key cannot be "
+                "null; the parent's `%s` column still holds them",
+                *(self.left_out, self.name, self.extract.key, self.extract.field),
+            )
+            self.left_out = 0
 
     def write_schema_once(self) -> None:
         """One SCHEMA message per run, however many parents pass by."""
@@ -758,7 +810,7 @@ class ChildStream(LeanRecordStream):
         that deselection or a catalog schema will change is copied first, so the parent keeps
         its own values.
         """
-        rows = self.extract(parent)
+        rows = self.rows(parent)
         if not rows:
             return
         direct = self._direct

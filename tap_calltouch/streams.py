@@ -49,6 +49,9 @@ class SitesStream(LeanRecordStream):
     """
 
     name = "sites"
+    # Syncing after the journals, it names the sites they stopped once it has listed the
+    # others: a stopped site then never keeps the dimension from the sites that completed.
+    reports_stopped_sites = True
     primary_keys = ("siteId",)
     schema = schemas.SITE.to_dict()
 
@@ -57,15 +60,11 @@ class SitesStream(LeanRecordStream):
         config = dict(self.config)
         sites = share(sites_of(config), shard_in(config))  # a shard's run: its own sites
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
-        stopped: dict[int, str] = {}  # sites its own calls stopped
         for site in sites:
-            stopped_before = site.site_id in failures
             if self.prove(site):
                 yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
-            elif site.site_id in failures and not stopped_before:
-                stopped[site.site_id] = failures[site.site_id]
-        if stopped and not self._journals_follow():  # else the last journal names them
-            raise SitesFailedError(failure_summary(sites, stopped))
+        if failures and not self._journals_follow():  # else the last journal names them
+            raise SitesFailedError(failure_summary(sites, failures))
 
     def prove(self, site: Site) -> bool:
         """Whether the API answered a call for the site in this run, making one if none did.
@@ -138,7 +137,7 @@ class OrdersStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("orderId",)
     schema = schemas.ORDERS_SCHEMA
-    extract = staticmethod(shaping.order_rows)
+    extract = shaping.order_rows
 
 
 class CommentsStream(ChildStream):
@@ -148,7 +147,7 @@ class CommentsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("commentId",)
     schema = schemas.COMMENTS_SCHEMA
-    extract = staticmethod(shaping.comment_rows)
+    extract = shaping.comment_rows
 
 
 class MapVisitsStream(ChildStream):
@@ -158,7 +157,7 @@ class MapVisitsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("requestId", "sessionId")
     schema = schemas.MAP_VISITS_SCHEMA
-    extract = staticmethod(shaping.map_visit_rows)
+    extract = shaping.map_visit_rows
 
 
 class RequestTagsStream(ChildStream):
@@ -168,7 +167,7 @@ class RequestTagsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("requestId", "name")
     schema = schemas.REQUEST_TAGS_SCHEMA
-    extract = staticmethod(shaping.request_tag_rows)
+    extract = shaping.request_tag_rows
 
 
 class CallOrdersStream(ChildStream):
@@ -178,7 +177,7 @@ class CallOrdersStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "orderId")
     schema = schemas.CALL_ORDERS_SCHEMA
-    extract = staticmethod(shaping.call_order_rows)
+    extract = shaping.call_order_rows
 
 
 class CallCommentsStream(ChildStream):
@@ -188,7 +187,7 @@ class CallCommentsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("commentId",)
     schema = schemas.CALL_COMMENTS_SCHEMA
-    extract = staticmethod(shaping.call_comment_rows)
+    extract = shaping.call_comment_rows
 
 
 class CallMapVisitsStream(ChildStream):
@@ -198,7 +197,7 @@ class CallMapVisitsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "sessionId")
     schema = schemas.CALL_MAP_VISITS_SCHEMA
-    extract = staticmethod(shaping.call_map_visit_rows)
+    extract = shaping.call_map_visit_rows
 
 
 class CallTagsStream(ChildStream):
@@ -208,7 +207,7 @@ class CallTagsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "name")
     schema = schemas.CALL_TAGS_SCHEMA
-    extract = staticmethod(shaping.call_tag_rows)
+    extract = shaping.call_tag_rows
 
 
 STREAM_TYPES: list[type[Stream]] = [

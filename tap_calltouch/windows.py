@@ -194,6 +194,20 @@ def trusted_days(
     return resume_from, complete_through
 
 
+def trusted_bookmark(
+    bookmark: dt.datetime | None, today: dt.date, tz: ZoneInfo
+) -> dt.datetime | None:
+    """The saved bookmark, unless on a day after today: no record read can have made that.
+
+    Standing at now, such a bookmark (a hand edit, an older version's mis-zoned time) would
+    hide every day since the last complete pass but the look-back, after any gap in the
+    schedule; read as absent, the run stands at `complete_through` or the start instead.
+    """
+    if bookmark is not None and local_day(bookmark, tz) > today:
+        return None
+    return bookmark
+
+
 def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the range
     *,
     start: dt.datetime,
@@ -212,17 +226,18 @@ def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the
     A pass that a call budget cut short resumes at `resume_from` instead: its look-back was
     already re-read, and starting over from the look-back would spend every budgeted run on
     the same days without ever reaching new ones. Saved days after today are not relied on
-    (`trusted_days`), and a bookmark after now stands at now: the range never starts after
-    today, and re-reads the look-back whatever the bookmark says.
+    (`trusted_days`), nor is a bookmark on a later day (`trusted_bookmark`); one later today
+    stands at now: the range never starts after today, and re-reads the look-back.
     """
     today = local_day(now, tz)
     resume_from, complete_through = trusted_days(resume_from, complete_through, today)
+    bookmark = trusted_bookmark(bookmark, today, tz)
     first = local_day(start, tz)
     if resume_from is not None:
         return max(first, resume_from), local_day(end, tz)
     lookback = dt.timedelta(days=lookback_days)
     since = first
-    if bookmark is not None:  # a bookmark ahead of now (a hand edit) stands at now
+    if bookmark is not None:  # one later today (a clock ahead of ours) stands at now
         since = max(since, local_day(max(start, min(bookmark, now) - lookback), tz))
     if complete_through is not None:
         since = max(since, complete_through - lookback)
@@ -252,6 +267,7 @@ def progress(  # noqa: PLR0913 - all keyword-only, each a separate input
     """
     today = local_day(now, tz)
     resume_from, complete_through = trusted_days(resume_from, complete_through, today)
+    bookmark = trusted_bookmark(bookmark, today, tz)
     start_day = local_day(start, tz)
     if resume_from is not None:
         first, rank = max(start_day, resume_from), 1

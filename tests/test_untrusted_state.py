@@ -98,6 +98,8 @@ def first_day_owed(  # noqa: PLR0913 - the parts of one saved state
     if resume_from is not None and resume_from <= today:
         return max(start, resume_from)
     stands = [min(local_day(bookmark, tz), today)] if bookmark is not None else []
+    if bookmark is not None and local_day(bookmark, tz) > today:
+        stands = []  # no record read can have made it: it says nothing of what was read
     if complete_through is not None and complete_through < today:
         stands.append(complete_through)
     if not stands:
@@ -215,9 +217,14 @@ def site_states(state: dict[str, Any], site_ids: list[int], *, partitioned: bool
 
 
 def assert_no_untrusted_day(
-    result: SyncResult, todays: dict[int, dt.date], *, partitioned: bool
+    result: SyncResult,
+    todays: dict[int, dt.date],
+    *,
+    partitioned: bool,
+    zones: dict[int, ZoneInfo] | None = None,
 ) -> None:
-    """No STATE of the run, the first one included, holds a day no pass can have written."""
+    """No STATE of the run, the first one included, holds a day no pass can have written
+    (nor, given the zones, a bookmark on a day after today)."""
     assert result.states
     for state in result.states:
         for site_id, saved in site_states(state, list(todays), partitioned=partitioned).items():
@@ -226,6 +233,9 @@ def assert_no_untrusted_day(
                 assert dt.date.fromisoformat(saved["resume_from"]) <= today, (site_id, saved)
             if saved.get("complete_through"):
                 assert dt.date.fromisoformat(saved["complete_through"]) < today, (site_id, saved)
+            if zones is not None and saved.get("replication_key_value"):
+                bookmark = dt.datetime.fromisoformat(saved["replication_key_value"])
+                assert local_day(bookmark, zones[site_id]) <= today, (site_id, saved)
 
 
 SAVED_SITE = st.fixed_dictionaries(
@@ -343,7 +353,7 @@ def test_saved_states_of_every_shape_skip_no_day_and_are_not_written_back() -> N
                 }
                 missing = sorted(wanted - days_asked(server, site_id))
                 assert not missing, f"site {site_id}: days never asked for: {missing}"
-            assert_no_untrusted_day(result, todays, partitioned=partitioned)
+            assert_no_untrusted_day(result, todays, partitioned=partitioned, zones=zones)
 
         check()
 
@@ -438,3 +448,26 @@ def test_thirteen_daily_runs_after_a_saved_resume_from_ahead_read_every_day(
 
 def local_of(epoch_ms: int, tz: ZoneInfo) -> dt.date:
     return dt.datetime.fromtimestamp(epoch_ms / 1000, tz).date()
+
+
+@pytest.mark.parametrize("lookback", [0, 2])
+def test_a_bookmark_after_today_skips_no_day_since_the_last_complete_pass(lookback: int) -> None:
+    """A hand-edited (or mis-zoned) bookmark days ahead says nothing about what was read.
+
+    Standing at now, it hid the days between the last complete pass and today less the
+    look-back: after a ten-day outage of the schedule they were never read.
+    """
+    tz = ZoneInfo("Pacific/Kiritimati")
+    now = dt.datetime(2026, 3, 20, 12, tzinfo=UTC)
+    today = local_day(now, tz)
+    start = dt.datetime(2026, 1, 1, tzinfo=tz)
+    last_read = dt.date(2026, 3, 10)  # the schedule stopped after this day's pass
+    saved: dict[str, Any] = {
+        "bookmark": dt.datetime(2026, 4, 30, tzinfo=UTC),
+        "complete_through": last_read,
+    }
+    first, last = sync_days(start=start, end=now, now=now, tz=tz, lookback_days=lookback, **saved)
+    assert last == today
+    assert first <= last_read + ONE_DAY - dt.timedelta(days=lookback)
+    # Ranked where the last complete pass left it, not as up to date.
+    assert progress(start=start, now=now, tz=tz, **saved)[0] == (last_read + ONE_DAY - today).days
