@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tap_calltouch import redact
+from tap_calltouch import auth, redact
 from tap_calltouch.client import CalltouchStream
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
@@ -102,11 +102,33 @@ def _own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tap's eight tries, with waits of 10 ms doubling and no jitter instead of 0.5 s."""
+    """The tap's eight tries 1 ms doubling apart, without jitter, instead of 0.5 s doubling plus
+    up to 1 s; a server's `Retry-After` still counts in full (`exponential_waits`)."""
     monkeypatch.setattr(
-        CalltouchStream, "backoff_wait_generator", lambda _self: exponential_waits(factor=0.01)
+        CalltouchStream, "backoff_wait_generator", lambda _self: exponential_waits(factor=0.001)
     )
     monkeypatch.setattr(CalltouchStream, "backoff_jitter", lambda _self, value: value)
+
+
+@pytest.fixture
+def quick_time(fast_retries: None, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ARG001
+    """Waits of milliseconds: for every test not marked `slow`, whose subject is not time.
+
+    `fast_retries`; the tap spaces its calls 1 ms apart instead of 220 ms; an emulator not
+    given a `rate_limit` has none. Tap processes started by a test are never patched.
+    """
+    monkeypatch.setattr(auth, "SPACING_HEADROOM", 0.005)  # 1 ms apart at 5 calls a second
+    monkeypatch.setattr(Emulator, "default_rate_limit", None)
+
+
+@pytest.fixture(autouse=True)
+def _quick_time_unless_slow(request: pytest.FixtureRequest) -> None:
+    """`quick_time` for every test but those marked `slow` (pacing, shared limits, backoff as
+    production has it, real processes) or `integration`, which keep real time."""
+    if not (
+        request.node.get_closest_marker("slow") or request.node.get_closest_marker("integration")
+    ):
+        request.getfixturevalue("quick_time")
 
 
 @pytest.fixture(scope="session")

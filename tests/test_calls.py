@@ -118,6 +118,7 @@ def settings(url: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_every_call_and_child_row_arrives_once_with_requests_under_the_rate(
     server: Emulator, calls: list[dict[str, Any]]
 ) -> None:
@@ -241,7 +242,6 @@ def test_a_deselected_journal_costs_no_call(server: Emulator) -> None:
     assert all(not result.records[name] for name in CALL_STREAMS)
 
 
-@pytest.mark.usefixtures("fast_retries")
 @pytest.mark.parametrize(
     ("kind", "options"),
     [
@@ -267,7 +267,6 @@ def test_a_fault_on_one_page_is_retried(
     assert_no_token(caplog.text)
 
 
-@pytest.mark.usefixtures("fast_retries")
 def test_a_bad_page_that_persists_fails_naming_window_and_page(
     server: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -285,6 +284,7 @@ def test_a_bad_page_that_persists_fails_naming_window_and_page(
     assert_no_token(caplog.text, *exception_texts(run.error))
 
 
+@pytest.mark.slow
 def test_a_realistic_month_of_both_journals_arrives_once_within_the_limit(
     tmp_path: Path,
 ) -> None:

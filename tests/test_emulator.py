@@ -382,7 +382,7 @@ def test_paths(emulator: Emulator) -> None:
 
 
 def test_rate_limit_answers_429_beyond_five_a_second(dataset: list[Record]) -> None:
-    with Emulator(dataset=dataset, token=TOKEN, retry_after=1) as emulator:
+    with Emulator(dataset=dataset, token=TOKEN, rate_limit=5, retry_after=1) as emulator:
         query = {"requestId": dataset[0]["requestId"]}
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
             answers = list(pool.map(lambda _: get(emulator, query), range(12)))
@@ -414,10 +414,13 @@ def test_too_large_a_window_is_a_504(dataset: list[Record]) -> None:
 
 
 def test_latency_delays_every_answer(dataset: list[Record]) -> None:
-    with Emulator(dataset=dataset, token=TOKEN, rate_limit=None, latency=0.2) as emulator:
-        began = time.monotonic()
-        get(emulator, {"requestId": dataset[0]["requestId"]})
-        assert time.monotonic() - began >= 0.2
+    with Emulator(dataset=dataset, token=TOKEN, rate_limit=None, latency=0.5) as emulator:
+        query = {"requestId": dataset[0]["requestId"]}
+        with pytest.raises(requests.Timeout):
+            get(emulator, query, timeout=0.1)  # a client that waits less gets nothing
+        assert get(emulator, query).status_code == 200
+        with pytest.raises(requests.Timeout):
+            get(emulator, one_day(START), timeout=0.1)  # every answer, not just the first
 
 
 # --- injected faults -----------------------------------------------------------------------------
@@ -447,9 +450,7 @@ def test_slow_fault(emulator: Emulator) -> None:
     with pytest.raises(requests.Timeout):
         get(emulator, one_day(START), timeout=0.1)
     emulator.inject("slow", delay=0.2)
-    began = time.monotonic()
-    assert get(emulator, one_day(START)).status_code == 200
-    assert time.monotonic() - began >= 0.2
+    assert get(emulator, one_day(START)).status_code == 200  # late, but whole
 
 
 def test_truncated_html_and_object_faults(emulator: Emulator) -> None:
@@ -473,10 +474,8 @@ def test_truncated_html_and_object_faults(emulator: Emulator) -> None:
 def test_hang_fault_answers_nothing_until_released(dataset: list[Record]) -> None:
     with Emulator(dataset=dataset, token=TOKEN, rate_limit=None) as emulator:
         emulator.inject("hang", seconds=0.5)
-        began = time.monotonic()
         with pytest.raises(requests.Timeout):
             get(emulator, one_day(START), timeout=0.2)
-        assert time.monotonic() - began < 0.5
         assert get(emulator, one_day(START)).status_code == 200
         emulator.inject("hang")  # held until the emulator stops
         with pytest.raises(requests.Timeout):

@@ -533,7 +533,7 @@ def test_attribution_is_echoed(emulator: Emulator, dataset: list[Record]) -> Non
 
 def test_rate_limit_counts_both_journals_together(dataset: list[Record]) -> None:
     requests_dataset = generate_dataset(seed=1, start=START, days=1, per_day=5)
-    with Emulator(dataset=requests_dataset, calls=dataset, token=TOKEN) as emulator:
+    with Emulator(dataset=requests_dataset, calls=dataset, token=TOKEN, rate_limit=5) as emulator:
         one_day = span(START, START)
         leads = {"clientApiId": TOKEN, "siteId": SITE_ID, "dateFrom": "03/01/2026"}
         leads["dateTo"] = leads["dateFrom"]

@@ -275,7 +275,7 @@ def test_each_site_has_its_own_budget_over_both_journals() -> None:
 
 def test_six_calls_in_a_second_over_several_sites_hit_the_limit(sites: list[Site]) -> None:
     tokens = tokens_for(sites, [TOKEN_A, TOKEN_B])
-    with Emulator(sites=sites, tokens=tokens, retry_after=1) as emulator:
+    with Emulator(sites=sites, tokens=tokens, rate_limit=5, retry_after=1) as emulator:
         plan = [
             (leads, 12345, TOKEN_A),
             (calls, 12346, TOKEN_A),

@@ -183,7 +183,7 @@ def call_from(emulator: Emulator, source: str) -> int:
 def test_the_limit_counts_each_ip_alone_or_all_clients_together(per: str, sixth: int) -> None:
     """Five calls from 127.0.0.1, then one from 127.0.0.2: per IP it is let in (403: its token
     is wrong, past the limit), over all clients it is the sixth in a second."""
-    with Emulator(dataset=[], token=TOKEN, rate_limit_per=per) as emulator:
+    with Emulator(dataset=[], token=TOKEN, rate_limit=5, rate_limit_per=per) as emulator:
         statuses = [call_from(emulator, "127.0.0.1") for _ in range(5)]
         statuses.append(call_from(emulator, "127.0.0.2"))
     assert statuses == [403] * 5 + [sixth]
@@ -192,6 +192,7 @@ def test_the_limit_counts_each_ip_alone_or_all_clients_together(per: str, sixth:
 # --- a slot held too long is given up ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_call_that_lost_the_cpu_after_its_slot_takes_a_fresh_one(tmp_path: Path) -> None:
     """Two processes' authenticators on one store; the first is held up after taking its slot
     (as a process descheduled under load is) for longer than `STALE_SLOT`. Its call must not

@@ -177,6 +177,7 @@ def test_a_closed_relay_stops_every_journal_it_began_and_starts_nothing() -> Non
     assert len(first.log) == calls <= 3  # the one handed out, and what was in flight
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("latency", [0.4])
 def test_the_tap_starts_the_second_journal_while_the_first_is_still_answered(
     latency: float,
@@ -286,6 +287,7 @@ def test_a_site_the_next_journal_stops_early_still_gets_the_journal_before_it_wh
     assert "resume_from" not in partition  # its pass over the first journal is whole
 
 
+@pytest.mark.slow
 def test_a_dry_run_makes_no_call_of_a_journal_its_closed_relay_had_begun() -> None:
     """`--test` ends the first journal after one record and closes the relay, which had begun
     the next; that journal then syncs with a relay of its own. Its stop used to be cleared as it

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -63,6 +64,9 @@ if TYPE_CHECKING:
     from tests.emulator.dataset import Record
     from tests.emulator.server import PageServed
     from tests.emulator.sites import Site
+
+# Runs again and again under the API's rate limit, with real spacing: minutes of pacing.
+pytestmark = pytest.mark.slow
 
 UTC = dt.timezone.utc
 # Midnight UTC is already 22 October in every zone below (all east of UTC), so no record is

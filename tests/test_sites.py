@@ -15,10 +15,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pyrate_limiter import InMemoryBucket, Limiter, Rate
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_calltouch import tap as tap_module
 from tap_calltouch.client import CalltouchStream, SitesFailedError, UnreachableError
 from tap_calltouch.sites import Site as SiteSetting
 from tap_calltouch.sites import failure_summary, site_problems, sites_of
@@ -118,6 +116,7 @@ def assert_once(result: SyncResult, sites: list[Site], *, only: bool = True) -> 
         assert set(rows) == want[stream], stream
 
 
+@pytest.mark.slow
 def test_an_agency_run_where_one_token_is_revoked_and_one_site_has_no_points() -> None:
     sites = agency(20, requests_per_day=3, calls_per_day=5)
     revoked, spent = sites[0], sites[14]  # LONE's only site, and one of REST's
@@ -313,24 +312,13 @@ TARGETS = {
         "page": 2,
     },
 }
-# Each fault on two (site, target) pairs, turning over the three sites and both targets.
+# Each fault on two (site, target) pairs, turning over the three sites and both targets. A
+# timeout is waited out in real time: eight tries of the shortest `request_timeout`, 1 s.
 MATRIX = [
-    (fault, k % 3, target)
+    pytest.param(fault, k % 3, target, marks=[pytest.mark.slow] if fault == "timeout" else [])
     for k, fault in enumerate(FAULTS)
     for k, target in ((k, "first-call"), (k + 1, "later-page"))
 ]
-
-
-@pytest.fixture
-def quick_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Calls 5 ms apart against an emulator without a rate limit: these tests are about
-    faults, and a fault matrix at 4.5 calls/s would take minutes."""
-    monkeypatch.setattr(tap_module, "spacing_ms", lambda _rate: 5)
-    monkeypatch.setattr(
-        tap_module,
-        "build_limiter",
-        lambda _rate, _store=None: Limiter(InMemoryBucket([Rate(1, 5)])),
-    )
 
 
 def three_sites() -> list[Site]:
@@ -412,11 +400,16 @@ def hit(call: Call, site: Site, target: dict[str, Any]) -> bool:
     )
 
 
-@pytest.mark.usefixtures("fast_retries", "quick_limiter")
 @pytest.mark.parametrize(("fault", "position", "target"), MATRIX)
 def test_a_fault_on_one_site_stops_that_site_alone(
-    fault: str, position: int, target: str, caplog: pytest.LogCaptureFixture
+    fault: str,
+    position: int,
+    target: str,
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if fault == "timeout":  # slow for its timeouts alone: pacing and backoff stay quick
+        request.getfixturevalue("quick_time")
     caplog.set_level(logging.DEBUG)  # urllib3 logs each URL at DEBUG
     sites = three_sites()
     faulty = sites[position]
@@ -459,8 +452,10 @@ def test_a_fault_on_one_site_stops_that_site_alone(
 # --- the API down for every site -----------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("fast_retries", "quick_limiter")
-def test_a_host_refusing_connections_stops_every_site_after_one_calls_tries() -> None:
+def test_a_host_refusing_connections_stops_every_site_after_one_calls_tries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # urllib3 logs each connection it opens
     sites = three_sites()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -472,12 +467,15 @@ def test_a_host_refusing_connections_stops_every_site_after_one_calls_tries() ->
     assert f"failed after {TRIES} attempts" in message
     assert "Connection refused" in message
     assert "check the `api_url` setting" in message
-    assert run.seconds < 10  # one site's tries, not every site's
+    # One site's tries, not every site's: each opened a connection and named its site's URL.
+    assert caplog.text.count("Starting new HTTP connection") == TRIES
+    retried = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert len(retried) == TRIES - 1
+    assert all(f"/RestAPI/{sites[0].site_id}/" in message for message in retried), retried
     for token in (MANY, FAULTY_NAME):
         assert_no_token(*exception_texts(run.error), token=token)
 
 
-@pytest.mark.usefixtures("fast_retries", "quick_limiter")
 def test_answers_breaking_for_every_site_stop_the_run_after_two_sites() -> None:
     sites = three_sites()
     with matrix_emulator(sites, sites[1]) as emulator:
@@ -522,7 +520,6 @@ def stop_after(emulator: Emulator, site: Site, pages: int, how: str) -> None:
     emulator.on_page(hook)
 
 
-@pytest.mark.usefixtures("fast_retries", "quick_limiter")
 @pytest.mark.parametrize("how", ["revoked", "points", "500"])
 @pytest.mark.parametrize("pages", [3, 4], ids=["before-the-re-read", "during-the-re-read"])
 def test_a_site_stopping_while_a_changed_window_is_read_again_stops_alone(
@@ -558,7 +555,6 @@ def test_a_site_stopping_while_a_changed_window_is_read_again_stops_alone(
     assert got == calls_of[faulty.site_id]
 
 
-@pytest.mark.usefixtures("quick_limiter")
 def test_a_large_answer_breaking_while_streamed_stops_its_site_alone() -> None:
     """An answer too large to parse at once is checked at its edges and streamed later; cut
     after a `]` it passes the check and breaks mid-stream, after some records went out."""

@@ -149,6 +149,7 @@ def test_lookback_catches_late_deals_and_tags(
     assert {(recent["requestId"], "Поздний"), (recent["requestId"], "Перезвонить")} <= tags
 
 
+@pytest.mark.slow
 def test_rate_stays_under_five_per_second_without_429(
     config: dict[str, Any], emulator: Emulator
 ) -> None:
@@ -158,6 +159,7 @@ def test_rate_stays_under_five_per_second_without_429(
     assert emulator.peak_rate() <= 5
 
 
+@pytest.mark.slow
 def test_lower_rate_setting_is_honoured(config: dict[str, Any], emulator: Emulator) -> None:
     run_tap({**config, "window_days": 1, "requests_per_second": 2})
     assert emulator.count() == DAYS

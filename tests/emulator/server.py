@@ -19,7 +19,7 @@ import gc
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from typing_extensions import Self
 from werkzeug.wrappers import Request, Response
@@ -99,6 +99,11 @@ class Emulator(Accounts):
     its `Journal`'s (`journals`, by name).
     """
 
+    #: The `rate_limit` of an emulator not given one: the API's 5 calls a second. None (no
+    #: limit) in the tests whose subject is not pacing, where the tap spaces its calls 1 ms
+    #: apart (tests/conftest.py).
+    default_rate_limit: ClassVar[int | None] = 5
+
     def __init__(  # noqa: PLR0913 - every knob is a documented behaviour of the API
         self,
         *,
@@ -106,7 +111,7 @@ class Emulator(Accounts):
         token: str | None = None,
         site_id: int | None = None,
         tz: str | None = None,
-        rate_limit: int | None = 5,
+        rate_limit: int | Literal["default"] | None = "default",
         retry_after: float | None = None,
         latency: float = 0.0,
         points_budget: int | None = None,
@@ -128,6 +133,7 @@ class Emulator(Accounts):
         `call_records`: `calls` itself is the call log. `empty_page_total` is the `pageTotal`
         an empty range answers (clients saw 0 and 1); `calls_max_days` makes longer calls-journal
         ranges a 400 (one client caps them at about 3 months; the vendor says nothing).
+        `rate_limit` is how many calls a client may make in any second (None: any number);
         `rate_limit_per="all"` counts every call against one `rate_limit`, whoever sends it: the
         API's per-IP limit as several processes or machines behind one NAT meet it.
         """
@@ -136,7 +142,7 @@ class Emulator(Accounts):
         if rate_limit_per not in {"ip", "all"}:
             msg = f"rate_limit_per is 'ip' or 'all', not {rate_limit_per!r}"
             raise ValueError(msg)
-        self.rate_limit = rate_limit
+        self.rate_limit = self.default_rate_limit if rate_limit == "default" else rate_limit
         self.rate_limit_per = rate_limit_per
         self.retry_after = retry_after
         self.latency = latency
