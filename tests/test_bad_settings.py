@@ -169,6 +169,7 @@ BAD_SETTINGS: dict[str, list[tuple[Any, dict[str, Any]]]] = {
     "stream_map_config": [("x", {}), (1, {})],
     "faker_config": [("x", {}), ({"locale": 5}, {})],
     "flattening_enabled": [("yes", {}), (1, {})],
+    "fail_on_stopped_sites": [("no", {}), (0, {}), ([True], {})],
     "flattening_max_depth": [("deep", FLATTENING), (-1, FLATTENING), (1.5, FLATTENING)],
     "flattening_max_key_length": [
         ("long", FLATTENING),
