@@ -34,6 +34,7 @@ NOT_SETTINGS = {
     "wait_end_of_query", "send_progress_in_http_headers", "http_headers_progress_interval_ms",
     "buffer_size", "client_protocol_version",
 }  # fmt: skip
+READS = re.compile(r"(?is)^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b")
 INSERT_DATA = re.compile(r"(?is)^\s*(INSERT\s+INTO\s.*?\bFORMAT\s+(\w+))[ \t]*\r?\n?(.*)$")
 
 
@@ -99,6 +100,11 @@ class ChdbServer:
             if name not in NOT_SETTINGS and not name.startswith("param_")
         }
         params = {name[6:]: value for name, value in url.items() if name.startswith("param_")}
+        # chdb's session keeps its settings, and readonly once set refuses every later SET: the
+        # server's check for a read-only request is made here instead.
+        if settings.pop("readonly", "0") != "0" and not READS.match(sql):
+            msg = "Code: 164. DB::Exception: Cannot execute query in readonly mode. (READONLY)"
+            raise PermissionError(msg)
         with self.lock:
             applied = {"session_timezone": self.timezone, **settings}
             try:

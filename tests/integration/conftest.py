@@ -290,6 +290,8 @@ def _interrupt(_signum: int, _frame: object) -> None:
 # --- ClickHouse --------------------------------------------------------------------------------
 
 CH_DATABASE = "calltouch"
+# target-clickhouse writes the password into a URL unquoted: letters, digits, - and _ only.
+CH_PASSWORD = "it-secret-Pa55"  # noqa: S105 - a throwaway server's
 # A real server instead of chdb (CI's clickhouse/clickhouse-server service container):
 # http://user:password@host:port
 CH_URL_VARIABLE = "CLICKHOUSE_TEST_URL"
@@ -344,7 +346,8 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]
     from tests.integration.clickhouse_http import ChdbServer  # noqa: PLC0415
 
     with ChdbServer(tmp_path_factory.mktemp("chdb"), timezone=CH_SERVER_ZONE) as server:
-        yield ClickHouse(port=server.port)
+        # chdb checks no password; one is set so the tests can look for it in every log.
+        yield ClickHouse(port=server.port, password=CH_PASSWORD)
 
 
 def python_for_loader() -> str:

@@ -77,6 +77,8 @@ def test_meltano_into_clickhouse(
         after_run=after_run,
     )
     assert len(runs) == 2
+    for log in sorted(tmp_path.glob("*.log")):
+        assert clickhouse.password not in log.read_text(encoding="utf-8"), log.name
     db = ClickHouseWarehouse(clickhouse.client())
     calls, requests = db.column_types("calls"), db.column_types("requests")
     # What the loader does to each type (docs/loaders.md): not Nullable, so a null id is 0 and

@@ -95,7 +95,7 @@
 {% macro clickhouse__raw_column(column, field, type) -%}
   {%- if type | lower == dbt.type_timestamp() | lower -%}
     parseDateTimeBestEffortOrNull(toString({{ column }}), 'UTC')
-  {%- elif field.endswith('Id') or field.endswith('id') -%}
+  {%- elif type | lower in ('bigint', 'integer', 'int') and field[-2:] | lower == 'id' -%}
     cast(nullif({{ column }}, 0) as {{ nullable(type) }})
   {%- else -%}
     cast({{ column }} as {{ nullable(type) }})
