@@ -201,6 +201,10 @@ def start_emulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], Target]:
     served = [process.stdout.readline() for _ in range(2 + len(DEMO_SITES))]  # sites, token, each
     sites = zoned_sites(DEMO_SITES, served)
     say(", ".join(f"site {site['site_id']} in {site['timezone']}" for site in sites))
+    # A proxy set for PyPI (the first run installs Meltano) would get the calls to 127.0.0.1
+    # too, and refuse them: the emulator is reached directly, whatever the shell says.
+    for name in ("no_proxy", "NO_PROXY"):
+        env[name] = ",".join(filter(None, ["127.0.0.1,localhost", env.get(name)]))
     env |= {
         "TAP_CALLTOUCH_API_URL": url,
         "TAP_CALLTOUCH_API_TOKEN": DEMO_TOKEN,

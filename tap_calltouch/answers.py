@@ -255,7 +255,7 @@ def _streamed_totals(
     except ijson.JSONError as exc:
         if _INTEGER_OVERFLOW in str(exc):
             raise _LongIntegerError from None
-        msg = f"HTTP 200 but the body is not {envelope.kind} ({exc})"
+        msg = f"HTTP 200 but the body is not {envelope.kind} ({yajl_reason(exc)})"
         raise BadBodyError(msg, response) from None
     return _totals(found, response, envelope)
 
@@ -312,14 +312,23 @@ def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
                 yielded += 1
         except ijson.JSONError as exc:
             if _INTEGER_OVERFLOW not in str(exc):
-                raise MalformedStreamError(str(exc)) from None
+                raise MalformedStreamError(yajl_reason(exc)) from None
         else:
             return
         with _repaired_copy(body) as fixed:
             try:
                 yield from itertools.islice(_stream(fixed, prefix), yielded, None)
             except ijson.JSONError as exc:
-                raise MalformedStreamError(str(exc)) from None
+                raise MalformedStreamError(yajl_reason(exc)) from None
+
+
+def yajl_reason(error: ijson.JSONError) -> str:
+    """The parser's complaint without the 60 bytes of body it quotes around the fault.
+
+    A body can echo the call's URL (a gateway's page spliced in): the token, cut by that
+    excerpt, is no longer the whole one a mask looks for.
+    """
+    return str(error).strip().partition("\n")[0]
 
 
 _INTEGER_OVERFLOW = "integer overflow"  # yajl's message, for any magnitude of 2**63 or more

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from tap_calltouch.windows import trusted_days
+
 RESUME_KEY = "resume_from"  # the first local day an unfinished pass has not fetched yet
 COMPLETE_KEY = "complete_through"  # the last local day a complete pass read whole
 _MS_THRESHOLD = 10**11  # epoch values above this are milliseconds (year 5138 in seconds)
@@ -59,6 +61,33 @@ def read_resume_day(state: dict[str, Any], *, stream: str) -> dt.date | None:
 def read_complete_through(state: dict[str, Any], *, stream: str) -> dt.date | None:
     """The last day a complete pass read whole; None in state written before the key existed."""
     return _read_day(state, stream=stream, key=COMPLETE_KEY)
+
+
+def drop_untrusted_days(saved: dict[str, Any], *, today: dt.date) -> list[str]:
+    """Remove from one stream's (or site's) saved state the days a run may not rely on.
+
+    A `resume_from` after `today` or a `complete_through` from `today` on (`trusted_days`):
+    the run then plans as if they were absent, and the STATE it writes no longer holds them,
+    so they cannot take effect once their day has come. Returns `key value` of each removed;
+    a value that is no date is left for the stream to report.
+    """
+    resume, complete = (_day_or_none(saved, key) for key in (RESUME_KEY, COMPLETE_KEY))
+    kept = trusted_days(resume, complete, today)
+    dropped = [
+        key
+        for key, day, trusted in zip(
+            (RESUME_KEY, COMPLETE_KEY), (resume, complete), kept, strict=True
+        )
+        if day is not None and trusted is None
+    ]
+    return [f"{key} {saved.pop(key)}" for key in dropped]
+
+
+def _day_or_none(saved: dict[str, Any], key: str) -> dt.date | None:
+    try:
+        return _read_day(saved, stream="", key=key)
+    except StateError:
+        return None
 
 
 def _read_day(state: dict[str, Any], *, stream: str, key: str) -> dt.date | None:

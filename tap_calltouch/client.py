@@ -341,7 +341,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._current_part.value = part
         self._current_part.stopping = self._stopping  # the sync's it was started in
         try:
-            return self._fetch(part)
+            answers = self._fetch(part)
+            self._tap.answered.add(part.site.site_id)  # type: ignore[attr-defined]
         except StoppedError:
             if part.site.site_id in self.site_failures:
                 return []
@@ -349,6 +350,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         except CalltouchAPIError as error:
             self.stop_site(part.site, error)
             return []
+        return answers
 
     def stop_site(self, site: Site, error: CalltouchAPIError) -> None:
         """Note that a site stopped, and why; raise `error` when it stops the whole run.

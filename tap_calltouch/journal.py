@@ -22,6 +22,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from tap_calltouch.bookmarks import (
     COMPLETE_KEY,
     RESUME_KEY,
+    drop_untrusted_days,
     read_bookmark,
     read_complete_through,
     read_resume_day,
@@ -33,8 +34,9 @@ from tap_calltouch.output import (
     extracted_now,
     record_lines,
 )
-from tap_calltouch.projection import Plan, compile_plan, project
+from tap_calltouch.projection import UNDECLARED, Naming, Plan, compile_plan, keep_undeclared
 from tap_calltouch.relay import Relay
+from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.sites import failure_summary
 from tap_calltouch.windows import (
     Part,
@@ -114,6 +116,7 @@ class JournalStream(CalltouchStream):
         first, last = sync_days(
             start=self._start(site),
             end=min(end, self.now),
+            now=self.now,
             tz=zone,
             bookmark=self._bookmark(site),
             lookback_days=int(self.config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)),
@@ -175,6 +178,21 @@ class JournalStream(CalltouchStream):
             if partition.get("context") == context:
                 return partition  # type: ignore[no-any-return]
         return {}
+
+    def drop_untrusted_days(self) -> None:
+        """Take out of each site's saved state the days no pass can have written by today.
+
+        Called as the state is loaded, so that no STATE of the run holds them, the first one
+        included; until their day came they skipped nothing, but then every day up to them.
+        """
+        for site in self.sites:
+            today = local_day(self.now, site.zone)
+            for dropped in drop_untrusted_days(self._saved_state(site), today=today):
+                self.logger.warning(
+                    "%s of %s: saved %s is later than any pass can have reached by today "
+                    "(%s); reading from the bookmark less the look-back instead",
+                    self.name, site, dropped, today,
+                )  # fmt: skip
 
     def _interleaved(self, plans: list[tuple[Site, list[Window]]]) -> Iterator[Part]:
         """First parts of every site's windows, the sites taking turns.
@@ -482,7 +500,7 @@ class JournalStream(CalltouchStream):
             )
 
     def _shaped(self, part: Part, answers: list[Answer]) -> Iterator[Record]:
-        """A part's records, normalised and without the fields the schema does not declare.
+        """A part's records, normalised, the fields the schema does not declare in `_undeclared`.
 
         Projected with the built-in schema, so child rows are cut from complete blocks
         whatever the catalog says about the parent.
@@ -492,7 +510,19 @@ class JournalStream(CalltouchStream):
             for raw in self.parse_answer(answer, part):
                 record = shape(raw, zone)
                 record["siteId"] = site_id  # the site asked for, whatever the record says
-                yield project(record, plan)
+                if keep_undeclared(record, plan, OBSOLETE_FIELDS):
+                    self._name_undeclared(record[UNDECLARED])
+                yield record
+
+    @cached_property
+    def undeclared(self) -> Naming:
+        """The undeclared fields this run met in this stream's records, each warned of once."""
+        return Naming(self.name)
+
+    def _name_undeclared(self, fields: dict[str, Any]) -> None:
+        warning = self.undeclared.note(fields)
+        if warning:
+            self.logger.warning(warning)
 
     @cached_property
     def _projection(self) -> Plan:
@@ -541,9 +571,10 @@ class JournalStream(CalltouchStream):
     def _log_summary(self, total: int, windows: int) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
         self.logger.info(
-            "Made %d API call(s) for %d window(s); %d %s emitted%s",
+            "Made %d API call(s) for %d window(s); %d %s emitted%s%s",
             *(self.calls_made, windows, total, self.name),
             f"; {self.undated} without a creation time not emitted" if self.undated else "",
+            self.undeclared.summary(),
         )
         if self.held_back is not None:
             self.logger.warning(

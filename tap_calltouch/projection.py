@@ -1,13 +1,18 @@
-"""Schema projection: drop the fields a schema does not declare, at every level.
+"""Schema projection: take out the fields a schema does not declare, at every level.
 
-The API keeps obsolete fields in its answers and tells clients to ignore them. Walking each
-record against the SDK's conformance rules costs more than the rest of the tap together, so
-a plan is compiled from the schema once, and each object loses its unknown keys with one set
-difference. Pure functions: no SDK, no I/O.
+Calltouch adds fields over time (`customFields` appeared in call records in 2023-24), and a
+field the schema does not know yet must not be lost: `keep_undeclared` moves every undeclared
+key of a record, with its path, into one free-form column, `_undeclared`.
+
+Walking each record against the SDK's conformance rules costs more than the rest of the tap
+together, so a plan is compiled from the schema once, and each object loses its unknown keys
+with one set difference; a walk builds a path only for a key it takes out. Pure functions: no
+SDK, no I/O.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -15,10 +20,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     Cast = Callable[[Any], Any]
-    Walk = Callable[[Any], None]
+    #: Keys taken out of one object or array: (path relative to it, value), or None for none.
+    Found = list[tuple[str, Any]] | None
+    Walk = Callable[[Any], Found]
+
+#: The column of a record that holds its undeclared fields: {path: value}, e.g.
+#: {"customFields": [...], "orders[0].discount": 5}. Absent when there are none.
+UNDECLARED = "_undeclared"
 
 
 @dataclass(frozen=True)
@@ -117,11 +128,96 @@ _CASTS: dict[str, Cast] = {
 
 def project(value: Any, plan: Plan) -> Any:  # noqa: ANN401 - any JSON value
     """Remove undeclared keys from `value` in place, following `plan`; returns `value`."""
-    if isinstance(value, dict):
-        plan.walk_object(value)
-    elif isinstance(value, list):
-        plan.walk_items(value)
+    _walk(value, plan)
     return value
+
+
+def split_undeclared(value: Any, plan: Plan) -> dict[str, Any]:  # noqa: ANN401
+    """Remove undeclared keys from `value` in place; returns them, {path: value}.
+
+    A path is the key's, from the top of `value`: `customFields`, `session.newKey`,
+    `orders[0].discount` (an array's item by its index).
+    """
+    return dict(_walk(value, plan) or ())
+
+
+def keep_undeclared(
+    record: dict[str, Any], plan: Plan, obsolete: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Move `record`'s undeclared fields into its `_undeclared` column; returns them.
+
+    Dropped instead: a null, which holds nothing (the API sends some fields null in every
+    record, as the singular `order` of calls), and the fields named in `obsolete` (by
+    `field_name`), which the API still sends and its documentation says to ignore.
+    """
+    found = plan.walk_object(record)
+    if not found:
+        return {}
+    kept = {
+        path: value
+        for path, value in found
+        if value is not None and (path if "[" not in path else field_name(path)) not in obsolete
+    }
+    if kept:
+        record[UNDECLARED] = kept
+    return kept
+
+
+def _walk(value: Any, plan: Plan) -> Found:  # noqa: ANN401
+    if isinstance(value, dict):
+        return plan.walk_object(value)
+    if isinstance(value, list):
+        return plan.walk_items(value)
+    return None
+
+
+def field_name(path: str) -> str:
+    """A path without its items' indices: `orders[0].discount` is `orders[].discount`."""
+    return _INDEX.sub("[]", path)
+
+
+def undeclared_names(paths: Iterable[str]) -> list[str]:
+    """The distinct fields of some paths, sorted: how a warning names them."""
+    return sorted({field_name(path) for path in paths})
+
+
+@dataclass
+class Naming:
+    """The undeclared fields a stream met in a run, each named once, at most `limit` of them.
+
+    A field keyed by data (an id as a key) would otherwise make a warning per record and a
+    summary without end; past `limit` names, the rest are only counted.
+    """
+
+    stream: str
+    limit: int = 20
+    named: set[str] = field(default_factory=set)
+    unnamed: set[str] = field(default_factory=set)
+
+    def note(self, paths: Iterable[str]) -> str | None:
+        """The warning naming the fields of `paths` not met before, or None."""
+        new = [name for name in undeclared_names(paths) if name not in self.named]
+        if not new or len(self.unnamed) >= self.limit:
+            return None
+        room = self.limit - len(self.named)
+        if room <= 0:
+            self.unnamed.update(new)
+            return None
+        self.named.update(new[:room])
+        self.unnamed.update(new[room:])
+        more = f" and more ({self.limit} named at most)" if len(new) > room else ""
+        return (
+            f"{self.stream}: the API sent field(s) this tap's schema does not declare: "
+            f"{', '.join(new[:room])}{more}; they are kept in the `{UNDECLARED}` column "
+            "(JSON, by path) until the schema declares them"
+        )
+
+    def summary(self) -> str:
+        """The fields kept this run, for the stream's summary line; empty when none."""
+        if not self.named:
+            return ""
+        more = f" and {len(self.unnamed)}+ more" if self.unnamed else ""
+        return f"; fields kept in `{UNDECLARED}`: {', '.join(sorted(self.named))}{more}"
 
 
 def _object_of(plan: Plan) -> Walk:
@@ -137,11 +233,12 @@ def _object_of(plan: Plan) -> Walk:
     if not casts:
         return walk
 
-    def walk_and_cast(value: dict[str, Any]) -> None:
-        walk(value)
+    def walk_and_cast(value: dict[str, Any]) -> Found:
+        found = walk(value)
         for key, cast in casts:  # scalars only: no child holds a cast key
             if key in value:
                 value[key] = cast(value[key])
+        return found
 
     return walk_and_cast
 
@@ -149,46 +246,63 @@ def _object_of(plan: Plan) -> Walk:
 def _pruning(keys: frozenset[str], children: tuple[tuple[str, Walk, Walk], ...]) -> Walk:
     covers = keys.issuperset
 
-    def walk(value: dict[str, Any]) -> None:
+    def walk(value: dict[str, Any]) -> Found:
+        found: Found = None
         if not covers(value):  # the common case, no unknown key, allocates nothing
-            for key in value.keys() - keys:
-                del value[key]
+            found = [(key, value.pop(key)) for key in value.keys() - keys]
         get = value.get
         for key, walk_object, walk_items in children:
             nested = get(key)
             if not nested:  # absent, null or empty, as many blocks are: nothing to walk
                 continue
             if isinstance(nested, dict):
-                walk_object(nested)
+                below = walk_object(nested)
+                if below:
+                    found = (found or []) + [(f"{key}.{path}", v) for path, v in below]
             elif isinstance(nested, list):
-                walk_items(nested)
+                below = walk_items(nested)
+                if below:
+                    found = (found or []) + [(f"{key}{path}", v) for path, v in below]
+        return found
 
     return walk
 
 
 def _items_of(plan: Plan) -> Walk:
+    """The walk of an array's objects; paths it returns start with the item: `[2].key`."""
     keys = plan.keys
     if plan.children or plan.casts:
         walk_object = plan.walk_object
 
-        def walk(items: list[Any]) -> None:
-            for item in items:
+        def walk(items: list[Any]) -> Found:
+            found: Found = None
+            for index, item in enumerate(items):
                 if isinstance(item, dict):
-                    walk_object(item)
+                    below = walk_object(item)
+                    if below:
+                        found = (found or []) + [(f"[{index}].{p}", v) for p, v in below]
+            return found
 
         return walk
     if keys is None:
         return _keep
     covers = keys.issuperset
 
-    def walk_leaves(items: list[Any]) -> None:  # phones, tags, comments...: no call per item
-        for item in items:
+    def walk_leaves(items: list[Any]) -> Found:  # phones, tags, comments...: no call per item
+        found: Found = None
+        for index, item in enumerate(items):
             if isinstance(item, dict) and not covers(item):
-                for key in item.keys() - keys:
-                    del item[key]
+                found = (found or []) + [
+                    (f"[{index}].{key}", item.pop(key)) for key in item.keys() - keys
+                ]
+        return found
 
     return walk_leaves
 
 
-def _keep(_: Any) -> None:  # noqa: ANN401
+def _keep(_: Any) -> Found:  # noqa: ANN401
     """A free-form value's walk: nothing to remove."""
+    return None
+
+
+_INDEX = re.compile(r"\[\d+\]")

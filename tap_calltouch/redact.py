@@ -1,4 +1,4 @@
-"""Secret redaction: masks the API token, which travels in the query string.
+"""Secret redaction: masks the API token, which travels in the query string, and passwords.
 
 Every text that can hold a URL (log records, exception messages) passes through `redact`.
 """
@@ -138,6 +138,8 @@ def _redact_record(record: logging.LogRecord) -> None:
 _SECRET_KEYS = ("tok", "clientapiid", "secret", "password")  # "tok": typos too
 _TOKEN_IN_URL = re.compile(r"clientApiId=([^&#\s\"'<>]+)", re.IGNORECASE)
 _PASSWORD_IN_URL = re.compile(r"://[^:/@\s]*:([^@\s]+)@")  # up to the last `@`, `/` and all
+# libpq's other places for one: `?password=`, `&sslpassword=`, `password='...'` words.
+_PASSWORD_PARAMETER = re.compile(r"(?:password|secret)\w*\s*=\s*('[^']*|[^&\s#']+)", re.IGNORECASE)
 
 
 def config_secrets(config: object) -> set[str]:
@@ -145,8 +147,9 @@ def config_secrets(config: object) -> set[str]:
 
     The value of any key naming a token (`api_token`, a `sites` entry's, a typo such as
     `api_tokn`), whether a string, a number or a list of them, and any `clientApiId` or
-    password in a URL (an `api_url` pasted from the vendor's examples). Read before the config
-    is validated: a schema error quotes the value it refuses.
+    password in a URL or connection string (an `api_url` pasted from the vendor's examples, a
+    store's URL under a misspelt key). Read before the config is validated: a schema error
+    quotes the value it refuses.
     """
     found: set[str] = set()
     _collect(config, secret=False, found=found)
@@ -172,4 +175,5 @@ def _collect(value: object, *, secret: bool, found: set[str]) -> None:
 def _url_secrets(text: str) -> set[str]:
     """The token and password a URL-like text carries, as written and decoded."""
     written = set(_TOKEN_IN_URL.findall(text)) | set(_PASSWORD_IN_URL.findall(text))
+    written |= {value.lstrip("'") for value in _PASSWORD_PARAMETER.findall(text)}
     return written | {unquote(value) for value in written} | {unquote_plus(v) for v in written}

@@ -10,6 +10,8 @@ from typing import Any
 
 from singer_sdk import typing as th
 
+from tap_calltouch.projection import UNDECLARED
+
 ID = th.IntegerType
 TEXT = th.StringType
 FLAG = th.BooleanType
@@ -20,6 +22,16 @@ STRINGS = th.ArrayType(th.StringType)
 # while its record keys still come out (session__attrs__roistat). Without it, the object is
 # one JSON-text column when flattened, and the same free-form object when not.
 ANY_OBJECT = th.CustomType({"type": ["object"], "additionalProperties": True})
+# Fields of a record its schema does not declare (yet), by path: see projection.py.
+UNDECLARED_FIELDS = th.Property(
+    UNDECLARED,
+    ANY_OBJECT,
+    description="Fields the API sent that this schema does not declare, by path, e.g. "
+    '{"customFields": [...], "orders[0].discount": 5}; absent (null) when there are none.',
+)
+# Undeclared fields the API still sends, which its documentation calls obsolete: dropped, not
+# kept in `_undeclared` (by path without indices, as `projection.field_name` gives them).
+OBSOLETE_FIELDS = frozenset({"callbackPhone"})
 ANY_VALUE = th.CustomType(
     {"type": ["string", "number", "integer", "boolean", "object", "array", "null"]}
 )
@@ -187,6 +199,7 @@ REQUEST = th.PropertiesList(
     th.Property("dcm", th.ArrayType(DCM_SEND), description="DoubleClick sends (with_dcm)."),
     th.Property("widgetInfo", WIDGET_INFO),
     th.Property("customFields", th.ArrayType(CUSTOM_FIELD)),
+    UNDECLARED_FIELDS,
 )
 
 
@@ -338,6 +351,7 @@ CALL = th.PropertiesList(
     th.Property("additionalTags", th.ArrayType(ANY_VALUE)),
     th.Property("phonesInText", th.ArrayType(ANY_VALUE)),
     th.Property("customFields", th.ArrayType(CUSTOM_FIELD)),
+    UNDECLARED_FIELDS,
 )
 
 CALL_TAGS_SCHEMA = child_schema(TAG_ROW, "callId", "call")

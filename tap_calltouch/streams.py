@@ -11,12 +11,13 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from tap_calltouch import schemas, settings, shaping
-from tap_calltouch.answers import BARE_ARRAY, PAGED
+from tap_calltouch.answers import BARE_ARRAY, PAGED, release
+from tap_calltouch.client import SitesFailedError
 from tap_calltouch.journal import ChildStream, JournalStream
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.shards import shard_in, share
-from tap_calltouch.sites import sites_of
-from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT
+from tap_calltouch.sites import failure_summary, sites_of
+from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT, Part, first_hour
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from singer_sdk import Stream
     from singer_sdk.helpers.types import Context
 
+    from tap_calltouch.sites import Site
+
 DEFAULT_WINDOW_DAYS = 14
 DEFAULT_CALLS_WINDOW_DAYS = 14
 
@@ -37,7 +40,12 @@ class SitesStream(LeanRecordStream):
     """The sites this run reads, from the config: the site dimension of every report.
 
     It is how dbt learns each site's name and time zone (the raw tables hold neither). Full
-    table each run, no API call, no state of its own; never a token.
+    table each run, no state of its own; never a token. A site is listed only once the API
+    has answered a call for it in this run, so a rejected token, an unknown site or an
+    unreachable `api_url` fails before any of its records, whichever stream syncs first
+    (`meltano config test` calls a configuration valid at the first RECORD). The journals'
+    calls prove the sites they read; a site none has called yet costs one call of its own
+    (`prove`).
     """
 
     name = "sites"
@@ -47,8 +55,46 @@ class SitesStream(LeanRecordStream):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         config = dict(self.config)
-        for site in share(sites_of(config), shard_in(config)):  # a shard's run: its own sites
-            yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
+        sites = share(sites_of(config), shard_in(config))  # a shard's run: its own sites
+        failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
+        stopped: dict[int, str] = {}  # sites its own calls stopped
+        for site in sites:
+            stopped_before = site.site_id in failures
+            if self.prove(site):
+                yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
+            elif site.site_id in failures and not stopped_before:
+                stopped[site.site_id] = failures[site.site_id]
+        if stopped and not self._journals_follow():  # else the last journal names them
+            raise SitesFailedError(failure_summary(sites, stopped))
+
+    def prove(self, site: Site) -> bool:
+        """Whether the API answered a call for the site in this run, making one if none did.
+
+        The call asks the requests journal for the first hour of today in the site's zone,
+        the least a call can read; none is made for a site stopped in this run, nor past
+        `max_api_calls`. It fails as the journals' calls do: with one site the run stops
+        with the tap's message, with several the site stops alone.
+        """
+        tap: Any = self._tap
+        budget = self.config.get("max_api_calls")
+        if (
+            site.site_id not in tap.answered
+            and site.site_id not in tap.site_failures
+            and (not budget or tap.authenticator.calls < budget)
+        ):
+            requests: RequestsStream = tap.streams[RequestsStream.name]
+            release(requests.fetch_part(Part(first_hour(tap.started, site.zone), site)))
+        return site.site_id in tap.answered
+
+    def _journals_follow(self) -> bool:
+        """Whether a selected journal syncs after this stream in this run."""
+        names = list(self._tap.streams)
+        later = [self._tap.streams[name] for name in names[names.index(self.name) + 1 :]]
+        return any(
+            isinstance(stream, JournalStream)
+            and (stream.selected or stream.has_selected_descendents)
+            for stream in later
+        )
 
 
 class RequestsStream(JournalStream):
@@ -165,7 +211,6 @@ class CallTagsStream(ChildStream):
     extract = staticmethod(shaping.call_tag_rows)
 
 
-# `sites` syncs first (`TapCalltouch.load_state`): written even when a journal stops the run.
 STREAM_TYPES: list[type[Stream]] = [
     SitesStream,
     RequestsStream,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import logging
+import re
 import sys
 import threading
 import warnings
@@ -35,6 +37,7 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import FrameType
 
     from tap_calltouch.relay import Relay
@@ -78,6 +81,24 @@ def _call_filter(name: str, what: str) -> th.Property:  # type: ignore[type-arg]
 
 def _text_filter(name: str, how: str) -> th.Property:  # type: ignore[type-arg]
     return th.Property(name, th.StringType, description=f"Only requests whose {how}.")
+
+
+# The schema's message quotes the value it refuses, `... in config['sites'][0]['api_token']`.
+_SCHEMA_ERROR_PATH = re.compile(r" in config(\[.*\])$", re.DOTALL)
+_SECRET_SETTINGS = tuple(f"['{name}']" for name in ("api_token", "rate_limit_store"))
+
+
+def unquoted(error: str) -> str:
+    """A schema message about a secret setting, naming the setting but not its value.
+
+    The value may hold a secret too short to be masked everywhere (a five-letter password in a
+    store's URL), or be a secret of the wrong type, which nothing registered for masking.
+    """
+    path = _SCHEMA_ERROR_PATH.search(error)
+    if not path or not path.group(1).endswith(_SECRET_SETTINGS):
+        return error
+    where = path.group(1)
+    return f"config{where}: not a non-empty string (the value is not shown: it may be secret)"
 
 
 class TapCalltouch(Tap):
@@ -205,9 +226,9 @@ class TapCalltouch(Tap):
             secret=True,
             description="Where the per-IP call budget lives, for runs that share an IP: "
             "unset, this process alone; `sqlite:////abs/path.db`, every process on the machine "
-            "naming that file; `postgresql://user:password@host/db` (extra "
-            "`tap-calltouch[postgres]`), every machine naming that database. All their calls "
-            "together stay within `requests_per_second`.",
+            "naming that file; `postgresql://user:password@host/db` or libpq's "
+            "`host=... dbname=...` words (extra `tap-calltouch[postgres]`), every machine naming "
+            "that database. All their calls together stay within `requests_per_second`.",
         ),
         th.Property(
             "shard",
@@ -297,6 +318,7 @@ class TapCalltouch(Tap):
         self.stopped = threading.Event()  # set by a signal (from here on): no more calls
         super().__init__(*args, **kwargs)
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
+        self.answered: set[int] = set()  # sites a call of this run got a whole answer for
         self.relay: Relay | None = None  # the journals' fetching, begun by the first to sync
 
     @override
@@ -305,22 +327,24 @@ class TapCalltouch(Tap):
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
-        """Load the state; `sites` syncs first and, with `max_api_calls`, the journals by need.
+        """Load the state; with `max_api_calls`, the journals sync by need.
 
-        The SDK syncs `streams` in name order, and offers no other hook for it. `sites` goes
-        first, so a run that a journal stops (a site stopped, spent points) still lists its
-        sites. Journals sync one after the other and share the budget: the one that has read
-        least of some site syncs first, so the window that waited longest always gets its call
-        (pages of a window read before it could otherwise eat the calls owed to it, run after
-        run).
+        Saved days no pass can have written by today (an older version's `resume_from` after
+        today, a hand edit) are dropped first: no STATE of the run holds them.
+
+        The SDK syncs `streams` in name order (`sites` after both journals, whose calls then
+        prove its sites at no cost), and offers no other hook for it. Journals sync one after
+        the other and share the budget: the one that has read least of some site syncs first,
+        so the window that waited longest always gets its call (pages of a window read before
+        it could otherwise eat the calls owed to it, run after run).
         """
-        super().load_state(state)
-        ordered = self.streams
+        super().load_state(copy.deepcopy(state))  # the caller's state is left as it was
+        for stream in self.streams.values():
+            if isinstance(stream, journal.JournalStream) and state.get("bookmarks"):
+                stream.drop_untrusted_days()
         if self.config.get("max_api_calls"):
             with contextlib.suppress(StateError):  # reported by the journal that reads it
-                ordered = journal.least_progress_first(ordered)
-        first = [s for s in ordered.values() if isinstance(s, streams.SitesStream)]
-        self._streams = {stream.name: stream for stream in [*first, *ordered.values()]}
+                self._streams = journal.least_progress_first(self.streams)
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -340,7 +364,7 @@ class TapCalltouch(Tap):
         for secret in config_secrets(config):
             register_secret(secret)
         limit_store.hide_password(config)  # before any message could quote the store's URL
-        errors = super()._validate_config(raise_errors=False)
+        errors = [unquoted(error) for error in super()._validate_config(raise_errors=False)]
         errors += settings.problems(config) if not errors else site_problems(config)
         errors += limit_store.store_problems(config) + shards.shard_problems(config)
         errors = [redact_registered(error) for error in errors]
@@ -372,14 +396,28 @@ class TapCalltouch(Tap):
     @classmethod
     @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the command line; end a failure a person must act on with its message alone.
+        """Run the command line; end a failure a person must act on with its message alone."""
+        with cls._reported():
+            super().invoke(*args, **kwargs)
+
+    @classmethod
+    @override
+    def cb_test(cls, ctx: Any, param: Any, value: str) -> None:
+        """`--test` (a sync of one record per stream), its failures ended as a run's are."""
+        with cls._reported():
+            super().cb_test(ctx, param, value)
+
+    @classmethod
+    @contextlib.contextmanager
+    def _reported(cls) -> Iterator[None]:
+        """End a failure a person must act on with its message alone.
 
         Rejected credentials, spent points, a refused call, unreadable state: the message says
-        what to check, and exit code 1 says it failed; a traceback would only bury the message
-        (it is kept at DEBUG). Anything else is a bug and keeps its traceback.
+        what to check; a traceback would only bury it (it is kept at DEBUG). Anything else is
+        a bug and keeps its traceback.
         """
         try:
-            super().invoke(*args, **kwargs)
+            yield
         except (CalltouchAPIError, StateError, limit_store.RateStoreError) as error:
             if cls.logger.isEnabledFor(logging.DEBUG):
                 raise

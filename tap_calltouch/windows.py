@@ -177,10 +177,28 @@ def local_day(instant: dt.datetime, tz: ZoneInfo) -> dt.date:
     return instant.astimezone(tz).date()
 
 
+def trusted_days(
+    resume_from: dt.date | None, complete_through: dt.date | None, today: dt.date
+) -> tuple[dt.date | None, dt.date | None]:
+    """The saved days a run may rely on; one no pass could have written is taken as absent.
+
+    A pass stops at today at most (`resume_from` <= today), and reads whole only days wholly
+    past (`complete_through` < today). A later value (an older version's, a hand edit, a time
+    zone changed since) would make the run skip every day up to it, so the run starts from
+    the bookmark less the look-back instead, as if the value were not there.
+    """
+    if resume_from is not None and resume_from > today:
+        resume_from = None
+    if complete_through is not None and complete_through >= today:
+        complete_through = None
+    return resume_from, complete_through
+
+
 def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the range
     *,
     start: dt.datetime,
     end: dt.datetime,
+    now: dt.datetime,
     tz: ZoneInfo,
     bookmark: dt.datetime | None = None,
     lookback_days: int = 0,
@@ -193,17 +211,22 @@ def sync_days(  # noqa: PLR0913 - all keyword-only, each a separate input of the
     read whole), whichever is later: a journal with no records still moves on.
     A pass that a call budget cut short resumes at `resume_from` instead: its look-back was
     already re-read, and starting over from the look-back would spend every budgeted run on
-    the same days without ever reaching new ones.
+    the same days without ever reaching new ones. Saved days after today are not relied on
+    (`trusted_days`), and a bookmark after now stands at now: the range never starts after
+    today, and re-reads the look-back whatever the bookmark says.
     """
+    today = local_day(now, tz)
+    resume_from, complete_through = trusted_days(resume_from, complete_through, today)
     first = local_day(start, tz)
     if resume_from is not None:
         return max(first, resume_from), local_day(end, tz)
     lookback = dt.timedelta(days=lookback_days)
-    if bookmark is not None:
-        first = max(first, local_day(max(start, bookmark - lookback), tz))
+    since = first
+    if bookmark is not None:  # a bookmark ahead of now (a hand edit) stands at now
+        since = max(since, local_day(max(start, min(bookmark, now) - lookback), tz))
     if complete_through is not None:
-        first = max(first, complete_through - lookback)
-    return first, local_day(end, tz)
+        since = max(since, complete_through - lookback)
+    return max(first, min(since, today)), local_day(end, tz)
 
 
 def progress(  # noqa: PLR0913 - all keyword-only, each a separate input
@@ -220,21 +243,32 @@ def progress(  # noqa: PLR0913 - all keyword-only, each a separate input
     First the first unread day, as days from today in the site's zone (0: only today is left,
     -3: three whole days are), so that sites in other zones compare fairly around midnight.
     That day is where an unfinished pass resumes; else the later of the bookmark's day and
-    the day after `complete_through`; else the start. Then, on a tie, never read (0) before a
-    pass under way (1) before a pass complete (2), which re-reads only its look-back.
+    the day after `complete_through`; else the start; never after today, which every run
+    reads, and with saved days after today not relied on (`trusted_days`). Then, on a tie,
+    never read (0) before a pass under way (1) before a pass complete (2), which re-reads
+    only its look-back.
     Runs sharing a call budget serve the least progress first, so no site or journal waits
     for ever behind the others.
     """
+    today = local_day(now, tz)
+    resume_from, complete_through = trusted_days(resume_from, complete_through, today)
+    start_day = local_day(start, tz)
     if resume_from is not None:
-        first, rank = resume_from, 1
+        first, rank = max(start_day, resume_from), 1
     else:
-        first = local_day(start, tz)
+        first = start_day
         rank = 0 if bookmark is None and complete_through is None else 2
         if complete_through is not None:
             first = max(first, complete_through + dt.timedelta(days=1))
         if bookmark is not None:
             first = max(first, local_day(bookmark, tz))
-    return (first - local_day(now, tz)).days, rank
+    return (max(start_day, min(first, today)) - today).days, rank
+
+
+def first_hour(now: dt.datetime, tz: ZoneInfo) -> Window:
+    """The first hour of today in the zone: the least one call can ask a journal for."""
+    today = local_day(now, tz)
+    return Window(today, today, 0)
 
 
 def complete_day(last_day: dt.date, now: dt.datetime, tz: ZoneInfo) -> dt.date:

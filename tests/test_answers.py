@@ -12,6 +12,7 @@ import json
 import re
 import sys
 from typing import Any
+from urllib.parse import quote
 
 import ijson
 import orjson
@@ -20,9 +21,10 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_calltouch import answers
+from tap_calltouch import answers, redact
 from tap_calltouch.answers import WHOLE_PARSE_BYTES, read_answer, records_of
 from tap_calltouch.shaping import as_int
+from tests.conftest import TOKEN
 
 # An escape of each kind, as the API's JSON text has it (these are bytes, not Python escapes).
 SURROGATES = (
@@ -319,3 +321,28 @@ def _records_key_look_alikes() -> list[bytes]:
 def test_batches_read_the_records_key_as_the_streamed_read_does(page: bytes) -> None:
     expected = list(ijson.items(io.BytesIO(page), "records.item", use_float=True))
     assert list(records_of(read_answer(response_of(page), answers.PAGED))) == expected
+
+
+# A gateway's page spliced into a large answer, echoing the URL of the call, token and all.
+_ECHO = b"<p>?clientApiId=" + quote(TOKEN, safe="").encode() + b"</p>"
+
+
+def _pieces(secret: str, length: int = 6) -> set[str]:
+    return {secret[at : at + length] for at in range(len(secret) - length + 1)}
+
+
+@pytest.mark.parametrize("paged", [False, True], ids=["streamed-records", "streamed-totals"])
+def test_a_broken_large_body_s_message_quotes_no_piece_of_the_token(*, paged: bool) -> None:
+    """yajl's message quotes 30 bytes either side of where it stopped: the token it cuts there
+    is no longer the token any mask looks for. No run of its characters reaches the message."""
+    redact.register_secret(TOKEN)
+    body, _ = large(_ECHO, at=700)
+    envelope = answers.BARE_ARRAY
+    if paged:
+        body = b'{"records": ' + body + b', "pageTotal": 1, "recordsTotal": 1}'
+        envelope = answers.PAGED
+    with pytest.raises((answers.MalformedStreamError, answers.BadBodyError)) as info:
+        list(records_of(read_answer(response_of(body), envelope)))
+    message = redact.redact_registered(str(info.value))
+    pieces = _pieces(TOKEN) | _pieces(quote(TOKEN, safe=""))
+    assert not {piece for piece in pieces if piece in message}, message

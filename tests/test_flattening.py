@@ -41,11 +41,15 @@ def last_schemas(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def varied_dataset(dataset: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The dataset with scalars where the vendor leaves a field's type open (`isMarked`...)."""
+    """The dataset with scalars where the vendor leaves a field's type open (`isMarked`...), and
+    fields the schema does not declare (kept in `_undeclared`), at the top and in `orders[]`."""
     orders = [order for record in dataset for order in record["orders"]]
     for n, order in enumerate(orders[:12]):
         order["isMarked"] = n % 2 == 0
         order["offered"] = n
+        order["loyalty"] = {"tier": "gold", "points": n}
+    for record in dataset[:5]:
+        record["leadScore"] = {"value": 7, "model": "v2"}
     return dataset
 
 
@@ -58,6 +62,10 @@ def test_flattened_records_fit_their_schema(
     found = violations(result.messages)
     assert not found, f"{len(found)} violation(s), first: {found[:5]}"
     assert {stream for stream in STREAMS if result.records[stream]} == set(STREAMS)
+    kept = [r["_undeclared"] for r in result.records["requests"] if r.get("_undeclared")]
+    assert len(kept) >= 5
+    assert all(isinstance(value, str) for value in kept)  # one JSON-text column, not opened
+    assert sum("leadScore" in json.loads(value) for value in kept) == 5
     assert len(result.records["requests"]) == len(varied_dataset)
 
     schemas = last_schemas(result.messages)

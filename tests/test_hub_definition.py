@@ -1,7 +1,8 @@
 """meltano.yml and the Meltano Hub definition declare exactly the settings the tap has.
 
 The truth is `tap-calltouch --about --format=json`: a setting added to, renamed in or removed
-from the tap, or one whose type or secrecy changes, fails here until both files follow.
+from the tap, or one whose type or secrecy changes, fails here until both files follow. The Hub
+definition must also pass the Hub's own JSON schemas (a copy in ../shared/reference).
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ import json
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import referencing
 import yaml
+from referencing.jsonschema import DRAFT7
 
 from tap_calltouch.streams import STREAM_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO_YML = ROOT / "meltano.yml"
 HUB_FILE = ROOT / "plugins" / "extractors" / "tap-calltouch" / "tap-calltouch.yml"
+HUB_SCHEMAS = ROOT.parent / "shared" / "reference" / "meltano-hub-schemas"
+RAW_MAIN = "https://raw.githubusercontent.com/tap-calltouch/tap-calltouch/main/"
 ISSUE_CAPABILITIES = {"catalog", "discover", "state", "about", "stream-maps"}
 JSON_TYPE_TO_KIND = {
     "string": "string",
@@ -202,3 +209,79 @@ def test_clickhouse_loader_and_dbt_profile_read_the_same_variables() -> None:
     assert "env_var('TARGET_CLICKHOUSE_DATABASE'" in sources
     utility = next(p for p in project["plugins"]["utilities"] if p["name"] == "dbt-clickhouse")
     assert "dbt-clickhouse~=" in utility["pip_url"]
+
+
+# --- the Hub's own schemas -----------------------------------------------------------------------
+
+
+def hub_registry() -> referencing.Registry[Any]:
+    """Every Hub schema file under its own path, so `$ref`s resolve relative to each file.
+
+    Each file's `$id` is a bare relative name that would re-anchor its `$ref`s elsewhere; the
+    Hub resolves them by path, so the file's location is its id here.
+    """
+    resources = []
+    for path in sorted(HUB_SCHEMAS.rglob("*.schema.json")):
+        contents = json.loads(path.read_text("utf-8"))
+        contents.pop("$id", None)
+        resources.append((path.as_uri(), DRAFT7.create_resource(contents)))
+    return referencing.Registry().with_resources(resources)
+
+
+def hub_errors(document: dict[str, Any]) -> list[str]:
+    """What the Hub's extractor schema finds wrong in a definition, one line per error."""
+    if not HUB_SCHEMAS.is_dir():
+        pytest.skip(f"the Hub's schemas are not here: {HUB_SCHEMAS} (../shared is absent)")
+    main = HUB_SCHEMAS / "plugin_definitions" / "extractors.schema.json"
+    validator = jsonschema.Draft7Validator({"$ref": main.as_uri()}, registry=hub_registry())
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(document)
+    ]
+
+
+def test_hub_definition_passes_the_hub_schema() -> None:
+    assert hub_errors(hub_definition()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda d: d.pop("quality"), "'quality' is a required property"),
+        (lambda d: d.update(maintenance_status="maintained"), "'maintained' is not one of"),
+        (lambda d: d["capabilities"].append("log"), "'log' is not one of"),
+        (lambda d: d["settings"][0].update(secret=True), "'secret' was unexpected"),
+        (lambda d: d.update(logo="x.svg"), "'logo' was unexpected"),
+    ],
+    ids=["no quality", "bad status", "bad capability", "bad setting key", "unknown key"],
+)
+def test_the_hub_schema_check_finds_what_the_hub_refuses(change: Any, says: str) -> None:
+    """The schemas are really applied, `$ref`s into common/ included."""
+    broken = hub_definition()
+    change(broken)
+    assert any(says in error for error in hub_errors(broken))
+
+
+def test_hub_definition_has_what_a_hub_page_shows() -> None:
+    hub = hub_definition()
+    for key in ("label", "description", "domain_url", "docs", "repo", "quality", "keywords"):
+        assert hub.get(key), f"no {key}"
+    assert hub["maintenance_status"] == "active"
+    assert {"api", "meltano_sdk", "calltouch"} <= set(hub["keywords"])
+    assert hub["domain_url"].startswith("https://")
+    assert hub["supported_python_versions"] == about()["supported_python_versions"]
+    assert hub["log_parser"] == "singer-sdk"  # the SDK's structured logs
+
+
+def test_hub_logo_is_a_file_of_this_repository() -> None:
+    logo_url = hub_definition()["logo_url"]
+    assert logo_url.startswith(RAW_MAIN), logo_url
+    logo = ROOT / logo_url.removeprefix(RAW_MAIN)
+    assert logo.is_file(), f"{logo} is not committed"
+    assert logo.suffix == ".svg"
+    root = ET.fromstring(logo.read_text("utf-8"))  # noqa: S314 - our own file
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_hub_capabilities_are_the_tap_s_own() -> None:
+    assert set(hub_definition()["capabilities"]) == set(about()["capabilities"])

@@ -10,16 +10,18 @@ import logging
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tap_calltouch import limit_store
 from tap_calltouch.auth import STALE_SLOT, RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.limit_store import (
     POSTGRES,
     SQLITE,
+    ProcessLock,
     RateStoreError,
-    masked_url,
     parse_store,
 )
 from tap_calltouch.redact import redact_registered
@@ -32,7 +34,6 @@ from tests.test_process import ENV, TAP
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 PASSWORD = "s3cret/Пароль@:x"  # noqa: S105 - made up; "/", "@" and ":" must be escaped in a URL
 ESCAPED = "s3cret%2F%D0%9F%D0%B0%D1%80%D0%BE%D0%BB%D1%8C%40%3Ax"
@@ -57,11 +58,10 @@ def test_a_store_url_names_a_file_or_a_database(url: str, kind: str, target: str
     assert (store.kind, store.target) == (kind, target)
 
 
-def test_a_store_s_password_is_masked_in_its_url_and_unescaped_for_redaction() -> None:
-    url = f"postgresql://calltouch:{ESCAPED}@127.0.0.1:5432/limits"
+def test_a_store_is_shown_by_its_place_alone_and_its_password_never() -> None:
+    url = f"postgresql://calltouch:{ESCAPED}@127.0.0.1:5432/limits?sslmode=disable"
     store = parse_store(url)
-    assert store.password == PASSWORD
-    assert store.url == masked_url(url) == "postgresql://calltouch:***@127.0.0.1:5432/limits"
+    assert store.shown == "postgresql://127.0.0.1:5432/limits"
     assert PASSWORD not in repr(store)
     assert ESCAPED not in repr(store)
 
@@ -77,6 +77,7 @@ def test_building_the_tap_hides_the_store_s_password_from_every_log_line(
     assert PASSWORD not in caplog.text
     assert ESCAPED not in caplog.text
     assert redact_registered(url) == "postgresql://calltouch:***@127.0.0.1:5432/limits"
+    assert redact_registered(f"password={PASSWORD}") == "password=***"
 
 
 def unopenable_stores(tmp_path: Path) -> list[str]:
@@ -137,6 +138,28 @@ def test_the_command_says_so_in_one_line_and_exits_1(
     assert "Traceback" not in done.stderr
     assert PASSWORD not in done.stderr + done.stdout
     assert ESCAPED not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["proc", "held-by-another-process"])
+def test_a_sqlite_store_that_cannot_be_locked_stops_the_run_naming_the_setting(
+    small_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, held: bool
+) -> None:
+    """filelock takes a lock file it cannot create (ENOENT in /proc) for one another process
+    holds, and waited on it for ever; a lock nobody gives up is the same to a run."""
+    monkeypatch.setattr(limit_store, "LOCK_TIMEOUT", 0.2)
+    path = tmp_path / "limit.db" if held else Path("/proc/limit.db")
+    other = ProcessLock(f"{path}.lock")
+    if held:
+        other.acquire()
+    try:
+        with pytest.raises(RateStoreError) as info:
+            run_tap(config_for(small_emulator, f"sqlite:///{path}"))
+    finally:
+        if held:
+            other.release()
+    assert str(info.value).startswith(f"rate_limit_store: cannot open sqlite:///{path}: ")
+    assert f"{path}.lock" in str(info.value)
+    assert small_emulator.count() == 0
 
 
 # --- the emulator's limit over all clients ---------------------------------------------------

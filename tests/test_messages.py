@@ -108,6 +108,40 @@ def test_a_passing_connection_test_reads_as_passed(tmp_path: Path, server: Emula
     assert {record["stream"] for record in records} >= {"requests", "calls"}
 
 
+def test_a_rejected_token_fails_the_connection_test_with_its_message_alone(
+    tmp_path: Path, server: Emulator
+) -> None:
+    done = run_cli(tmp_path, settings(server.url, api_token=TOKEN[::-1]), "--test")
+    assert done.returncode == 1
+    assert "Calltouch rejected the credentials" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) <= MAX_LINES, done.stderr
+    assert_no_token(done.stderr, done.stdout, token=TOKEN[::-1])
+
+
+def first_record_stream(stdout: str) -> str | None:
+    for line in stdout.splitlines():
+        message = json.loads(line)
+        if message["type"] == "RECORD":
+            stream: str = message["stream"]
+            return stream
+    return None
+
+
+def test_a_run_writes_no_record_before_the_api_accepts_its_token(
+    tmp_path: Path, server: Emulator
+) -> None:
+    """`meltano config test` passes at the first RECORD: `sites`, written from the config,
+    came first, so a wrong token passed it. Now a journal's answer comes first."""
+    rejected = run_cli(tmp_path, settings(server.url, api_token=TOKEN[::-1]))
+    assert rejected.returncode == 1
+    assert first_record_stream(rejected.stdout) is None
+    accepted = run_cli(tmp_path, settings(server.url))
+    assert accepted.returncode == 0, accepted.stderr[-2000:]
+    assert first_record_stream(accepted.stdout) in {"calls", "call_orders", "call_comments",
+                                                    "call_map_visits", "call_tags"}  # fmt: skip
+
+
 # --- config errors never print a token -----------------------------------------------------------
 
 NUMERIC_TOKEN = 98765432109876543210  # a token pasted as a JSON number

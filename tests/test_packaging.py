@@ -74,8 +74,10 @@ def test_every_declared_distribution_has_a_lower_bound() -> None:
 def script_checks() -> list[list[str]]:
     """The lint and type checks ./scripts/test runs before pytest, as argument lists."""
     lines = (ROOT / "scripts" / "test").read_text("utf-8").splitlines()
-    checks = [shlex.split(line) for line in lines if re.match(r"\.venv/bin/(ruff|mypy)\b", line)]
-    assert len(checks) >= 3, checks
+    tools = r"\.venv/bin/(ruff|mypy|zizmor)\b"
+    checks = [shlex.split(line) for line in lines if re.match(tools, line)]
+    assert len(checks) >= 4, checks
+    assert any(check[0].endswith("zizmor") for check in checks), "workflows go unlinted"
     return checks
 
 
@@ -84,8 +86,9 @@ def test_pre_commit_runs_the_checks_of_the_test_script() -> None:
     hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
     entries = [shlex.split(hook["entry"]) for hook in hooks]
     for check in script_checks():
-        # ruff takes the staged files in place of `.`; mypy reads its files from pyproject.
-        command = check[:-1] if check[-1] == "." else check
+        # ruff and zizmor take the staged files in place of `.` or `.github`; mypy reads its
+        # files from pyproject.
+        command = check[:-1] if check[-1] in {".", ".github"} else check
         assert command in entries, f"{shlex.join(check)} is not a pre-commit hook"
     for hook, entry in zip(hooks, entries, strict=True):
         assert hook["language"] == "system", hook  # the venv's tools, nothing fetched

@@ -145,6 +145,8 @@ def test_every_token_of_a_raw_config_is_found_whatever_its_type() -> None:
         "api_url": "https://me:pass/word@h/calls?clientapiid=from%2Fthe%2Burl&siteId=1",
         "start_date": "2026-10-01",
         "api_token_short": "t",  # too short to be a token: masking it would garble messages
+        "rate_limit_stor": "postgresql://h/db?sslpassword=key%2Fpass&password=db-pass",
+        "limit_store": "host=h password='a quoted one' dbname=x",
     }
     assert config_secrets(config) == {
         "98765432109876543210",
@@ -154,6 +156,10 @@ def test_every_token_of_a_raw_config_is_found_whatever_its_type() -> None:
         "pass/word",
         "from%2Fthe%2Burl",
         "from/the+url",  # decoded, as the server reads it
+        "key%2Fpass",
+        "key/pass",
+        "db-pass",
+        "a quoted one",
     }
 
 

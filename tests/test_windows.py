@@ -57,14 +57,10 @@ def test_sync_days_applies_lookback_but_never_before_start() -> None:
     start = dt.datetime(2026, 10, 1, tzinfo=MOSCOW)
     end = dt.datetime(2026, 11, 1, 12, tzinfo=MOSCOW)
     bookmark = dt.datetime(2026, 10, 20, 9, tzinfo=UTC)
-    assert sync_days(start=start, end=end, tz=MOSCOW, bookmark=bookmark, lookback_days=7) == (
-        dt.date(2026, 10, 13),
-        dt.date(2026, 11, 1),
-    )
-    assert sync_days(start=start, end=end, tz=MOSCOW, bookmark=bookmark, lookback_days=60)[0] == (
-        dt.date(2026, 10, 1)
-    )
-    assert sync_days(start=start, end=end, tz=MOSCOW)[0] == dt.date(2026, 10, 1)
+    days = {"start": start, "end": end, "now": end, "tz": MOSCOW, "bookmark": bookmark}
+    assert sync_days(**days, lookback_days=7) == (dt.date(2026, 10, 13), dt.date(2026, 11, 1))
+    assert sync_days(**days, lookback_days=60)[0] == dt.date(2026, 10, 1)
+    assert sync_days(start=start, end=end, now=end, tz=MOSCOW)[0] == dt.date(2026, 10, 1)
 
 
 ZONES = st.sampled_from(["Europe/Moscow", "Asia/Vladivostok", "UTC", "America/New_York"])

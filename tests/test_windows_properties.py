@@ -198,7 +198,9 @@ def test_a_resumed_run_asks_again_for_everything_from_the_bookmark_on(  # noqa: 
     start = midnight(start_day, tz)
     end = start + dt.timedelta(days=span, hours=12)
     bookmark = start + (end - start) * bookmark_at  # the newest creation time already emitted
-    first, last = sync_days(start=start, end=end, tz=tz, bookmark=bookmark, lookback_days=lookback)
+    first, last = sync_days(
+        start=start, end=end, now=end, tz=tz, bookmark=bookmark, lookback_days=lookback
+    )
     windows = cut_windows(first, last, window_days)
     covered_from = windows[0].utc_bounds(tz)[0]
     covered_to = windows[-1].utc_bounds(tz)[1]
@@ -264,13 +266,13 @@ def test_a_complete_pass_moves_on_but_reads_again_what_was_not_wholly_past(  # n
     tz = ZoneInfo(zone)
     start = midnight(start_day, tz)
     now = start + dt.timedelta(hours=hours)
-    first, last = sync_days(start=start, end=now, tz=tz)
+    first, last = sync_days(start=start, end=now, now=now, tz=tz)
     through = complete_day(last, now, tz)
     assert through < local_day(now, tz), "today is not wholly past"
     bookmark = None if bookmark_at is None else start + (now - start) * bookmark_at
     again = now + dt.timedelta(hours=later)
     next_first, _ = sync_days(
-        start=start, end=again, tz=tz, bookmark=bookmark, lookback_days=lookback,
+        start=start, end=again, now=again, tz=tz, bookmark=bookmark, lookback_days=lookback,
         complete_through=through,
     )  # fmt: skip
     # The next run starts no later than the first day not wholly read, and moves on past
