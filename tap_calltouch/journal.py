@@ -34,7 +34,14 @@ from tap_calltouch.output import (
     extracted_now,
     record_lines,
 )
-from tap_calltouch.projection import UNDECLARED, Naming, Plan, compile_plan, keep_undeclared
+from tap_calltouch.projection import (
+    UNDECLARED,
+    Naming,
+    Plan,
+    compile_plan,
+    keep_undeclared,
+    with_declared,
+)
 from tap_calltouch.relay import Relay
 from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.sites import failure_summary
@@ -62,6 +69,7 @@ if TYPE_CHECKING:
     from singer_sdk.metrics import Counter
 
     from tap_calltouch.answers import Answer
+    from tap_calltouch.shaping import ChildRows, TagRows
     from tap_calltouch.sites import Site
     from tap_calltouch.windows import Window
 
@@ -517,7 +525,9 @@ class JournalStream(CalltouchStream):
     @cached_property
     def undeclared(self) -> Naming:
         """The undeclared fields this run met in this stream's records, each warned of once."""
-        return Naming(self.name)
+        column = ("properties", UNDECLARED)
+        declared = UNDECLARED in self.effective_schema.get("properties", {})
+        return Naming(self.name, kept=declared and self.mask.get(column, True))
 
     def _name_undeclared(self, fields: dict[str, Any]) -> None:
         warning = self.undeclared.note(fields)
@@ -527,7 +537,7 @@ class JournalStream(CalltouchStream):
     @cached_property
     def _projection(self) -> Plan:
         """The schema projection plan, compiled once per run rather than per window."""
-        return compile_plan(self.schema)
+        return compile_plan(with_declared(self.schema, self.effective_schema))
 
     @contextmanager
     def _child_writers(self) -> Iterator[ChildWriter]:
@@ -546,7 +556,7 @@ class JournalStream(CalltouchStream):
                 child.write_schema_once()
             keeps = self.stream_maps[0].get_filter_result
             straight = [
-                (child.extract, child.straight_to, child, counter)
+                (child.straight_to, child, counter)
                 for child, counter in counters
                 if child.straight_to is not None
             ]
@@ -556,8 +566,8 @@ class JournalStream(CalltouchStream):
                 lines: list[bytes] = []
                 if not counters or not keeps(record):  # a parent that a stream map filters
                     return lines  # out takes its child rows with it
-                for extract, stream, child, counter in straight:
-                    rows = extract(record)
+                for stream, child, counter in straight:
+                    rows = child.rows(record)
                     if rows:
                         lines.append(record_lines(stream, rows, child._stream_version, extracted))  # noqa: SLF001
                         child.state_manager.is_flushed = False
@@ -566,7 +576,11 @@ class JournalStream(CalltouchStream):
                     child.emit_rows(record, counter)
                 return lines
 
-            yield write
+            try:
+                yield write
+            finally:
+                for child in children:
+                    child.report_left_out()
 
     def _log_summary(self, total: int, windows: int) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
@@ -728,13 +742,30 @@ class ChildStream(LeanRecordStream):
     Subclasses declare `name`, `parent_stream_type`, `primary_keys`, `schema` and `extract`.
     """
 
-    #: Cuts this stream's rows out of one shaped parent (a function of `shaping`).
-    extract: ClassVar[staticmethod[[dict[str, Any]], list[dict[str, Any]]]]
+    #: Cuts this stream's rows out of one shaped parent (`shaping.ChildRows` or `TagRows`).
+    extract: ClassVar[ChildRows | TagRows]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Start with no SCHEMA sent."""
         super().__init__(*args, **kwargs)
         self._schema_sent = False
+        self.left_out = 0  # items of the parents without an id of their own, since last said
+
+    def rows(self, parent: dict[str, Any]) -> list[dict[str, Any]]:
+        """This stream's rows of `parent`, counting the items left out for want of an id."""
+        rows, left_out = self.extract.split(parent)
+        self.left_out += left_out
+        return rows
+
+    def report_left_out(self) -> None:
+        """Warn once of the items left out since the last warning."""
+        if self.left_out:
+            self.logger.warning(
+                "%d %s item(s) without an integer `%s` not emitted: the primary key cannot be "
+                "null; the parent's `%s` column still holds them",
+                *(self.left_out, self.name, self.extract.key, self.extract.field),
+            )
+            self.left_out = 0
 
     def write_schema_once(self) -> None:
         """One SCHEMA message per run, however many parents pass by."""
@@ -758,7 +789,7 @@ class ChildStream(LeanRecordStream):
         that deselection or a catalog schema will change is copied first, so the parent keeps
         its own values.
         """
-        rows = self.extract(parent)
+        rows = self.rows(parent)
         if not rows:
             return
         direct = self._direct

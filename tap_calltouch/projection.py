@@ -80,6 +80,21 @@ def compile_plan(schema: dict[str, Any], reference: dict[str, Any] | None = None
     return Plan(keys=frozenset(properties), children=children, casts=casts)
 
 
+def with_declared(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`schema` declaring, besides its own properties, those `extra` adds at any level.
+
+    A field a catalog declares (a Meltano `schema:` override) is then the catalog's column,
+    not an undeclared one; `schema` keeps every field of its own, so blocks stay complete.
+    """
+    if "items" in schema:  # an array's items; a catalog's retyping leaves the shape ours
+        return {**schema, "items": with_declared(schema["items"], extra.get("items") or {})}
+    own, more = schema.get("properties"), extra.get("properties")
+    if not own or not more:
+        return schema
+    merged = {name: with_declared(sub, more.get(name) or {}) for name, sub in own.items()}
+    return {**schema, "properties": {**more, **merged}}
+
+
 def _types(schema: dict[str, Any]) -> frozenset[str]:
     declared = schema.get("type", ())
     return frozenset([declared] if isinstance(declared, str) else declared) - {"null"}
@@ -136,7 +151,8 @@ def split_undeclared(value: Any, plan: Plan) -> dict[str, Any]:  # noqa: ANN401
     """Remove undeclared keys from `value` in place; returns them, {path: value}.
 
     A path is the key's, from the top of `value`: `customFields`, `session.newKey`,
-    `orders[0].discount` (an array's item by its index).
+    `orders[0].discount` (an array's item by its index); a key holding `.`, `[` or `]` is
+    quoted, `session["a.b"]`, so that no two fields share a path.
     """
     return dict(_walk(value, plan) or ())
 
@@ -159,7 +175,8 @@ def keep_undeclared(
         if value is not None and (path if "[" not in path else field_name(path)) not in obsolete
     }
     if kept:
-        record[UNDECLARED] = kept
+        # A column already there (kept by an earlier pass) gains the new paths, none lost.
+        record[UNDECLARED] = {**record[UNDECLARED], **kept} if record.get(UNDECLARED) else kept
     return kept
 
 
@@ -191,6 +208,8 @@ class Naming:
 
     stream: str
     limit: int = 20
+    #: Whether the column reaches the output: a catalog may deselect it, or predate it.
+    kept: bool = True
     named: set[str] = field(default_factory=set)
     unnamed: set[str] = field(default_factory=set)
 
@@ -208,8 +227,19 @@ class Naming:
         more = f" and more ({self.limit} named at most)" if len(new) > room else ""
         return (
             f"{self.stream}: the API sent field(s) this tap's schema does not declare: "
-            f"{', '.join(new[:room])}{more}; they are kept in the `{UNDECLARED}` column "
-            "(JSON, by path) until the schema declares them"
+            f"{', '.join(new[:room])}{more}; {self._fate}"
+        )
+
+    @property
+    def _fate(self) -> str:
+        if self.kept:
+            return (
+                f"they are kept in the `{UNDECLARED}` column (JSON, by path) "
+                "until the schema declares them"
+            )
+        return (
+            f"they are DROPPED: the catalog does not select the `{UNDECLARED}` column "
+            "(select it, or rediscover a catalog that predates it, to keep them)"
         )
 
     def summary(self) -> str:
@@ -217,7 +247,8 @@ class Naming:
         if not self.named:
             return ""
         more = f" and {len(self.unnamed)}+ more" if self.unnamed else ""
-        return f"; fields kept in `{UNDECLARED}`: {', '.join(sorted(self.named))}{more}"
+        fate = f"kept in `{UNDECLARED}`" if self.kept else "undeclared and dropped"
+        return f"; fields {fate}: {', '.join(sorted(self.named))}{more}"
 
 
 def _object_of(plan: Plan) -> Walk:
@@ -249,7 +280,7 @@ def _pruning(keys: frozenset[str], children: tuple[tuple[str, Walk, Walk], ...])
     def walk(value: dict[str, Any]) -> Found:
         found: Found = None
         if not covers(value):  # the common case, no unknown key, allocates nothing
-            found = [(key, value.pop(key)) for key in value.keys() - keys]
+            found = [(_step(key), value.pop(key)) for key in value.keys() - keys]
         get = value.get
         for key, walk_object, walk_items in children:
             nested = get(key)
@@ -258,11 +289,13 @@ def _pruning(keys: frozenset[str], children: tuple[tuple[str, Walk, Walk], ...])
             if isinstance(nested, dict):
                 below = walk_object(nested)
                 if below:
-                    found = (found or []) + [(f"{key}.{path}", v) for path, v in below]
+                    found = found or []
+                    found.extend((_join(key, path), v) for path, v in below)
             elif isinstance(nested, list):
                 below = walk_items(nested)
                 if below:
-                    found = (found or []) + [(f"{key}{path}", v) for path, v in below]
+                    found = found or []
+                    found.extend((f"{key}{path}", v) for path, v in below)
         return found
 
     return walk
@@ -280,7 +313,8 @@ def _items_of(plan: Plan) -> Walk:
                 if isinstance(item, dict):
                     below = walk_object(item)
                     if below:
-                        found = (found or []) + [(f"[{index}].{p}", v) for p, v in below]
+                        found = found or []  # extended, not copied: a long array stays linear
+                        found.extend((_join(f"[{index}]", p), v) for p, v in below)
             return found
 
         return walk
@@ -292,12 +326,23 @@ def _items_of(plan: Plan) -> Walk:
         found: Found = None
         for index, item in enumerate(items):
             if isinstance(item, dict) and not covers(item):
-                found = (found or []) + [
-                    (f"[{index}].{key}", item.pop(key)) for key in item.keys() - keys
-                ]
+                found = found or []
+                found.extend(
+                    (_join(f"[{index}]", _step(key)), item.pop(key)) for key in item.keys() - keys
+                )
         return found
 
     return walk_leaves
+
+
+def _step(key: str) -> str:
+    """A key as a step of a path: quoted where it holds what a path is made of."""
+    return f"[{orjson.dumps(key).decode()}]" if _SPECIAL.search(key) else key
+
+
+def _join(parent: str, path: str) -> str:
+    """The path of `path` inside `parent`: `a.b`, or `a["x.y"]` / `a[0]` for a bracket step."""
+    return f"{parent}{path}" if path.startswith("[") else f"{parent}.{path}"
 
 
 def _keep(_: Any) -> Found:  # noqa: ANN401
@@ -306,3 +351,4 @@ def _keep(_: Any) -> Found:  # noqa: ANN401
 
 
 _INDEX = re.compile(r"\[\d+\]")
+_SPECIAL = re.compile(r"[.\[\]]")

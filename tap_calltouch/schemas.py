@@ -1,7 +1,8 @@
 """JSON schemas of the request object and its nested blocks, each block defined once.
 
-Read defensively: every field may be null, ids are integers after shaping, money amounts are
-exact decimal text, times are RFC 3339 UTC date-times, and free-form maps (`attrs`) stay objects.
+Read defensively: every field may be null but a stream's keys, ids are integers after shaping,
+money amounts are exact decimal text, times are RFC 3339 UTC date-times, free-form maps
+(`attrs`) stay objects, and a value of no fixed type is kept as sent, but never an array.
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ UNDECLARED_FIELDS = th.Property(
 # Undeclared fields the API still sends, which its documentation calls obsolete: dropped, not
 # kept in `_undeclared` (by path without indices, as `projection.field_name` gives them).
 OBSOLETE_FIELDS = frozenset({"callbackPhone"})
-ANY_VALUE = th.CustomType(
-    {"type": ["string", "number", "integer", "boolean", "object", "array", "null"]}
-)
+# A value the vendor gives no type: any JSON value but an array (a list sent there arrives as
+# its JSON text, `shaping.as_value_text`), and a list of such values: any item but null. With
+# "array" among a field's types BigQuery's loader makes it a REPEATED column, which rejects a
+# scalar; typed items make it REPEATED FLOAT or STRING. These forms give it a JSON column (or
+# REPEATED JSON), and keep the jsonb / jsonb[] / JSON columns the other loaders already made.
+ANY_VALUE = th.CustomType({"type": ["string", "number", "integer", "boolean", "object", "null"]})
+VALUES = th.CustomType({"type": ["array", "null"], "items": {}})
 
 # Where a visit came from: shared by the attributed session and each visit of the history.
 VISIT_ORIGIN = (
@@ -52,7 +57,7 @@ VISIT_ORIGIN = (
     th.Property("ip", TEXT, description="Visitor's IP, e.g. 95.163.114.76/32."),
     th.Property("guaClientId", TEXT, description="Google Analytics client id."),
     th.Property("ctGlobalId", TEXT, description="Calltouch global visitor id."),
-    th.Property("additionalTags", th.ArrayType(ANY_VALUE)),
+    th.Property("additionalTags", VALUES, description="Tags of any type; nulls left out."),
 )
 
 SESSION = th.ObjectType(
@@ -67,6 +72,15 @@ SESSION = th.ObjectType(
         "attribution", th.IntegerType, description="0 last interaction, 1 last non-direct."
     ),
     th.Property("attrs", ANY_OBJECT, description="Third-party parameters (with_attrs)."),
+    th.Property(
+        "sessionDate",
+        WHEN,
+        description=(
+            "Time of the visit, UTC: the latest reading of `sessionDateStr` not after the "
+            "request (or call), within 12 hours, or its one reading when the hour is 0 or 13-23."
+        ),
+    ),
+    th.Property("sessionDateStr", TEXT, description="Time of the visit as sent, local time."),
 )
 
 ORDER = th.ObjectType(
@@ -168,7 +182,10 @@ WIDGET_INFO = th.ObjectType(
     ),
 )
 
-CUSTOM_FIELD = th.ObjectType(th.Property("field", TEXT), th.Property("value", ANY_VALUE))
+CUSTOM_FIELD = th.ObjectType(
+    th.Property("field", TEXT),
+    th.Property("value", ANY_VALUE, description="As sent; a list as its JSON text."),
+)
 
 REQUEST = th.PropertiesList(
     th.Property("requestId", ID, required=True, description="Request (lead) id in Calltouch."),
@@ -185,6 +202,7 @@ REQUEST = th.PropertiesList(
     th.Property("targetRequest", FLAG),
     th.Property("uniqTargetRequest", FLAG),
     th.Property("ctClientId", TEXT, description="Calltouch visitor id (the _ct cookie)."),
+    th.Property("ctGlobalId", TEXT, description="Calltouch global visitor id."),
     th.Property("session", SESSION, description="The visit the request is attributed to."),
     th.Property("client", CLIENT),
     th.Property("comments", th.ArrayType(COMMENT)),
@@ -204,17 +222,22 @@ REQUEST = th.PropertiesList(
 
 
 def child_schema(
-    block: th.ObjectType, parent_key: str = "requestId", parent: str = "request"
+    block: th.ObjectType, key: str, parent_key: str = "requestId", parent: str = "request"
 ) -> dict[str, Any]:
-    """A child stream's schema: its block's fields, the parent's id and the site's."""
+    """A child stream's schema: its block's fields, the parent's id and the site's.
+
+    `key`, the item's own part of the primary key, is never null: an item without it is not
+    a row (`shaping.ChildRows`).
+    """
     properties = th.PropertiesList(
         th.Property(parent_key, ID, required=True, description=f"The parent {parent}."),
         th.Property("siteId", ID, description=f"The {parent}'s Calltouch site."),
     ).to_dict()
     block_schema = block.to_dict()
-    properties["properties"] = {**block_schema["properties"], **properties["properties"]}
-    properties["required"] = [*properties.get("required", []), *block_schema.get("required", [])]
-    return properties
+    fields = {**block_schema["properties"], **properties["properties"]}
+    fields[key] = {**fields[key], "type": [kind for kind in fields[key]["type"] if kind != "null"]}
+    required = [*properties.get("required", []), *block_schema.get("required", [])]
+    return {**properties, "properties": fields, "required": list(dict.fromkeys([*required, key]))}
 
 
 # One row per tag, split from a `names` list entry that may hold several comma-joined tags.
@@ -224,10 +247,10 @@ TAG_ROW = th.ObjectType(
     th.Property("category", TEXT, description="Obsolete; kept for compatibility."),
 )
 
-ORDERS_SCHEMA = child_schema(ORDER)
-COMMENTS_SCHEMA = child_schema(COMMENT)
-MAP_VISITS_SCHEMA = child_schema(MAP_VISIT)
-REQUEST_TAGS_SCHEMA = child_schema(TAG_ROW)
+ORDERS_SCHEMA = child_schema(ORDER, "orderId")
+COMMENTS_SCHEMA = child_schema(COMMENT, "commentId")
+MAP_VISITS_SCHEMA = child_schema(MAP_VISIT, "sessionId")
+REQUEST_TAGS_SCHEMA = child_schema(TAG_ROW, "name")
 
 
 # --- the calls journal -----------------------------------------------------------------------
@@ -346,18 +369,19 @@ CALL = th.PropertiesList(
     th.Property("googleAdWords", CALL_AD_IDS),
     th.Property("dcm", th.ArrayType(DCM_SEND), description="DoubleClick sends (with_dcm)."),
     th.Property("callbackInfo", CALLBACK_INFO, description="Fields left in the callback widget."),
-    th.Property("phrases", th.ArrayType(ANY_VALUE), description="Transcript, where enabled."),
+    th.Property("phrases", VALUES, description="Transcript, where enabled."),
     th.Property("attrs", ANY_OBJECT, description="Third-party session attributes."),
-    th.Property("additionalTags", th.ArrayType(ANY_VALUE)),
-    th.Property("phonesInText", th.ArrayType(ANY_VALUE)),
+    th.Property("additionalTags", VALUES, description="Tags of any type; nulls left out."),
+    th.Property("phonesInText", VALUES, description="Phones found in the text."),
     th.Property("customFields", th.ArrayType(CUSTOM_FIELD)),
+    th.Property("order", ORDER, description="A deal as the requests journal gives it."),
     UNDECLARED_FIELDS,
 )
 
-CALL_TAGS_SCHEMA = child_schema(TAG_ROW, "callId", "call")
-CALL_COMMENTS_SCHEMA = child_schema(CALL_COMMENT, "callId", "call")
-CALL_MAP_VISITS_SCHEMA = child_schema(MAP_VISIT, "callId", "call")
-CALL_ORDERS_SCHEMA = child_schema(CALL_ORDER, "callId", "call")
+CALL_TAGS_SCHEMA = child_schema(TAG_ROW, "name", "callId", "call")
+CALL_COMMENTS_SCHEMA = child_schema(CALL_COMMENT, "commentId", "callId", "call")
+CALL_MAP_VISITS_SCHEMA = child_schema(MAP_VISIT, "sessionId", "callId", "call")
+CALL_ORDERS_SCHEMA = child_schema(CALL_ORDER, "orderId", "callId", "call")
 
 
 # --- the sites of the run --------------------------------------------------------------------

@@ -8,12 +8,16 @@ settle each of those once, so every stream emits the same types. No SDK, no I/O.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from zoneinfo import ZoneInfo
 
 Record = dict[str, Any]
@@ -113,6 +117,10 @@ def local_parts(value: Any) -> Parts | None:  # noqa: ANN401
 def _instants(parts: Parts, hour: int, tz: ZoneInfo) -> tuple[int, ...]:
     """The epoch seconds a wall time denotes: one, two in a repeated hour, none in a skipped one."""
     year, month, day, _, minute, second = parts
+    steady = _steady_offset(tz, year, month, day)
+    if steady is not None and 0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60:  # noqa: PLR2004
+        ordinal, offset = steady  # a day without a clock change: one offset for every wall time
+        return ((ordinal - _ORDINAL_1970) * 86_400 + hour * 3600 + minute * 60 + second - offset,)
     try:
         naive = dt.datetime(year, month, day, hour, minute, second)  # noqa: DTZ001
     except ValueError:
@@ -126,6 +134,26 @@ def _instants(parts: Parts, hour: int, tz: ZoneInfo) -> tuple[int, ...]:
     if first > again:  # clocks went back: the wall time happened twice, first pass first
         return (wall - int(first.total_seconds()), wall - int(again.total_seconds()))
     return ()  # clocks went forward: the wall time never happened
+
+
+@lru_cache(maxsize=4096)
+def _steady_offset(tz: ZoneInfo, year: int, month: int, day: int) -> tuple[int, int] | None:
+    """The day's ordinal and its one UTC offset (seconds); None if the clocks change that day.
+
+    Cached: visits and sessions fall on a few days, and the offset costs more than the rest.
+    """
+    try:
+        start = dt.datetime(year, month, day)  # noqa: DTZ001 - a wall time in `tz`
+        last = start + dt.timedelta(seconds=86_399)
+    except (ValueError, OverflowError):
+        return None
+    offsets = {
+        tz.utcoffset(moment.replace(fold=fold)) for moment in (start, last) for fold in (0, 1)
+    }
+    if len(offsets) != 1 or None in offsets:
+        return None
+    (offset,) = offsets
+    return start.toordinal(), int(offset.total_seconds())  # type: ignore[union-attr]
 
 
 def local_epoch(value: Any, tz: ZoneInfo) -> int | None:  # noqa: ANN401
@@ -173,6 +201,23 @@ def session_epoch(value: Any, tz: ZoneInfo, call: int | None) -> int | None:  # 
     if best is None or call - best >= SESSION_HORIZON:
         return None
     return best
+
+
+def visit_epoch(value: Any, tz: ZoneInfo, at: int | None) -> int | None:  # noqa: ANN401
+    """A `session.sessionDate` of a request (or of a deal) as epoch seconds; `at`: the request.
+
+    The one captured (11:38:22, 57 s before its request at 11:39:19) fits a 24-hour clock and
+    the calls journal's 12-hour one alike. An hour 00 or 13..23 only a 24-hour clock prints:
+    that one reading is taken, however old the visit. An hour 01..12 is read as the calls'
+    `sessionDate` is (`session_epoch`): the latest reading not after `at` within 12 hours.
+    """
+    parts = local_parts(value)
+    if parts is None:
+        return None
+    hour = parts[3]
+    if hour == 0 or hour > 12:  # noqa: PLR2004
+        return local_epoch(value, tz)
+    return session_epoch(value, tz, at)
 
 
 def epoch_seconds(value: Any) -> int | None:  # noqa: ANN401
@@ -229,6 +274,24 @@ def as_text(value: Any) -> str | None:  # noqa: ANN401
     return None if value is None or isinstance(value, bool) else str(value)
 
 
+def as_value_text(value: Any) -> str | None:  # noqa: ANN401
+    """A value as text: a string as sent, anything else as its compact JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits, which orjson refuses
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def as_values(value: Any) -> list[Any] | None:  # noqa: ANN401
+    """A list of values of no fixed type without its nulls; a lone value as a list of one."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items if item is not None]
+
+
 def split_tag_names(names: Any) -> list[str]:  # noqa: ANN401
     """Individual tags from `RequestTags[].names`, where one entry may hold "a,b"."""
     if not isinstance(names, list):
@@ -247,13 +310,50 @@ _ORDER_ID_FIELDS = ("orderId", "callId")
 _ORDER_SUM_FIELDS = ("sum", "realSum", "orderSum")
 
 
-def _shape_session(session: Any) -> Any:  # noqa: ANN401
+def _shape_session(session: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN401
+    """The attributed visit; `at`: the request's (or call's) epoch seconds."""
     if isinstance(session, dict):
         for key in _SESSION_ID_FIELDS:
             if key in session:
                 session[key] = as_int(session[key])
         _shape_visitor_ids(session)
+        _shape_open_values(session, _TAG_LISTS)
+        if "sessionDate" in session:
+            text = session["sessionDate"]
+            session["sessionDateStr"] = text if isinstance(text, str) else None
+            seconds = visit_epoch(text, tz, at) if isinstance(text, str) else None
+            session["sessionDate"] = None if seconds is None else epoch_s_to_rfc3339(seconds)
     return session
+
+
+_TAG_LISTS = ("additionalTags",)
+_ORDER_OPEN = ("offered", "isMarked")
+
+
+def _shape_open_values(block: Record, lists: tuple[str, ...], values: tuple[str, ...] = ()) -> None:
+    """Fields of no fixed type: lists without nulls, and a list where one value goes as text."""
+    for key in lists:
+        value = block.get(key)
+        if value or (value is not None and not isinstance(value, list)):  # most are [] or null
+            block[key] = as_values(value)
+    for key in values:
+        value = block.get(key)
+        if isinstance(value, list):
+            block[key] = as_value_text(value)
+
+
+def _shape_custom_fields(record: Record) -> None:
+    for field in _list(record.get("customFields")):
+        value = field.get("value")
+        if isinstance(value, list):
+            field["value"] = as_value_text(value)
+
+
+def _epoch_of(when: str | None) -> int | None:
+    """Epoch seconds of an RFC 3339 UTC text the shaping wrote."""
+    if when is None:
+        return None
+    return int(dt.datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())
 
 
 def _shape_visitor_ids(block: Record) -> None:
@@ -262,7 +362,7 @@ def _shape_visitor_ids(block: Record) -> None:
             block[key] = as_text(block[key])
 
 
-def _shape_order(order: Any) -> Any:  # noqa: ANN401
+def _shape_order(order: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN401
     if not isinstance(order, dict):
         return order
     for key in _ORDER_ID_FIELDS:
@@ -273,7 +373,8 @@ def _shape_order(order: Any) -> Any:  # noqa: ANN401
             order[key] = as_decimal_text(order[key])
     if "dateCreated" in order:
         order["dateCreated"] = epoch_ms_to_rfc3339(order["dateCreated"])
-    _shape_session(order.get("session"))
+    _shape_open_values(order, (), _ORDER_OPEN)
+    _shape_session(order.get("session"), tz, at)
     return order
 
 
@@ -287,19 +388,23 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
     if number is not None and not isinstance(number, str):
         record["requestNumber"] = str(number)
     record["date"] = request_date(record, tz)
-    _shape_session(record.get("session"))
+
+    at = _epoch_of(record["date"])  # the sessions' times are read against it
+
+    _shape_session(record.get("session"), tz, at)
     client = record.get("client")
     if isinstance(client, dict) and "clientId" in client:
         client["clientId"] = as_int(client["clientId"])
     for order in _list(record.get("orders")):
-        _shape_order(order)
-    _shape_order(record.get("order"))
+        _shape_order(order, tz, at)
+    _shape_order(record.get("order"), tz, at)
     for comment in _list(record.get("comments")):
         for key in ("commentId", "requestId", "partyId"):
             if key in comment:
                 comment[key] = as_int(comment[key])
     _shape_visits(record, tz)
     _shape_ad_ids(record)
+    _shape_custom_fields(record)
     return record
 
 
@@ -331,7 +436,11 @@ def _shape_visits(record: Record, tz: ZoneInfo) -> None:
     placed at all. `sessionDateStr` keeps the text, so a warehouse can read it again.
     """
     for visit in _list(record.get("mapVisits")):
-        _shape_session(visit)
+        for key in _SESSION_ID_FIELDS:
+            if key in visit:
+                visit[key] = as_int(visit[key])
+        _shape_visitor_ids(visit)
+        _shape_open_values(visit, _TAG_LISTS)
         text = visit.get("sessionDate")
         visit["sessionDateStr"] = text if isinstance(text, str) else None
         visit["sessionDate"] = local_to_rfc3339(text, tz)
@@ -359,42 +468,64 @@ def _list(value: Any) -> list[Record]:  # noqa: ANN401
 # Child rows: each child stream declares which list of its parent it reads and under which key
 # the parent's id goes; the functions below cut its rows from an already shaped parent.
 
-RowsOf = Callable[[Record], list[Record]]
 
-
-def rows_of(field: str, *, parent_key: str, unique_by: str | None = None) -> RowsOf:
+@dataclass(frozen=True)
+class ChildRows:
     """Rows from the parent's list `field`, each with the parent's id and its `siteId`.
 
-    With `unique_by`, the first row of each value of that key wins (a visit listed twice).
+    An item whose `key` (its own id) is not an integer is no row: its primary key would be
+    null, which upserting loaders refuse; `split` counts it. With `unique`, the first item of
+    each `key` wins (a visit listed twice).
     """
 
-    def rows(parent: Record) -> list[Record]:
-        items = _list(parent.get(field))
+    field: str
+    parent_key: str
+    key: str
+    unique: bool = False
+
+    def __call__(self, parent: Record) -> list[Record]:
+        """The rows of `parent`."""
+        return self.split(parent)[0]
+
+    def split(self, parent: Record) -> tuple[list[Record], int]:
+        """The rows of `parent`, and how many of its items were left out for want of an id."""
+        items = _list(parent.get(self.field))
         if not items:  # most parents have none of a kind
-            return []
-        keys = {parent_key: parent.get(parent_key), "siteId": parent.get("siteId")}
-        if unique_by is None:
-            return [{**item, **keys} for item in items]
-        unique: dict[Any, Record] = {}
-        for item in items:
-            unique.setdefault(item.get(unique_by), {**item, **keys})
-        return list(unique.values())
+            return [], 0
+        keys = {self.parent_key: parent.get(self.parent_key), "siteId": parent.get("siteId")}
+        key = self.key
+        kept = [item for item in items if _is_id(item.get(key))]
+        left_out = len(items) - len(kept)
+        if self.unique:
+            firsts: dict[int, Record] = {}
+            for item in kept:
+                firsts.setdefault(item[key], item)
+            kept = list(firsts.values())
+        return [{**item, **keys} for item in kept], left_out
 
-    return rows
+
+def _is_id(value: Any) -> bool:  # noqa: ANN401
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def tag_rows_of(field: str, *, parent_key: str) -> RowsOf:
+@dataclass(frozen=True)
+class TagRows:
     """One row per tag after splitting comma-joined names; the first mention of a name wins."""
 
-    def rows(parent: Record) -> list[Record]:
-        parent_id = parent.get(parent_key)
+    field: str
+    parent_key: str
+    key: ClassVar[str] = "name"
+
+    def __call__(self, parent: Record) -> list[Record]:
+        """The rows of `parent`."""
+        parent_id = parent.get(self.parent_key)
         unique: dict[str, Record] = {}
-        for entry in _list(parent.get(field)):
+        for entry in _list(parent.get(self.field)):
             for name in split_tag_names(entry.get("names")):
                 unique.setdefault(
                     name,
                     {
-                        parent_key: parent_id,
+                        self.parent_key: parent_id,
                         "siteId": parent.get("siteId"),
                         "name": name,
                         "type": entry.get("type"),
@@ -403,13 +534,15 @@ def tag_rows_of(field: str, *, parent_key: str) -> RowsOf:
                 )
         return list(unique.values())
 
-    return rows
+    def split(self, parent: Record) -> tuple[list[Record], int]:
+        """The rows of `parent`; a tag always has its key, its name."""
+        return self(parent), 0
 
 
-order_rows = rows_of("orders", parent_key="requestId")
-comment_rows = rows_of("comments", parent_key="requestId")
-map_visit_rows = rows_of("mapVisits", parent_key="requestId", unique_by="sessionId")
-request_tag_rows = tag_rows_of("RequestTags", parent_key="requestId")
+order_rows = ChildRows("orders", "requestId", "orderId")
+comment_rows = ChildRows("comments", "requestId", "commentId")
+map_visit_rows = ChildRows("mapVisits", "requestId", "sessionId", unique=True)
+request_tag_rows = TagRows("RequestTags", "requestId")
 
 
 # Calls: local times, drifting ids, flags sent as booleans or as "True"/"false" strings.
@@ -430,6 +563,7 @@ _CALL_TEXT_FIELDS = (
 _CALL_FLAGS = ("successful", "uniqueCall", "targetCall", "uniqTargetCall", "callbackCall")
 _CALL_ORDER_TIMES = ("orderDate", "createdDate", "completedDate")
 _CALL_ORDER_AMOUNTS = ("plannedAmount", "completedAmount")
+_CALL_OPEN_LISTS = ("additionalTags", "phrases", "phonesInText")
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 
 
@@ -468,8 +602,11 @@ def shape_call(record: Record, tz: ZoneInfo) -> Record:
         _convert(comment, ("commentId", "callId", "partyId"), as_int)
     for order in _list(record.get("orders")):
         _shape_call_order(order, tz)
+    _shape_order(record.get("order"), tz, call)
     _shape_visits(record, tz)
     _shape_ad_ids(record)
+    _shape_open_values(record, _CALL_OPEN_LISTS)
+    _shape_custom_fields(record)
     return record
 
 
@@ -503,7 +640,7 @@ def _convert(block: Record, keys: tuple[str, ...], convert: Callable[[Any], Any]
             block[key] = convert(block[key])
 
 
-call_order_rows = rows_of("orders", parent_key="callId")
-call_comment_rows = rows_of("comments", parent_key="callId")
-call_map_visit_rows = rows_of("mapVisits", parent_key="callId", unique_by="sessionId")
-call_tag_rows = tag_rows_of("callTags", parent_key="callId")
+call_order_rows = ChildRows("orders", "callId", "orderId")
+call_comment_rows = ChildRows("comments", "callId", "commentId")
+call_map_visit_rows = ChildRows("mapVisits", "callId", "sessionId", unique=True)
+call_tag_rows = TagRows("callTags", "callId")

@@ -138,7 +138,7 @@ class OrdersStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("orderId",)
     schema = schemas.ORDERS_SCHEMA
-    extract = staticmethod(shaping.order_rows)
+    extract = shaping.order_rows
 
 
 class CommentsStream(ChildStream):
@@ -148,7 +148,7 @@ class CommentsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("commentId",)
     schema = schemas.COMMENTS_SCHEMA
-    extract = staticmethod(shaping.comment_rows)
+    extract = shaping.comment_rows
 
 
 class MapVisitsStream(ChildStream):
@@ -158,7 +158,7 @@ class MapVisitsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("requestId", "sessionId")
     schema = schemas.MAP_VISITS_SCHEMA
-    extract = staticmethod(shaping.map_visit_rows)
+    extract = shaping.map_visit_rows
 
 
 class RequestTagsStream(ChildStream):
@@ -168,7 +168,7 @@ class RequestTagsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("requestId", "name")
     schema = schemas.REQUEST_TAGS_SCHEMA
-    extract = staticmethod(shaping.request_tag_rows)
+    extract = shaping.request_tag_rows
 
 
 class CallOrdersStream(ChildStream):
@@ -178,7 +178,7 @@ class CallOrdersStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "orderId")
     schema = schemas.CALL_ORDERS_SCHEMA
-    extract = staticmethod(shaping.call_order_rows)
+    extract = shaping.call_order_rows
 
 
 class CallCommentsStream(ChildStream):
@@ -188,7 +188,7 @@ class CallCommentsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("commentId",)
     schema = schemas.CALL_COMMENTS_SCHEMA
-    extract = staticmethod(shaping.call_comment_rows)
+    extract = shaping.call_comment_rows
 
 
 class CallMapVisitsStream(ChildStream):
@@ -198,7 +198,7 @@ class CallMapVisitsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "sessionId")
     schema = schemas.CALL_MAP_VISITS_SCHEMA
-    extract = staticmethod(shaping.call_map_visit_rows)
+    extract = shaping.call_map_visit_rows
 
 
 class CallTagsStream(ChildStream):
@@ -208,7 +208,7 @@ class CallTagsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "name")
     schema = schemas.CALL_TAGS_SCHEMA
-    extract = staticmethod(shaping.call_tag_rows)
+    extract = shaping.call_tag_rows
 
 
 STREAM_TYPES: list[type[Stream]] = [

@@ -97,3 +97,26 @@ def test_records_follow_a_schema_override_from_the_catalog(config: dict[str, Any
     assert nested
     assert all(isinstance(o["orderId"], int) for o in nested)
     assert any("session" in o for o in nested)
+
+
+def test_a_field_the_catalog_declares_goes_to_its_column_not_to_undeclared(
+    dataset: list[dict[str, Any]], config: dict[str, Any]
+) -> None:
+    with_orders = [record for record in dataset if record["orders"]][:3]
+    assert with_orders
+    for record in with_orders:
+        record["leadScore"] = 87
+        record["orders"][0]["discountPercent"] = 5
+    catalog = catalog_of(config)
+    requests_schema = entry(catalog, "requests")["schema"]
+    requests_schema["properties"]["leadScore"] = {"type": ["integer", "null"]}
+    nested_order = requests_schema["properties"]["orders"]["items"]["properties"]
+    nested_order["discountPercent"] = {"type": ["integer", "null"]}
+    order = requests_schema["properties"]["order"]["properties"]  # the deal, one of `orders`
+    order["discountPercent"] = {"type": ["integer", "null"]}
+    requests = run_tap(config, catalog=catalog).records["requests"]
+    carrying = [r for r in requests if r.get("leadScore") is not None]
+    assert len(carrying) == len(with_orders)
+    assert all(r["leadScore"] == 87 and r["orders"][0]["discountPercent"] == 5 for r in carrying)
+    held = [r["_undeclared"] for r in requests if r.get("_undeclared")]
+    assert not held  # declared: not held twice

@@ -160,6 +160,11 @@ def test_calls_are_deterministic_and_vary_with_the_seed() -> None:
 
 def test_requests_dataset_is_unchanged_by_the_calls() -> None:
     records = generate_dataset(seed=3, start=START, days=2, per_day=20)
+    for record in records:  # the session's time came later, copied from its visit
+        session = record["session"]
+        assert all(order["session"] is session for order in record["orders"])
+        if session is not None:
+            assert session.pop("sessionDate") == record["mapVisits"][-1]["sessionDate"]
     digest = hashlib.sha256(orjson.dumps(records)).hexdigest()
     assert digest.startswith("afa2a7dd1fe609c5")  # as before the calls journal came
 

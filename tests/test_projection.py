@@ -12,6 +12,7 @@ from tap_calltouch.projection import (
     project,
     split_undeclared,
     undeclared_names,
+    with_declared,
 )
 from tap_calltouch.schemas import CALL, REQUEST
 
@@ -162,3 +163,46 @@ def test_fields_keyed_by_data_are_named_up_to_a_limit() -> None:
     )
     assert len(naming.unnamed) == 3  # counting stops too: memory stays bounded
     assert Naming("calls").summary() == ""
+
+
+def test_keys_holding_dots_or_brackets_get_paths_no_other_field_has() -> None:
+    record = {
+        "requestId": 1,
+        "orders": [{"orderId": 3, "discount": 5}],
+        "orders[0].discount": 7,  # a top-level key spelled like the path of a nested one
+        "session": {"sessionId": 2, "utm.source": "ya"},
+        "client": {"fio": "Коля", "phones": [{"phoneNumber": "7999", "kind]": "m"}]},
+    }
+    kept = keep_undeclared(record, compile_plan(SMALL))
+    assert kept == {
+        "orders[0].discount": 5,
+        '["orders[0].discount"]': 7,
+        'session["utm.source"]': "ya",
+        'client.phones[0]["kind]"]': "m",
+    }
+
+
+def test_fields_found_beside_a_column_already_there_are_added_to_it() -> None:
+    record = {"requestId": 1, UNDECLARED: {"x": 1}, "newScore": 2}
+    assert keep_undeclared(record, PLAN) == {"newScore": 2}  # the journal declares the column
+    assert record[UNDECLARED] == {"x": 1, "newScore": 2}  # the earlier value is not overwritten
+
+
+def test_a_catalog_adds_fields_to_the_split_but_never_reshapes_a_block() -> None:
+    catalog = {
+        "properties": {
+            "session": {"type": "array", "items": {"type": "string"}},  # retyped: not a block
+            "leadScore": {"type": "integer"},
+            "orders": {"items": {"properties": {"discount": {}}}},
+        }
+    }
+    record = {
+        "requestId": 1,
+        "leadScore": 87,
+        "session": {"sessionId": 2, "channel": "ads"},
+        "orders": [{"orderId": 3, "discount": 5, "coupon": "X"}],
+    }
+    kept = keep_undeclared(record, compile_plan(with_declared(SMALL, catalog)))
+    assert kept == {"session.channel": "ads", "orders[0].coupon": "X"}
+    assert record["leadScore"] == 87
+    assert record["orders"] == [{"orderId": 3, "discount": 5}]

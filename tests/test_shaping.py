@@ -379,3 +379,84 @@ def test_epoch_times_are_written_as_datetime_writes_them(ms: int) -> None:
     seconds = ms // 1000
     if seconds > 0:  # the calls journal's times: epoch_seconds and session_epoch are positive
         assert shaping.epoch_s_to_rfc3339(seconds) == _iso_s(seconds)
+
+
+def test_values_of_no_fixed_type_are_kept_but_never_as_an_array_or_null_item() -> None:
+    record = {
+        "requestId": 1,
+        "customFields": [{"field": "n", "value": 5}, {"field": "l", "value": [1, {"a": "б"}]}],
+        "session": {"sessionId": 7, "additionalTags": [True, None, "x", {"k": 1}]},
+        "orders": [{"orderId": 3, "offered": [1.5], "isMarked": False, "session": None}],
+        "mapVisits": [{"sessionId": 7, "additionalTags": "lone"}],
+    }
+    shaped = shaping.shape_request(record, MOSCOW)
+    assert [f["value"] for f in shaped["customFields"]] == [5, '[1,{"a":"б"}]']
+    assert shaped["session"]["additionalTags"] == [True, "x", {"k": 1}]  # nulls left out
+    assert (shaped["orders"][0]["offered"], shaped["orders"][0]["isMarked"]) == ("[1.5]", False)
+    assert shaped["mapVisits"][0]["additionalTags"] == ["lone"]
+    call = shaping.shape_call(
+        {"callId": 1, "customFields": [{"value": None}], "phrases": [None, {"t": "алло"}]}, MOSCOW
+    )
+    assert call["customFields"] == [{"value": None}]
+    assert call["phrases"] == [{"t": "алло"}]
+    assert shaping.as_value_text(2**70) == str(2**70)  # beyond what orjson writes
+
+
+def test_the_captured_requests_session_time_is_57_seconds_before_it() -> None:
+    """The captured request: `dateStr` 16/09/2023 11:39:19, `session.sessionDate` 11:38:22."""
+    record = {
+        "requestId": 78498,
+        "date": 1694853559000,
+        "dateStr": "16/09/2023 11:39:19",
+        "session": {"sessionId": 7505337, "sessionDate": "16/09/2023 11:38:22"},
+    }
+    shaped = shaping.shape_request(record, MOSCOW)
+    assert shaped["session"]["sessionDateStr"] == "16/09/2023 11:38:22"
+    assert shaped["session"]["sessionDate"] == "2023-09-16T08:38:22Z"  # Moscow is UTC+3
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("16/09/2023 14:10:00", "2023-09-16T11:10:00Z"),  # 14: only a 24-hour clock prints it
+        ("10/09/2023 22:00:00", "2023-09-10T19:00:00Z"),  # days before: still its one reading
+        ("16/09/2023 00:05:00", "2023-09-15T21:05:00Z"),
+        ("16/09/2023 03:00:00", "2023-09-16T12:00:00Z"),  # 15:00 fits before 16:00, 03:00 too:
+        ("16/09/2023 12:30:00", "2023-09-16T09:30:00Z"),  # the latest not after the request
+        ("16/09/2023 05:00:00", "2023-09-16T02:00:00Z"),  # 17:00 is after it: 05:00
+        ("15/09/2023 02:00:00", None),  # 02:00 and 14:00 the day before: both 12 h or more
+        ("16/09/2023 17:00:00", "2023-09-16T14:00:00Z"),  # after the request, yet its reading
+        ("junk", None),
+    ],
+)
+def test_a_requests_session_time_read_on_either_clock(text: str, expected: str | None) -> None:
+    request = {"requestId": 1, "dateStr": "16/09/2023 16:00:00", "session": {"sessionDate": text}}
+    assert shaping.shape_request(request, MOSCOW)["session"]["sessionDate"] == expected
+
+
+def test_a_deals_session_time_is_read_against_its_call() -> None:
+    call = {
+        "callId": 1,
+        "timestamp": 1694869200,  # 16/09/2023 16:00:00 in Moscow
+        "order": {"orderId": "5", "session": {"sessionDate": "16/09/2023 03:00:00"}},
+    }
+    shaped = shaping.shape_call(call, MOSCOW)
+    assert shaped["order"]["orderId"] == 5
+    assert shaped["order"]["session"]["sessionDate"] == "2023-09-16T12:00:00Z"
+
+
+def test_child_items_without_an_integer_id_are_left_out_and_counted() -> None:
+    record = {
+        "requestId": 1,
+        "siteId": 2,
+        "orders": [{"orderId": 3}, {"orderId": None}, {"orderNumber": "x"}, {"orderId": "abc"}],
+        "mapVisits": [{"sessionId": None}, {"sessionId": 5}, {"sessionId": 5}],
+    }
+    shaped = shaping.shape_request(record, MOSCOW)
+    assert shaping.order_rows.split(shaped) == (
+        [{"orderId": 3, "requestId": 1, "siteId": 2}],
+        3,
+    )
+    visits, left_out = shaping.map_visit_rows.split(shaped)
+    assert ([v["sessionId"] for v in visits], left_out) == ([5], 1)
+    assert shaping.request_tag_rows.split({"requestId": 1}) == ([], 0)

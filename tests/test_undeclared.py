@@ -97,3 +97,24 @@ def test_a_run_of_declared_fields_only_says_nothing_of_them(tmp_path: Path) -> N
     assert records
     assert all("_undeclared" not in record for record in records)  # obsolete ones dropped too
     assert "does not declare" not in done.stderr
+
+
+def test_a_catalog_that_deselects_the_column_is_told_the_fields_are_dropped(
+    tmp_path: Path, server: Emulator
+) -> None:
+    discovered = run_cli(tmp_path, settings(server.url), "--discover")
+    catalog = json.loads(discovered.stdout)
+    for entry in catalog["streams"]:
+        entry["metadata"][0]["metadata"]["selected"] = entry["tap_stream_id"] == "requests"
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == ["properties", "_undeclared"]:
+                item["metadata"]["selected"] = False
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    done = run_cli(tmp_path, settings(server.url), "--catalog", str(tmp_path / "catalog.json"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert records_of(done.stdout, "requests")
+    assert all("_undeclared" not in r for r in records_of(done.stdout, "requests"))
+    (warning,) = [w for w in done.stderr.splitlines() if "requests: the API sent" in w]
+    assert "leadScore" in warning
+    assert "DROPPED" in warning
+    assert "kept in" not in done.stderr

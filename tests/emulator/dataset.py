@@ -272,6 +272,19 @@ def _next_ids(dataset: list[Record]) -> dict[str, int]:
     return {kind: value + 1 for kind, value in last.items()}
 
 
+def _inserted(block: Record | None, *, after: str, key: str, value: Any) -> Record | None:
+    """`block` with `key` placed right after `after`, as the API orders its keys."""
+    if block is None:
+        return None
+    placed: Record = {}
+    for name, item in block.items():
+        placed[name] = item
+        if name == after:
+            placed[key] = value
+    placed.setdefault(key, value)
+    return placed
+
+
 def _order(
     order_id: int, created_ms: int, amount: str | float, status: str, session: Record | None
 ) -> Record:
@@ -340,6 +353,11 @@ class _Factory:
         session_time = created_ms - self.num(20_000, 3 * 3_600_000) if visits else created_ms
         if visits:
             visits[-1]["sessionDate"] = self.local_str(session_time)
+            # The real API sends the visit's time in `session` too (the vendor's example has
+            # none), after `guaClientId` as in the captured request; 24-hour, as its visits.
+            session = _inserted(
+                session, after="guaClientId", key="sessionDate", value=visits[-1]["sessionDate"]
+            )
         fio = self.pick(CLIENT_NAMES)
         phone = f"79{self.num(0, 10**9):09d}"
         widget = self.chance(0.2)

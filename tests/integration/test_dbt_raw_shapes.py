@@ -37,6 +37,7 @@ SOURCES = ("yandex", "google", "Яндекс.Директ", "vk.com")
 SHAPES = ("json", "session__", "session.")
 SITE_NAMES = ("Окна «Старое» имя", "Okna 'New' name")
 FIRST = dt.datetime(2025, 3, 1, 9, 0)  # noqa: DTZ001 - the loaders store naive UTC
+VISIT_BEFORE = dt.timedelta(seconds=57)  # session.sessionDate, as the tap writes it: RFC 3339
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +90,12 @@ def raw_records(seed: int = 15) -> Raw:
 def request_row(record: dict[str, Any]) -> tuple[Any, ...]:
     """requestId, siteId, date, session (JSON text), session__source, session.source."""
     shape = record["shape"]
-    session = json.dumps({"source": record["source"]}) if shape == "json" else None
+    visit = record["date"] - VISIT_BEFORE
+    session = (
+        json.dumps({"source": record["source"], "sessionDate": f"{visit.isoformat()}Z"})
+        if shape == "json"
+        else None
+    )
     flat = [record["source"] if shape == name else None for name in SHAPES[1:]]
     return (record["requestId"], SITE_ID, record["date"], session, *flat)
 
@@ -152,6 +158,10 @@ def check_models(query: Callable[[str], list[tuple[Any, ...]]], raw: Raw) -> Non
     assert Counter({(kind, source): int(n) for kind, source, n in rows}) == raw.sources()
     names = query("SELECT site_id, site_name FROM analytics.sites")
     assert [(int(site), name) for site, name in names] == [(SITE_ID, raw.site_name())]
+    visits = query("SELECT request_id, session_at FROM analytics.stg_calltouch__requests")
+    assert {int(request): at for request, at in visits if at is not None} == {
+        r["requestId"]: r["date"] - VISIT_BEFORE for r in raw.requests if r["shape"] == "json"
+    }
     # The data set does hold each shape, and both names.
     assert {r["shape"] for r in raw.requests} == set(SHAPES)
     assert {c["siteName"] for c in raw.calls} == set(SITE_NAMES)

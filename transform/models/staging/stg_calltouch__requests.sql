@@ -1,6 +1,7 @@
 -- One row per web request (заявка), typed and in snake_case, attributed to its session: read
 -- from the JSON `session` column, or from session__source, ... when flattening is on. Reads
--- as empty when the requests journal was never loaded (deselected).
+-- as empty when the requests journal was never loaded (deselected). session_at is the time of
+-- that visit, UTC.
 {% set text = dbt.type_string() %}
 with source as (
 
@@ -12,6 +13,7 @@ with source as (
         ('siteId', 'site_id', 'bigint'),
         ('requestNumber', 'request_number', text),
         ('date', 'created_at', dbt.type_timestamp()),
+        ('session.sessionDate', 'session_at', dbt.type_timestamp()),
         ('session.source', 'source', text),
         ('session.medium', 'medium', text),
         ('session.utmCampaign', 'campaign', text),
@@ -39,6 +41,7 @@ select
     site_id,
     nullif(request_number, '') as request_number,
     created_at,
+    session_at,
     nullif(source, '') as source,
     nullif(medium, '') as medium,
     nullif(campaign, '') as campaign,
