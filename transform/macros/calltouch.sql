@@ -67,7 +67,12 @@
     {%- endfor -%}
     {%- if (parts[0] | lower) in columns -%}
       {%- set text = json_text(adapter.quote(columns[parts[0] | lower]), parts[1]) -%}
-      {%- do shapes.append('cast(nullif(' ~ text ~ ", '') as " ~ nullable(type) ~ ')') -%}
+      {%- if type | lower == dbt.type_timestamp() | lower -%}
+        {#- JSON times are ISO text with an offset: ClickHouse's cast does not read those. -#}
+        {%- do shapes.append(raw_column('nullif(' ~ text ~ ", '')", parts[1], type)) -%}
+      {%- else -%}
+        {%- do shapes.append('cast(nullif(' ~ text ~ ", '') as " ~ nullable(type) ~ ')') -%}
+      {%- endif -%}
     {%- endif -%}
     {%- if not shapes -%}
       {{ typed_null(type) }}
