@@ -2,8 +2,9 @@
 
 A DuckDB file is opened read-only for one page's queries and closed right after, so the
 dashboard never holds the lock a `meltano run` needs to write the next load. PostgreSQL is
-reached with the loader's own settings (TARGET_POSTGRES_*, from the environment or .env). The
-SQL runs unchanged on both: `?` placeholders, turned into `%s` for psycopg.
+reached with the loader's own settings (TARGET_POSTGRES_*, from the environment or .env), and
+ClickHouse from a clickhouse:// URL over HTTP, every query with `readonly = 1`. The SQL runs
+unchanged on all three: `?` placeholders, turned into `%s` for psycopg and clickhouse-connect.
 
 When there is nothing to show yet (no file, no models, no rows, a load writing the file right
 now), `NotLoaded` says so, and what to run, instead of a traceback.
@@ -16,6 +17,7 @@ import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
     import duckdb
     import psycopg
+    from clickhouse_connect.driver.client import Client
 
 SCHEMA = "analytics"  # the dbt models' schema
 DAILY = f"{SCHEMA}.leads_daily"
@@ -57,6 +60,7 @@ class Database:
 
     duckdb_path: Path | None = None
     postgres: Mapping[str, str] | None = None
+    clickhouse_url: str | None = None  # clickhouse://user:password@host:8123 (clickhouses:// TLS)
     root: Path | None = None  # the repository: a file inside it is named relative to it
 
     @property
@@ -67,6 +71,9 @@ class Database:
             if self.root is not None and path.is_relative_to(self.root):
                 path = path.relative_to(self.root)
             return f"DuckDB {path}"
+        if self.clickhouse_url is not None:
+            parts = urlsplit(self.clickhouse_url)
+            return f"ClickHouse {parts.username or 'default'}@{parts.hostname}:{parts.port or ''}"
         settings = self.postgres or {}
         where = f"{settings.get('host', 'localhost')}:{settings.get('port', '5432')}"
         return f"PostgreSQL {settings.get('user', '')}@{where}/{settings.get('dbname', '')}"
@@ -79,11 +86,13 @@ class Database:
 
 
 def database_from(spec: str, env: Mapping[str, str], root: Path) -> Database:
-    """`--database`: a DuckDB path, a postgresql:// URL, or `postgres` (the loader's settings)."""
+    """`--database`: a DuckDB path, a postgresql:// or clickhouse:// URL, or `postgres`."""
     if spec == POSTGRES:
         return Database(postgres=postgres_settings(env, read_dotenv(root / ".env")))
     if spec.startswith(("postgresql://", "postgres://")):
         return Database(postgres={"conninfo": spec})
+    if spec.startswith(("clickhouse://", "clickhouses://")):
+        return Database(clickhouse_url=spec)
     path = Path(spec)
     return Database(duckdb_path=path if path.is_absolute() else root / path, root=root)
 
@@ -152,11 +161,23 @@ class _Postgres:
         return result
 
 
+class _ClickHouse:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        result = self.client.query(sql.replace("?", "%s"), parameters=tuple(params))
+        return [tuple(row) for row in result.result_rows]
+
+
 @contextlib.contextmanager
 def connect(database: Database) -> Iterator[Connection]:
     """A connection for one page's queries, closed after; `NotLoaded` when there is none."""
     if database.duckdb_path is not None:
         with _open_duckdb(database.duckdb_path) as connection:
+            yield connection
+    elif database.clickhouse_url is not None:
+        with _open_clickhouse(database) as connection:
             yield connection
     else:
         with _open_postgres(database) as connection:
@@ -205,6 +226,43 @@ def _open_postgres(database: Database) -> Iterator[Connection]:
         connection.close()
 
 
+@contextlib.contextmanager
+def _open_clickhouse(database: Database) -> Iterator[Connection]:
+    import clickhouse_connect  # noqa: PLC0415 - only the dashboard's venv has it
+    from clickhouse_connect.driver.exceptions import (  # noqa: PLC0415
+        ClickHouseError,
+    )
+
+    parts = urlsplit(database.clickhouse_url or "")
+    secure = parts.scheme == "clickhouses"
+    try:
+        client = clickhouse_connect.get_client(
+            host=parts.hostname or "localhost",
+            port=parts.port or (8443 if secure else 8123),
+            username=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
+            secure=secure,
+            connect_timeout=10,
+            # Reads only, whatever the user may do (a user already read-only keeps its own).
+            settings={"readonly": 1},
+        )
+    except ClickHouseError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        msg = f"Cannot reach {database.label}: {redact(reason, parts.password)}"
+        raise NotLoaded(
+            msg, "./scripts/dashboard --database clickhouse://user:PASSWORD@host:8123"
+        ) from None
+    try:
+        yield _ClickHouse(client)
+    finally:
+        client.close()
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` without `secret` (an error may quote the URL)."""
+    return text.replace(secret, "***") if secret else text
+
+
 # --- what is there -----------------------------------------------------------------------------
 
 
@@ -229,7 +287,13 @@ class Shape:
 
 def check_loaded(connection: Connection, database: Database) -> Shape:
     """The models are there and hold rows, or `NotLoaded` says what to run."""
-    job = "calltouch-to-duckdb" if database.duckdb_path is not None else "calltouch-to-postgres"
+    job = (
+        "calltouch-to-duckdb"
+        if database.duckdb_path is not None
+        else "calltouch-to-clickhouse"
+        if database.clickhouse_url is not None
+        else "calltouch-to-postgres"
+    )
     daily, leads = columns(connection, DAILY), columns(connection, LEADS)
     if not daily or not leads:
         msg = (

@@ -92,6 +92,18 @@ def test_duckdb_paths_are_read_from_the_repository(tmp_path: Path) -> None:
     assert wh.database_spec({wh.DATABASE_VARIABLE: "w.duckdb"}) == "w.duckdb"
 
 
+def test_clickhouse_urls_name_the_server_without_the_password(tmp_path: Path) -> None:
+    database = wh.database_from("clickhouse://bi:S3cret@ch.local:8123", {}, tmp_path)
+    assert (database.clickhouse_url, database.duckdb_path, database.postgres) == (
+        "clickhouse://bi:S3cret@ch.local:8123",
+        None,
+        None,
+    )
+    assert database.label == "ClickHouse bi@ch.local:8123"
+    tls = wh.database_from("clickhouses://ch.example:8443", {}, tmp_path)
+    assert tls.label == "ClickHouse default@ch.example:8443"
+
+
 def test_sites_by_name_and_by_id_where_names_are_missing_or_alike() -> None:
     labels = wh.site_labels([(1, "Окна"), (2, None), (3, "Двери"), (4, "Двери")])
     assert [site.label for site in labels] == ["Окна", "site 2", "Двери (3)", "Двери (4)"]

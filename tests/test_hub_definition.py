@@ -43,6 +43,7 @@ PYPI_PACKAGES = {
     "target-postgres": "meltanolabs-target-postgres",
     "target-jsonl": "target-jsonl",
     "target-bigquery": "z3-target-bigquery",
+    "target-clickhouse": "shaped-target-clickhouse",
 }
 SENSITIVE_LOADER_SETTINGS = {"password", "token", "sqlalchemy_url", "credentials_json"}
 
@@ -178,8 +179,36 @@ def test_loaders_install_from_pypi_with_inline_settings() -> None:
     assert jobs["calltouch-to-postgres"] == [
         "tap-calltouch target-postgres dbt-postgres:run dbt-postgres:test"
     ]
+    assert jobs["calltouch-to-clickhouse"] == [
+        "tap-calltouch target-clickhouse dbt-clickhouse:run dbt-clickhouse:test"
+    ]
     assert any(schedule["interval"] == "@daily" for schedule in project["schedules"])
     assert project["send_anonymous_usage_stats"] is False
+
+
+def test_clickhouse_loader_and_dbt_profile_read_the_same_variables() -> None:
+    """target-clickhouse's connection settings, as Meltano names them in the environment
+    (TARGET_CLICKHOUSE_HOST, ...), are what the dbt-clickhouse profile reads; the loader is
+    pinned, in a Python 3.11 venv, and writes ReplacingMergeTree tables the models read FINAL."""
+    project = yaml.safe_load(MELTANO_YML.read_text(encoding="utf-8"))
+    loader = next(p for p in project["plugins"]["loaders"] if p["name"] == "target-clickhouse")
+    assert re.fullmatch(r"shaped-target-clickhouse==[\d.]+ setuptools<81", loader["pip_url"])
+    assert loader["python"] == "3.11"
+    assert loader["config"]["engine_type"] == "ReplacingMergeTree"
+    assert loader["config"]["database"] == "calltouch"
+    names = {setting["name"] for setting in loader["settings"]}
+    profile = (ROOT / "transform" / "profiles" / "clickhouse" / "profiles.yml").read_text(
+        encoding="utf-8"
+    )
+    for name in ("host", "port", "username", "password", "secure", "verify"):
+        assert name in names
+        assert f"env_var('TARGET_CLICKHOUSE_{name.upper()}'" in profile, name
+    sources = (ROOT / "transform" / "models" / "staging" / "_calltouch__sources.yml").read_text(
+        encoding="utf-8"
+    )
+    assert "env_var('TARGET_CLICKHOUSE_DATABASE'" in sources
+    utility = next(p for p in project["plugins"]["utilities"] if p["name"] == "dbt-clickhouse")
+    assert "dbt-clickhouse~=" in utility["pip_url"]
 
 
 # --- the Hub's own schemas -----------------------------------------------------------------------

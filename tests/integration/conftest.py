@@ -285,3 +285,115 @@ def postgres() -> Iterator[Postgres]:
 def _interrupt(_signum: int, _frame: object) -> None:
     """Turn SIGTERM into KeyboardInterrupt, on which pytest still runs fixture teardowns."""
     raise KeyboardInterrupt
+
+
+# --- ClickHouse --------------------------------------------------------------------------------
+
+CH_DATABASE = "calltouch"
+# target-clickhouse writes the password into a URL unquoted: letters, digits, - and _ only.
+CH_PASSWORD = "it-secret-Pa55"  # noqa: S105 - a throwaway server's
+# A real server instead of chdb (CI's clickhouse/clickhouse-server service container):
+# http://user:password@host:port
+CH_URL_VARIABLE = "CLICKHOUSE_TEST_URL"
+# Yandex Managed ClickHouse's zone: the loader writes UTC wall clocks into DateTime columns read
+# in the server's zone, which the dbt models must undo.
+CH_SERVER_ZONE = "Europe/Moscow"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClickHouse:
+    """A ClickHouse server's HTTP interface, and how the loader and dbt reach it."""
+
+    port: int
+    host: str = "127.0.0.1"
+    username: str = "default"
+    password: str = ""
+
+    def client(self) -> Any:
+        """A clickhouse-connect client, as dbt-clickhouse connects."""
+        import clickhouse_connect  # noqa: PLC0415
+
+        return clickhouse_connect.get_client(
+            host=self.host, port=self.port, username=self.username, password=self.password
+        )
+
+    def loader_env(self, database: str = CH_DATABASE) -> dict[str, str]:
+        """target-clickhouse's settings as Meltano names them; dbt-clickhouse reads the same."""
+        return {
+            "TARGET_CLICKHOUSE_HOST": self.host,
+            "TARGET_CLICKHOUSE_PORT": str(self.port),
+            "TARGET_CLICKHOUSE_USERNAME": self.username,
+            "TARGET_CLICKHOUSE_PASSWORD": self.password,
+            "TARGET_CLICKHOUSE_DATABASE": database,
+        }
+
+
+@pytest.fixture(scope="session")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]:
+    """The server CLICKHOUSE_TEST_URL names, else chdb served on a loopback port."""
+    from urllib.parse import unquote, urlsplit  # noqa: PLC0415
+
+    url = os.environ.get(CH_URL_VARIABLE)
+    if url:
+        parts = urlsplit(url)
+        yield ClickHouse(
+            port=parts.port or 8123,
+            host=parts.hostname or "127.0.0.1",
+            username=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
+        )
+        return
+    from tests.integration.clickhouse_http import ChdbServer  # noqa: PLC0415
+
+    with ChdbServer(tmp_path_factory.mktemp("chdb"), timezone=CH_SERVER_ZONE) as server:
+        # chdb checks no password; one is set so the tests can look for it in every log.
+        yield ClickHouse(port=server.port, password=CH_PASSWORD)
+
+
+def python_for_loader() -> str:
+    """A Python 3.10 or 3.11 for target-clickhouse (it wants < 3.12): on PATH, or Debian's."""
+    for name in ("python3.11", "python3.10"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(
+            "target-clickhouse needs Python 3.11 (or 3.10) on PATH: install it "
+            "(Debian 12: `apt-get install -y python3.11-venv`) or run ./scripts/test as root"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    apt_get = shutil.which("apt-get") or "apt-get"
+    with timed("apt-get install python3.11-venv"):
+        subprocess.run([apt_get, "update"], check=False, env=env, capture_output=True)  # noqa: S603
+        subprocess.run(  # noqa: S603
+            [apt_get, "install", "-y", "--no-install-recommends", "python3.11-venv"],
+            check=False,
+            env=env,
+            capture_output=True,
+        )
+    found = shutil.which("python3.11")
+    if not found:
+        pytest.fail(
+            "target-clickhouse needs Python 3.11 (or 3.10), and apt-get could not install "
+            "python3.11-venv here: install one (e.g. actions/setup-python) and put it on PATH"
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def clickhouse_project(meltano_project: MeltanoProject) -> MeltanoProject:
+    """The session's Meltano project with target-clickhouse (in a Python 3.11 venv, from
+    whichever Python 3.11 this machine has) and dbt-clickhouse installed too."""
+    manifest = meltano_project.root / "meltano.yml"
+    text = manifest.read_text(encoding="utf-8")
+    assert "python: '3.11'" in text, "target-clickhouse no longer asks for Python 3.11"
+    manifest.write_text(text.replace("python: '3.11'", f"python: {python_for_loader()}"))
+    root, env = meltano_project.root, meltano_env()
+    with timed("meltano install target-clickhouse dbt-clickhouse"):
+        meltano_project.run(
+            ["install", "--plugin-type", "loader", "target-clickhouse"], root / "i4.log", env
+        )
+        meltano_project.run(
+            ["install", "--plugin-type", "utility", "dbt-clickhouse"], root / "i5.log", env
+        )
+    return meltano_project

@@ -81,8 +81,16 @@ UNSEEN_TAG = "Вне окна"
 NEW_COMMENT = "Клиент перезвонил, ждёт замерщика\n"
 NEW_MANAGER = "Новикова Анна Петровна"
 NEW_SUM = "12345.6700"
-JOBS = {"target-postgres": "calltouch-to-postgres", "target-duckdb": "calltouch-to-duckdb"}
-DBT = {"target-postgres": "dbt-postgres", "target-duckdb": "dbt-duckdb"}
+JOBS = {
+    "target-postgres": "calltouch-to-postgres",
+    "target-duckdb": "calltouch-to-duckdb",
+    "target-clickhouse": "calltouch-to-clickhouse",
+}
+DBT = {
+    "target-postgres": "dbt-postgres",
+    "target-duckdb": "dbt-duckdb",
+    "target-clickhouse": "dbt-clickhouse",
+}
 REQUEST_STREAMS = ("sites", "requests", "orders", "comments", "map_visits", "request_tags")
 # One fresh run each: the journal of calls deselected, and flat tables instead of JSON columns.
 VARIANTS = {
@@ -587,7 +595,7 @@ def check_content(db: Warehouse, dataset: list[Record]) -> None:
     row = db.row("requests", requestId=rich["requestId"])
     assert row["subject"] == rich["subject"]
     assert row["datestr"] == rich["dateStr"]
-    assert row["date"] == utc(rich["date"])
+    assert row["date"] == db.stored_time(utc(rich["date"]))
     assert row["client"]["fio"] == rich["client"]["fio"]
     assert row["client"]["phones"] == rich["client"]["phones"]
     session = row["session"]
@@ -605,7 +613,7 @@ def check_content(db: Warehouse, dataset: list[Record]) -> None:
     order_row = db.row("orders", orderId=order["orderId"])
     assert order_row["requestid"] == rich["requestId"]
     assert order_row["sum"] == str(order["sum"])
-    assert order_row["datecreated"] == utc(order["dateCreated"])
+    assert order_row["datecreated"] == db.stored_time(utc(order["dateCreated"]))
     assert order_row["session"]["utmTerm"] == rich["session"]["utmTerm"]
 
     commented = next(

@@ -1,4 +1,4 @@
-"""Read what a loader wrote, the same way for PostgreSQL and DuckDB.
+"""Read what a loader wrote, the same way for PostgreSQL, DuckDB and ClickHouse.
 
 target-postgres keeps the tap's column names (`"requestId"`, quoted) and stores objects as
 JSONB and arrays as JSONB[]; target-duckdb lower-cases them (`requestid`) and stores both as
@@ -7,10 +7,12 @@ JSON text. Rows come back here as dicts keyed by lower-case column names, JSON d
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
+from singer_sdk import typing as th
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,6 +62,10 @@ class Warehouse(Protocol):
         """Rows of a query both databases read alike (the dbt models' snake_case columns)."""
         ...
 
+    def stored_time(self, when: dt.datetime) -> dt.datetime:
+        """A time as the loader stores it (ClickHouse's DateTime: whole seconds)."""
+        ...
+
 
 class PostgresWarehouse:
     """A database target-postgres loaded."""
@@ -74,6 +80,10 @@ class PostgresWarehouse:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of a query."""
         return self._all(sql)
+
+    def stored_time(self, when: dt.datetime) -> dt.datetime:
+        """Times keep their microseconds."""
+        return when
 
     def tables(self) -> set[str]:
         """Tables in the calltouch schema."""
@@ -134,6 +144,10 @@ class DuckDBWarehouse:
         """Rows of a query."""
         return self._all(sql)
 
+    def stored_time(self, when: dt.datetime) -> dt.datetime:
+        """Times keep their microseconds."""
+        return when
+
     def tables(self) -> set[str]:
         """Tables in the calltouch schema."""
         rows = self._all(
@@ -184,3 +198,100 @@ class DuckDBWarehouse:
             name: json.loads(value) if name in json_columns and value is not None else value
             for name, value in zip(names, rows[0], strict=True)
         }
+
+
+def json_columns() -> set[str]:
+    """Lower-case names of the tap's object and array properties: JSON text in ClickHouse."""
+    from tap_calltouch import schemas  # noqa: PLC0415
+
+    names = set()
+    for value in vars(schemas).values():
+        if isinstance(value, th.PropertiesList):
+            for name, prop in value.to_dict()["properties"].items():
+                kinds = prop.get("type", [])
+                kinds = [kinds] if isinstance(kinds, str) else kinds
+                if {"object", "array"} & set(kinds) or "anyOf" in prop:
+                    names.add(name.lower())
+    return names
+
+
+class ClickHouseWarehouse:
+    """A database target-clickhouse loaded, read over HTTP as dbt-clickhouse reads it.
+
+    Raw tables are read FINAL (once per key, as docs/loaders.md says to), times as the UTC
+    wall clock the loader wrote, JSON text decoded.
+    """
+
+    def __init__(self, client: Any, database: str = SCHEMA) -> None:
+        """Query through a clickhouse-connect `client`; raw tables are in `database`."""
+        self.client = client
+        self.database = database
+        self.json = json_columns()
+
+    def _all(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.client.query(sql, parameters=params).result_rows]
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a query, as an analyst's plain query reads them."""
+        return self._all(sql)
+
+    def stored_time(self, when: dt.datetime) -> dt.datetime:
+        """target-clickhouse's DateTime columns hold whole seconds."""
+        return when.replace(microsecond=0)
+
+    def tables(self) -> set[str]:
+        """Tables in the raw database."""
+        rows = self._all(
+            "SELECT name FROM system.tables WHERE database = {db:String}", {"db": self.database}
+        )
+        return {name for (name,) in rows}
+
+    def keys(self, table: str) -> list[tuple[Any, ...]]:
+        """Every key, once per key (FINAL)."""
+        columns = ", ".join(column.lower() for column in PRIMARY_KEYS[table])
+        return self._all(f"SELECT {columns} FROM {self.database}.{table} FINAL")  # noqa: S608
+
+    def raw_rows(self, table: str) -> int:
+        """Rows as stored, without FINAL: each load's until a merge."""
+        ((count,),) = self._all(f"SELECT count() FROM {self.database}.{table}")  # noqa: S608
+        return int(count)
+
+    def duplicates(self, table: str) -> list[tuple[Any, ...]]:
+        """Keys that appear more than once when read FINAL."""
+        columns = ", ".join(column.lower() for column in PRIMARY_KEYS[table])
+        return self._all(
+            f"SELECT {columns} FROM {self.database}.{table} FINAL"  # noqa: S608
+            f" GROUP BY {columns} HAVING count() > 1"
+        )
+
+    def column_types(self, table: str) -> dict[str, str]:
+        """Each column's type as ClickHouse names it (Int64, String, Nullable(DateTime), ...)."""
+        rows = self._all(
+            "SELECT name, type FROM system.columns WHERE database = {db:String}"
+            " AND table = {table:String}",
+            {"db": self.database, "table": table},
+        )
+        return {str(name): str(kind) for name, kind in rows}
+
+    def row(self, table: str, **key: Any) -> dict[str, Any]:
+        """The one row with this key: times as naive UTC, JSON text decoded."""
+        types = self.column_types(table)
+        columns = ", ".join(
+            f"toString({name}) AS {name}" if "DateTime" in kind else name
+            for name, kind in types.items()
+        )
+        where = " AND ".join(f"{column.lower()} = {{k{i}:String}}" for i, column in enumerate(key))
+        rows = self.client.query(
+            f"SELECT {columns} FROM {self.database}.{table} FINAL WHERE {where}",  # noqa: S608
+            parameters={f"k{i}": str(value) for i, value in enumerate(key.values())},
+        )
+        assert len(rows.result_rows) == 1, f"{table} {key}: {len(rows.result_rows)} rows"
+        row = dict(zip(rows.column_names, rows.result_rows[0], strict=True))
+        for name, kind in types.items():
+            if "DateTime" in kind and row[name] is not None:
+                row[name] = dt.datetime.fromisoformat(row[name])
+            elif name in self.json and row[name] == "":
+                row[name] = None
+            elif name in self.json and kind == "String":
+                row[name] = json.loads(row[name])
+        return row

@@ -13,6 +13,13 @@
   - local_date(ts, zone): the calendar day of a naive UTC timestamp in the zone named by the
     SQL expression `zone`; calltouch_timezone() is the fallback zone (var calltouch_timezone).
   - money(text): an exact decimal from the tap's decimal text ("2800.0000").
+
+  ClickHouse (target-clickhouse, dbt-clickhouse) differs most, and raw() undoes what its loader
+  did: each table is read FINAL (ReplacingMergeTree keeps every load's rows until a merge),
+  nulls come back from the 0 of an id and the '' of a text (the loader's columns are not
+  Nullable), its DateTime holds the UTC wall clock read in the server's zone, so it is read
+  again as UTC, and objects are JSON text, read with JSONExtract. Every cast is to Nullable(T)
+  there: ClickHouse refuses to cast a null to a plain type.
 #}
 
 {# The loaded table of a stream, or none when the loader never created it. #}
@@ -47,29 +54,79 @@
   {%- set parts = field.split('.') -%}
   {%- if parts | length == 1 -%}
     {%- if (field | lower) in columns -%}
-      cast({{ adapter.quote(columns[field | lower]) }} as {{ type }})
+      {{ raw_column(adapter.quote(columns[field | lower]), field, type) }}
     {%- else -%}
-      cast(null as {{ type }})
+      {{ typed_null(type) }}
     {%- endif -%}
   {%- else -%}
     {%- set re = modules.re -%}
     {%- set flat = re.escape(parts[0] | lower) ~ '[^a-z0-9]+' ~ re.escape(parts[1] | lower) -%}
     {%- set shapes = [] -%}
     {%- for name in columns | sort if re.fullmatch(flat, name) -%}
-      {%- do shapes.append('cast(' ~ adapter.quote(columns[name]) ~ ' as ' ~ type ~ ')') -%}
+      {%- do shapes.append(raw_column(adapter.quote(columns[name]), parts[1], type)) -%}
     {%- endfor -%}
     {%- if (parts[0] | lower) in columns -%}
       {%- set text = json_text(adapter.quote(columns[parts[0] | lower]), parts[1]) -%}
-      {%- do shapes.append('cast(nullif(' ~ text ~ ", '') as " ~ type ~ ')') -%}
+      {%- if type | lower == dbt.type_timestamp() | lower -%}
+        {#- JSON times are ISO text with an offset: ClickHouse's cast does not read those. -#}
+        {%- do shapes.append(raw_column('nullif(' ~ text ~ ", '')", parts[1], type)) -%}
+      {%- else -%}
+        {%- do shapes.append('cast(nullif(' ~ text ~ ", '') as " ~ nullable(type) ~ ')') -%}
+      {%- endif -%}
     {%- endif -%}
     {%- if not shapes -%}
-      cast(null as {{ type }})
+      {{ typed_null(type) }}
     {%- elif shapes | length == 1 -%}
       {{ shapes[0] }}
     {%- else -%}
       coalesce({{ shapes | join(', ') }})
     {%- endif -%}
   {%- endif -%}
+{%- endmacro %}
+
+
+{# A loaded column as `type`. #}
+{% macro raw_column(column, field, type) -%}
+  {{ return(adapter.dispatch('raw_column', 'calltouch')(column, field, type)) }}
+{%- endmacro %}
+
+{% macro default__raw_column(column, field, type) -%}
+  cast({{ column }} as {{ type }})
+{%- endmacro %}
+
+{# target-clickhouse writes a null id as 0 (Int64, not Nullable): no Calltouch id is 0. It
+   writes a UTC time's wall clock into a DateTime of the server's zone: read that text as UTC,
+   so the instant is right whatever the server's zone (Yandex Managed ClickHouse: Moscow). #}
+{% macro clickhouse__raw_column(column, field, type) -%}
+  {%- if type | lower == dbt.type_timestamp() | lower -%}
+    parseDateTimeBestEffortOrNull(toString({{ column }}), 'UTC')
+  {%- elif type | lower in ('bigint', 'integer', 'int') and field[-2:] | lower == 'id' -%}
+    cast(nullif({{ column }}, 0) as {{ nullable(type) }})
+  {%- else -%}
+    cast({{ column }} as {{ nullable(type) }})
+  {%- endif -%}
+{%- endmacro %}
+
+
+{# A type that holds null: ClickHouse's columns hold none unless Nullable(T). #}
+{% macro nullable(type) -%}
+  {{ return(adapter.dispatch('nullable', 'calltouch')(type)) }}
+{%- endmacro %}
+
+{% macro default__nullable(type) -%}
+  {{ type }}
+{%- endmacro %}
+
+{% macro clickhouse__nullable(type) -%}
+  {%- if type | lower == dbt.type_timestamp() | lower -%}
+    Nullable(DateTime('UTC'))
+  {%- else -%}
+    Nullable({{ type }})
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro typed_null(type) -%}
+  cast(null as {{ nullable(type) }})
 {%- endmacro %}
 
 
@@ -87,6 +144,16 @@
   cast({{ column }} as json) ->> '{{ key }}'
 {%- endmacro %}
 
+{# JSON text in a String ('' for a null object): a string's value, other values as JSON text,
+   like ->> does. #}
+{% macro clickhouse__json_text(column, key) -%}
+  multiIf(
+    JSONType({{ column }}, '{{ key }}') = 'String', JSONExtractString({{ column }}, '{{ key }}'),
+    JSONType({{ column }}, '{{ key }}') = 'Null', '',
+    JSONExtractRaw({{ column }}, '{{ key }}')
+  )
+{%- endmacro %}
+
 
 {% macro raw(name, fields) -%}
   {#- source() runs at parse time too, so dbt knows which raw tables a model reads. -#}
@@ -95,7 +162,7 @@
     (
       select
       {%- for field, alias, type in fields %}
-        cast(null as {{ type }}) as {{ alias }}{{ "," if not loop.last }}
+        {{ typed_null(type) }} as {{ alias }}{{ "," if not loop.last }}
       {%- endfor %}
       where 1 = 0
     )
@@ -106,10 +173,21 @@
       {%- for field, alias, type in fields %}
         {{ raw_field(columns, field, type) }} as {{ alias }}{{ "," if not loop.last }}
       {%- endfor %}
-      from {{ relation }}
+      from {{ relation }}{{ once_per_key() }}
     )
   {%- endif -%}
 {%- endmacro %}
+
+
+{# Read a raw table once per key: ClickHouse's ReplacingMergeTree holds each load's rows
+   until a merge, and FINAL merges them as it reads (the latest load wins). #}
+{% macro once_per_key() -%}
+  {{ return(adapter.dispatch('once_per_key', 'calltouch')()) }}
+{%- endmacro %}
+
+{% macro default__once_per_key() -%}{%- endmacro %}
+
+{% macro clickhouse__once_per_key() -%} final{%- endmacro %}
 
 
 {% macro raw_count(name, field) -%}
@@ -148,6 +226,30 @@
 {%- endmacro %}
 
 
+{# ClickHouse takes the zone of toDate as a constant only: one branch per zone a site is read
+   in (the `sites` stream's) and the fallback zone; another zone reads as null, which the
+   models' not_null tests report. #}
+{% macro clickhouse__local_date(ts, zone) -%}
+  {%- set zones = [calltouch_timezone()] -%}
+  {%- set configured = ref('stg_calltouch__sites') -%}
+  {%- if execute -%}
+    {%- for row in run_query('select distinct timezone from ' ~ configured
+                             ~ ' where timezone is not null') -%}
+      {%- if not modules.re.fullmatch('[A-Za-z0-9_+/-]+', row[0]) -%}
+        {{ exceptions.raise_compiler_error("a site's timezone is not an IANA zone name: " ~ row[0]) }}
+      {%- endif -%}
+      {%- if row[0] not in zones -%}{%- do zones.append(row[0]) -%}{%- endif -%}
+    {%- endfor -%}
+  {%- endif -%}
+  multiIf(
+    {%- for name in zones %}
+    {{ zone }} = '{{ name }}', toDate({{ ts }}, '{{ name }}'),
+    {%- endfor %}
+    null
+  )
+{%- endmacro %}
+
+
 {# Calltouch sends money with four decimals ("2800.0000"); numeric(38, 4) holds it exactly on
    both databases, and sums of it stay exact. #}
 {% macro money_type() -%}
@@ -155,7 +257,7 @@
 {%- endmacro %}
 
 {% macro money(text) -%}
-  cast(nullif(trim({{ text }}), '') as {{ money_type() }})
+  cast(nullif(trim({{ text }}), '') as {{ nullable(money_type()) }})
 {%- endmacro %}
 
 {% macro zero_money() -%}

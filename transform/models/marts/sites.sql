@@ -34,7 +34,7 @@ journals as (
             union all
             select
                 site_id,
-                cast(null as {{ dbt.type_string() }}),
+                {{ typed_null(dbt.type_string()) }},
                 created_at,
                 request_id
             from {{ ref('stg_calltouch__requests') }}
