@@ -15,6 +15,7 @@ import json
 import sys
 import time
 import types
+from typing import Any
 from unittest import mock
 
 from target_bigquery import core
@@ -28,8 +29,8 @@ def main() -> None:
     core.time = types.SimpleNamespace(strftime=time.strftime, sleep=lambda _seconds: None)
     target = TargetBigQuery(config=config)
     sink_class = target.get_sink_class()
-    sinks: dict[str, object] = {}
-    done: list[object] = []
+    sinks: dict[str, Any] = {}
+    done: list[Any] = []
     for line in sys.stdin:
         message = json.loads(line)
         if message["type"] == "SCHEMA":
