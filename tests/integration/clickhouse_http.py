@@ -38,6 +38,9 @@ NOT_SETTINGS = {
     "buffer_size", "client_protocol_version",
 }  # fmt: skip
 READS = re.compile(r"(?is)^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b")
+_ENGINE = (
+    threading.Lock()
+)  # the process's one chdb engine: one statement with its settings at a time
 INSERT_DATA = re.compile(r"(?is)^\s*(INSERT\s+INTO\s.*?\bFORMAT\s+(\w+))[ \t]*\r?\n?(.*)$")
 
 
@@ -65,15 +68,17 @@ class ChdbServer:
     """A chdb session in `path`, served over HTTP on 127.0.0.1 while the context is open."""
 
     def __init__(
-        self, path: Path, timezone: str = "UTC", certificate: tuple[Path, Path] | None = None
+        self,
+        session: Any,  # a chdb.session.Session
+        timezone: str = "UTC",
+        certificate: tuple[Path, Path] | None = None,
     ) -> None:
-        """Keep the data in `path`; DateTime columns without a zone read in `timezone`; TLS
-        with `certificate` (certificate file, key file)."""
-        import chdb.session  # noqa: PLC0415 - only the ClickHouse tests need chdb
-
+        """Serve `session` (chdb runs one engine per process: every server shares it, and
+        closing is its owner's); DateTime columns without a zone read in `timezone`; TLS with
+        `certificate` (certificate file, key file)."""
         self.timezone = timezone
-        self.session = chdb.session.Session(str(path))
-        self.lock = threading.Lock()
+        self.session = session
+        self.lock = _ENGINE
         self.scratch = Path(tempfile.mkdtemp(prefix="chdb-http-"))
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.owner = self
@@ -99,7 +104,6 @@ class ChdbServer:
         """Stop serving and close the session."""
         self.server.shutdown()
         self.server.server_close()
-        self.session.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def run(self, sql: str, fmt: str, database: str, url: dict[str, str]) -> bytes:

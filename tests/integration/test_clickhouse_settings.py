@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from tests.integration.clickhouse_http import ChdbServer
 
 pytestmark = pytest.mark.integration
+
+RAW, MODELS = "agency_raw", "agency_models"  # databases of no other test
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +46,26 @@ def dbt_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ChdbServer]:
+def server(chdb_session: Any) -> Iterator[ChdbServer]:
     from tests.integration.clickhouse_http import ChdbServer  # noqa: PLC0415
 
-    with ChdbServer(tmp_path / "chdb") as running:
-        yield running
+    with ChdbServer(chdb_session) as running:
+        for database in (RAW, MODELS):
+            running.session.query(f"DROP DATABASE IF EXISTS {database}")
+        try:
+            yield running
+        finally:
+            for database in (RAW, MODELS):
+                running.session.query(f"DROP DATABASE IF EXISTS {database}")
 
 
 def dbt_run(project: MeltanoProject, server: ChdbServer, log: Path) -> tuple[int, str]:
-    """`meltano invoke dbt-clickhouse:run` with the raw database `agency`."""
+    """`meltano invoke dbt-clickhouse:run` with the raw database RAW, the models in MODELS."""
     env = meltano_env(
         TARGET_CLICKHOUSE_HOST="127.0.0.1",
         TARGET_CLICKHOUSE_PORT=str(server.port),
-        TARGET_CLICKHOUSE_DATABASE="agency",
+        TARGET_CLICKHOUSE_DATABASE=RAW,
+        DBT_CLICKHOUSE_SCHEMA=MODELS,
     )
     with log.open("w", encoding="utf-8") as sink:
         done = subprocess.run(  # noqa: S603 - meltano with our own arguments
@@ -72,16 +81,17 @@ def test_a_raw_database_that_is_not_there_fails_naming_the_variables(
 ) -> None:
     code, output = dbt_run(dbt_project, server, tmp_path / "missing.log")
     assert code != 0, output[-3000:]
-    assert "No database agency on ClickHouse 127.0.0.1" in output, output[-3000:]
+    assert f"No database {RAW} on ClickHouse 127.0.0.1" in output, output[-3000:]
     assert "TARGET_CLICKHOUSE_DATABASE" in output
-    assert b"leads" not in server.session.query("SHOW TABLES FROM analytics", "CSV").bytes()
+    tables = server.session.query(f"SHOW TABLES FROM {MODELS}", "CSV").bytes()
+    assert b"leads" not in tables
 
 
 def test_an_empty_raw_database_still_builds_empty_models(
     dbt_project: MeltanoProject, server: ChdbServer, tmp_path: Path
 ) -> None:
-    server.session.query("CREATE DATABASE agency")
+    server.session.query(f"CREATE DATABASE {RAW}")
     code, output = dbt_run(dbt_project, server, tmp_path / "empty.log")
     assert code == 0, output[-3000:]
-    count = server.session.query("SELECT count() FROM analytics.leads", "CSV").bytes()
+    count = server.session.query(f"SELECT count() FROM {MODELS}.leads", "CSV").bytes()  # noqa: S608 - our own constant
     assert count.strip() == b"0"

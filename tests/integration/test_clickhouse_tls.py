@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
@@ -35,6 +35,7 @@ pytestmark = pytest.mark.integration
 
 # A password of the characters a URL gives meaning to: percent-encoded in sqlalchemy_url.
 PASSWORD = "Tls@Pa55/w:#%ord"  # noqa: S105 - a throwaway server's
+DATABASE = "calltouch_tls"
 MESSAGES = [
     {
         "type": "SCHEMA",
@@ -64,7 +65,7 @@ def loader_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[tuple[ChdbServer, Path]]:
+def tls_server(chdb_session: Any, tmp_path: Path) -> Iterator[tuple[ChdbServer, Path]]:
     """chdb over HTTPS on loopback, with a self-signed certificate for 127.0.0.1."""
     from tests.integration.clickhouse_http import ChdbServer  # noqa: PLC0415
 
@@ -75,9 +76,13 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[ChdbServer, Path]]:
          "-addext", "subjectAltName=IP:127.0.0.1"],
         check=True, capture_output=True,
     )  # fmt: skip
-    with ChdbServer(tmp_path / "chdb", certificate=(cert, key)) as server:
-        server.session.query("CREATE DATABASE calltouch")
-        yield server, cert
+    with ChdbServer(chdb_session, certificate=(cert, key)) as server:
+        server.session.query(f"DROP DATABASE IF EXISTS {DATABASE}")
+        server.session.query(f"CREATE DATABASE {DATABASE}")
+        try:
+            yield server, cert
+        finally:
+            server.session.query(f"DROP DATABASE {DATABASE}")
 
 
 def load(
@@ -98,7 +103,7 @@ def tls_env(server: ChdbServer, **extra: str) -> dict[str, str]:
     secure, and the loader's URL with the password percent-encoded."""
     url = (
         f"clickhouse+http://loader:{quote(PASSWORD, safe='')}@127.0.0.1:{server.port}"
-        "/calltouch?protocol=https"
+        f"/{DATABASE}?protocol=https"
     )
     return meltano_env(
         TARGET_CLICKHOUSE_HOST="127.0.0.1",
@@ -106,6 +111,7 @@ def tls_env(server: ChdbServer, **extra: str) -> dict[str, str]:
         TARGET_CLICKHOUSE_USERNAME="loader",
         TARGET_CLICKHOUSE_PASSWORD=PASSWORD,
         TARGET_CLICKHOUSE_SECURE="true",
+        TARGET_CLICKHOUSE_DATABASE=DATABASE,
         TARGET_CLICKHOUSE_SQLALCHEMY_URL=url,
         **extra,
     )
@@ -118,7 +124,7 @@ def test_loads_over_tls_with_the_certificate_checked(
     done = load(loader_project, tls_env(server, REQUESTS_CA_BUNDLE=str(ca)), tmp_path / "load.log")
     output = (tmp_path / "load.log").read_text(encoding="utf-8")
     assert done.returncode == 0, output[-3000:]
-    rows = server.session.query("SELECT siteid, name FROM calltouch.sites", "CSV").bytes()
+    rows = server.session.query(f"SELECT siteid, name FROM {DATABASE}.sites", "CSV").bytes()  # noqa: S608 - our own constant
     assert rows.decode().split() == ['7,"TLS"']
     assert server.logins == {("loader", PASSWORD)}, "the password arrives as set"
     assert PASSWORD not in output
@@ -133,4 +139,4 @@ def test_an_untrusted_certificate_is_refused(
     output = (tmp_path / "load.log").read_text(encoding="utf-8")
     assert done.returncode != 0
     assert "CERTIFICATE_VERIFY_FAILED" in output, output[-3000:]
-    assert server.session.query("EXISTS TABLE calltouch.sites", "CSV").bytes().strip() == b"0"
+    assert server.session.query(f"EXISTS TABLE {DATABASE}.sites", "CSV").bytes().strip() == b"0"
