@@ -18,7 +18,9 @@ The shards of one code location run on one machine, behind one IP: they share on
 machines behind one NAT; `none` when each shard has an IP of its own).
 
 Each shard's run starts from its sites' furthest bookmarks in any state of the environment and
-loader (`shards.carried_state`), so changing CALLTOUCH_SHARDS re-reads no site. Once every shard
+loader (`shards.carried_state`), so changing CALLTOUCH_SHARDS re-reads no site; a shard with no
+state there yet also reads the shards' states of the project's default environment, where they
+were kept before the code location named one. Once every shard
 has loaded, `calltouch_reports` runs the dbt utility's `run` then `test`: the models are rebuilt
 from every site loaded, and a test failing (`no_site_stopped` names the sites a shard stopped
 on) fails the run after that.
