@@ -106,7 +106,7 @@ class SiteRunsStream(LeanRecordStream):
     """
 
     name = "site_runs"
-    primary_keys = ("siteId", "startedAt")
+    primary_keys = ("siteId",)  # the latest outcome (docs/loaders.md: ClickHouse keys no time)
     schema = schemas.SITE_RUN.to_dict()
     reports_stopped_sites = True  # the journals leave the end-of-run report to it
     records_site_outcomes = True  # without it selected, a stopped site always fails the run
