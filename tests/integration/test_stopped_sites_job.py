@@ -74,18 +74,17 @@ def record_site_removed_after_yesterdays_run(path: Path, others: list[Site]) -> 
     """
     site_id = 999_002
     with duckdb.connect(str(path)) as db:
-        ((yesterday,),) = db.execute(
-            "SELECT now()::timestamp - INTERVAL 1 DAY + INTERVAL 5 MINUTE"
-        ).fetchall()
+        yesterday = "now()::timestamp - INTERVAL 1 DAY + INTERVAL 5 MINUTE"
         db.execute(
-            "INSERT INTO calltouch.site_runs (siteid, startedat, stopped, reason) "
-            "VALUES (?, ?, true, 'removed since')",
-            [site_id, yesterday],
+            "INSERT INTO calltouch.site_runs (siteid, startedat, stopped, reason) "  # noqa: S608
+            f"VALUES (?, {yesterday}, true, 'removed since')",
+            [site_id],
         )
         for site in others:
             db.execute(
-                "INSERT INTO calltouch.site_runs (siteid, startedat, stopped) VALUES (?, ?, false)",
-                [site.site_id, yesterday],
+                "INSERT INTO calltouch.site_runs (siteid, startedat, stopped) "  # noqa: S608
+                f"VALUES (?, {yesterday}, false)",
+                [site.site_id],
             )
     return site_id
 
