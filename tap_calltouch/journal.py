@@ -64,7 +64,7 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Generator, Iterable, Iterator
     from zoneinfo import ZoneInfo
 
     from singer_sdk import Stream
@@ -449,7 +449,7 @@ class JournalStream(CalltouchStream):
         the report is logged.
         """
         if all(site.site_id in self.site_failures for site in self.sites) and stops_fail(
-            self.config, self.sites, self.site_failures
+            self, self.sites, self.site_failures
         ):
             raise self._stopped_sites()
 
@@ -842,18 +842,26 @@ def reported_later(stream: Stream) -> bool:
     return any(getattr(s, "reports_stopped_sites", False) and s.selected for s in later)
 
 
-def stops_fail(config: Mapping[str, Any], sites: list[Site], failures: dict[int, str]) -> bool:
+def stops_fail(stream: Stream, sites: list[Site], failures: dict[int, str]) -> bool:
     """Whether the sites stopped in a run fail it.
 
     As `fail_on_stopped_sites` says, but always when every site of a run without `shard`
     stopped: it read nothing (a wrong token, `meltano config test`), and there are no other
     sites' reports to rebuild. A shard is one share of a longer list, whose other shards'
-    sites the job's dbt step still rebuilds.
+    sites the job's dbt step still rebuilds. And always when `site_runs` is not selected: no
+    check downstream could then see the stopped sites, and the run would pass for complete.
     """
-    if config.get("fail_on_stopped_sites", True):
+    config = stream.config
+    if config.get("fail_on_stopped_sites", True) or not records_outcomes(stream):
         return True
     every = all(site.site_id in failures for site in sites)
     return every and config.get("shard") is None
+
+
+def records_outcomes(stream: Stream) -> bool:
+    """Whether a selected stream of the run records each site's outcome (`site_runs`)."""
+    streams = stream._tap.streams.values()  # noqa: SLF001 - the tap the stream belongs to
+    return any(getattr(s, "records_site_outcomes", False) and s.selected for s in streams)
 
 
 def report_stopped_sites(stream: Stream, sites: list[Site], failures: dict[int, str]) -> None:
@@ -862,11 +870,17 @@ def report_stopped_sites(stream: Stream, sites: list[Site], failures: dict[int, 
     Logged as an error, so cron's mail and Meltano's log show it; the exit stays 0, so the
     loader commits and the job's dbt step rebuilds the other sites' reports.
     """
-    error = SitesFailedError(failure_summary(sites, failures))
-    if stops_fail(stream.config, sites, failures):
-        raise error
+    summary = failure_summary(sites, failures)
+    if stops_fail(stream, sites, failures):
+        if stream.config.get("fail_on_stopped_sites", True) is False and not records_outcomes(
+            stream
+        ):
+            summary += (
+                "\nfail_on_stopped_sites is false, but `site_runs` is not selected to record them"
+            )
+        raise SitesFailedError(summary)
     stream.logger.error(
         "%s\nfail_on_stopped_sites is false: the run exits 0; `site_runs` records the stopped "
         "sites and dbt's test `no_site_stopped` fails on them",
-        error,
+        summary,
     )

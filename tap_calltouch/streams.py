@@ -109,6 +109,7 @@ class SiteRunsStream(LeanRecordStream):
     primary_keys = ("siteId",)  # the latest outcome (docs/loaders.md: ClickHouse keys no time)
     schema = schemas.SITE_RUN.to_dict()
     reports_stopped_sites = True  # the journals leave the end-of-run report to it
+    records_site_outcomes = True  # without it selected, a stopped site always fails the run
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:

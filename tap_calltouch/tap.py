@@ -253,7 +253,8 @@ class TapCalltouch(Tap):
             "fail_on_stopped_sites",
             th.BooleanType,
             default=True,
-            description="Exit 1 when a site stopped (rejected token, spent points); false: "
+            description="Exit 1 when a site stopped (rejected token, spent points); false "
+            "(with `site_runs` selected): "
             "exit 0 once the other sites are read, the stopped ones logged as an error and "
             "recorded in the `site_runs` stream for a check downstream (dbt's `no_site_stopped`).",
         ),

@@ -82,17 +82,22 @@ def test_a_run_whose_every_site_stopped_fails_whatever_the_setting(fail: bool) -
     assert not run.result.records["site_runs"]
 
 
-def test_without_site_runs_selected_the_last_journal_still_ends_the_run() -> None:
+@pytest.mark.parametrize("streams", [("requests", "calls"), ("requests", "calls", "sites")])
+def test_without_site_runs_selected_a_stopped_site_fails_the_run_whatever_the_setting(
+    streams: tuple[str, ...],
+) -> None:
+    # Nothing would record the stopped site for a check downstream (dbt's `no_site_stopped`
+    # reads a missing table as no rows): exiting 0 would pass the job for complete.
     sites = agency(2, requests_per_day=2, calls_per_day=2)
     with Emulator(sites=sites, tokens=tokens(sites)) as emulator:
         emulator.revoke(LONE)
-        run = sync(config(emulator.url, sites), streams=("requests", "calls"))
-        lenient = sync(
-            config(emulator.url, sites, fail_on_stopped_sites=False), streams=("requests", "calls")
-        )
+        run = sync(config(emulator.url, sites), streams=streams)
+        lenient = sync(config(emulator.url, sites, fail_on_stopped_sites=False), streams=streams)
     assert isinstance(run.error, SitesFailedError)
     assert "site_runs" not in run.result.records
-    assert lenient.error is None
+    assert isinstance(lenient.error, SitesFailedError)
+    assert str(lenient.error).startswith("1 of 2 site(s) stopped")
+    assert "`site_runs` is not selected" in str(lenient.error)
     assert {r["siteId"] for r in lenient.result.records["calls"]} == {sites[1].site_id}
 
 

@@ -18,7 +18,9 @@ The shards of one code location run on one machine, behind one IP: they share on
 machines behind one NAT; `none` when each shard has an IP of its own).
 
 Each shard's run starts from its sites' furthest bookmarks in any state of the environment and
-loader (`shards.carried_state`), so changing CALLTOUCH_SHARDS re-reads no site. Once every shard
+loader (`shards.carried_state`), so changing CALLTOUCH_SHARDS re-reads no site; a shard with no
+state there yet also reads the shards' states of the project's default environment, where they
+were kept before the code location named one. Once every shard
 has loaded, `calltouch_reports` runs the dbt utility's `run` then `test`: the models are rebuilt
 from every site loaded, and a test failing (`no_site_stopped` names the sites a shard stopped
 on) fails the run after that.
@@ -34,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from dagster import (
     AssetExecutionContext,
     AssetMaterialization,
@@ -139,6 +142,24 @@ def _singer_state(state_id: str, log: "DagsterLogManager") -> dict[str, Any]:
     return state
 
 
+def _state_ids(pattern: str, environment: str, log: "DagsterLogManager") -> list[str]:
+    """The state ids of `environment` that Meltano lists for `pattern`."""
+    listing = [_meltano(), f"--environment={ENVIRONMENT}", "--log-level=warning", "state", "list"]
+    output = _meltano_run([*listing, "--pattern", pattern], "state list", log)
+    return [line.strip() for line in output.splitlines() if line.startswith(f"{environment}:")]
+
+
+def _default_environment() -> str | None:
+    """The project's `default_environment`: where `meltano run` without one keeps state."""
+    try:
+        text = (_project() / "meltano.yml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    project = yaml.safe_load(text)
+    name = project.get("default_environment") if isinstance(project, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
 def carry_bookmarks(key: str, log: "DagsterLogManager") -> None:
     """Give the shard's state each of its sites' furthest bookmark from the other pipelines.
 
@@ -146,11 +167,12 @@ def carry_bookmarks(key: str, log: "DagsterLogManager") -> None:
     without this every site would be read again from `start_date`.
     """
     own_id = shards.state_id(key, LOADER, ENVIRONMENT)
-    listing = [_meltano(), f"--environment={ENVIRONMENT}", "--log-level=warning", "state", "list"]
-    output = _meltano_run(
-        [*listing, "--pattern", shards.state_pattern(LOADER, ENVIRONMENT)], "state list", log
-    )
-    ids = [line.strip() for line in output.splitlines() if line.startswith(f"{ENVIRONMENT}:")]
+    ids = _state_ids(shards.state_pattern(LOADER, ENVIRONMENT), ENVIRONMENT, log)
+    legacy = _default_environment()
+    if own_id not in ids and legacy not in (None, ENVIRONMENT):
+        # The shards' states from before the code location named an environment: Meltano
+        # kept them under the project's default one.
+        ids += _state_ids(shards.legacy_pattern(LOADER, str(legacy)), str(legacy), log)
     if not any(state_id != own_id for state_id in ids):
         return
     own = _singer_state(own_id, log) if own_id in ids else None

@@ -56,6 +56,14 @@ def state_pattern(loader: str, environment: str) -> str:
     return f"{environment}:{EXTRACTOR}*-to-{loader}"
 
 
+def legacy_pattern(loader: str, environment: str) -> str:
+    """`meltano state list --pattern` of the shards run in the project's default environment.
+
+    Where Meltano kept their states before the code location named an environment.
+    """
+    return f"{environment}:{EXTRACTOR}-shard-*-to-{loader}"
+
+
 def shard_of(site_id: int, count: int) -> int:
     """The shard (1..count) of a site: the tap's own hash (tap_calltouch.shards.shard_of)."""
     digest = hashlib.sha256(str(site_id).encode()).digest()

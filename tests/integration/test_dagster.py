@@ -437,3 +437,74 @@ def drop_models(postgres: Postgres, database: str) -> None:
         autocommit=True,
     ) as connection:
         connection.execute("DROP SCHEMA analytics CASCADE")
+
+
+# A stand-in for Meltano's `run` (the shards and dbt succeed, writing nothing); every other
+# command, `state` above all, is the real Meltano's.
+RUNS_NOTHING = """#!/bin/sh
+[ "$2" = run ] && exit 0
+exec "$CALLTOUCH_REAL_MELTANO" "$@"
+"""
+
+
+def test_the_shards_states_of_the_default_environment_are_carried_into_the_named_one(
+    dagster_bin: Path, meltano_bin: Path, tmp_path: Path
+) -> None:
+    # Before it named an environment, the code location ran `meltano run` in the project's
+    # default one (dev): its shards' bookmarks are there. The first run in `prod` must go on
+    # from them, not read every site again from `start_date`.
+    project, home = tmp_path / "project", tmp_path / "dagster-home"
+    for folder in (project, home):
+        folder.mkdir()
+    shutil.copyfile(ROOT / "meltano.yml", project / "meltano.yml")
+    meltano = tmp_path / "meltano"
+    meltano.write_text(RUNS_NOTHING, encoding="utf-8")
+    meltano.chmod(0o755)
+    env = meltano_env(
+        CALLTOUCH_MELTANO_PROJECT=str(project),
+        CALLTOUCH_MELTANO=str(meltano),
+        CALLTOUCH_REAL_MELTANO=str(meltano_bin),
+        CALLTOUCH_LOADER=LOADER,
+        CALLTOUCH_SHARDS="2",
+        CALLTOUCH_SHARDS_AT_ONCE="2",
+        CALLTOUCH_RATE_LIMIT_STORE="none",
+        DAGSTER_HOME=str(home),
+    )
+    env.pop("CALLTOUCH_MELTANO_ENVIRONMENT", None)
+    site_ids = [1000 + n for n in range(12)]
+    bookmarks = {site: f"2026-03-{site % 20 + 1:02d}T00:00:00+00:00" for site in site_ids}
+    for number in (1, 2):
+        partitions = [
+            {"context": {"siteId": site}, "replication_key_value": bookmarks[site]}
+            for site in site_ids
+            if shard_of(site, 2) == number
+        ]
+        state = {"singer_state": {"bookmarks": {"requests": {"partitions": partitions}}}}
+        path = tmp_path / f"dev-{number}.json"
+        path.write_text(json.dumps(state), encoding="utf-8")
+        legacy = f"dev:tap-calltouch-shard-{number}-of-2-to-{LOADER}"
+        run_logged(
+            [str(meltano_bin), "state", "set", "--force", "--input-file", str(path), legacy],
+            tmp_path / f"set-{number}.log",
+            cwd=project,
+            env=env,
+        )
+    status, report, log = dagster_job(dagster_bin, env, tmp_path / "run.log")
+    assert status == 0, log[-3000:]
+    assert report["status"] == "SUCCESS"
+    carried: dict[int, str] = {}
+    for number in (1, 2):
+        state_id = f"{ENVIRONMENT}:tap-calltouch-shard-{number}-of-2-to-{LOADER}"
+        output = subprocess.run(  # noqa: S603 - the Meltano venv's CLI, our own arguments
+            [str(meltano_bin), "--log-level=warning", "state", "get", state_id],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        assert "{" in output, f"{state_id}: no state, so every site from start_date"
+        singer = json.loads(output[output.index("{") :])["singer_state"]
+        for partition in singer["bookmarks"]["requests"]["partitions"]:
+            carried[partition["context"]["siteId"]] = partition["replication_key_value"]
+    assert carried == bookmarks
