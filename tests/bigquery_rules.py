@@ -4,7 +4,8 @@ A load job checks each row against the table schema: a REPEATED field takes a JS
 reads as an empty one) whose elements are never null; a RECORD takes an object, checked field
 by field; a NULLABLE field takes null, a REQUIRED one never; an array in a field that is not
 REPEATED, or an object in one that is not RECORD or JSON, fails the row. Scalars: INT64 a JSON
-integer or the text of one in the 64-bit range, FLOAT64 a number or numeric text, BOOL true,
+integer within +-(2^53 - 1) (a wider one is read as a double and corrupted: it must come as text)
+or the text of one in the 64-bit range, FLOAT64 a number or numeric text, BOOL true,
 false or their text, STRING text, TIMESTAMP `YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]]` with an
 optional zone (`Z`, `±HH[:MM]`, ` UTC`), DATE `YYYY-MM-DD`, JSON any value. A key the schema
 lacks is dropped without a word (the loader sets `ignore_unknown_values`): reported here too,
@@ -18,6 +19,7 @@ import re
 from typing import Any
 
 _INT64 = (-(2**63), 2**63 - 1)
+_EXACT_JSON_INTEGER = 2**53 - 1  # the widest integer a JSON number carries exactly (a double)
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,6})?)?"
     r"( ?(Z|UTC|[+-]\d{1,2}(:?\d{2})?))?"
@@ -93,6 +95,8 @@ def _value_problems(field: dict[str, Any], value: Any, where: str) -> list[str]:
         return row_problems(field.get("fields", []), value, f"{where}.")
     if isinstance(value, dict):
         return [f"{where}: an object for a {kind} field"]
+    if _wide_json_integer(kind, value):
+        return [f"{where}: {value!r} is no {kind} (a JSON number beyond 2^53: send it as text)"]
     if _scalar_fits(kind, value):
         return []
     return [f"{where}: {value!r} is no {kind}"]
@@ -118,6 +122,17 @@ def _scalar_fits(kind: str, value: Any) -> bool:  # noqa: PLR0911
     if kind == "DATE":
         return isinstance(value, str) and bool(_DATE.fullmatch(value.strip()))
     return False  # a type the tap's schemas should never translate to: reported
+
+
+def _wide_json_integer(kind: str, value: Any) -> bool:
+    """An INT64 sent as a JSON number a double cannot hold exactly."""
+    return (
+        kind in {"INTEGER", "INT64"}
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and _in_int64(value)
+        and abs(value) > _EXACT_JSON_INTEGER
+    )
 
 
 def _in_int64(value: int) -> bool:

@@ -78,3 +78,15 @@ def test_column_names_must_be_valid_and_unique_ignoring_case() -> None:
         "1st: not a valid column name",
         "s.a-b: not a valid column name",
     ]
+
+
+def test_an_int64_beyond_2_53_loads_only_as_text() -> None:
+    # BigQuery's data types page: an integer outside [-2^53+1, 2^53-1] loaded through the API
+    # into INT64 must be passed as a string, or it is corrupted (read as a double).
+    fields = [{"name": "id", "type": "INTEGER", "mode": "NULLABLE"}]
+    assert row_problems(fields, {"id": 2**53 - 1}) == []
+    assert row_problems(fields, {"id": -(2**53) + 1}) == []
+    assert row_problems(fields, {"id": str(2**53)}) == []
+    assert row_problems(fields, {"id": 2**53}) == [
+        f"id: {2**53} is no INTEGER (a JSON number beyond 2^53: send it as text)"
+    ]

@@ -6,14 +6,17 @@ clickhouse-connect, clickhouse-sqlalchemy and dbt-clickhouse use. A query comes 
 the body or both (joined by a line break, as the server joins them); `INSERT ... FORMAT X` reads
 its data from the rest of the body, through a file; request bodies may be gzip, deflate, lz4 or
 zstd; settings in the URL apply to that request alone; an error is an HTTP 500 with ClickHouse's
-own text. `timezone` is the server's zone (DateTime columns without a zone of their own).
+own text. `timezone` is the server's zone (DateTime columns without a zone of their own);
+`certificate` (a PEM certificate and its key) serves HTTPS instead, as on port 8443.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import re
 import shutil
+import ssl
 import tempfile
 import threading
 import zlib
@@ -35,6 +38,9 @@ NOT_SETTINGS = {
     "buffer_size", "client_protocol_version",
 }  # fmt: skip
 READS = re.compile(r"(?is)^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b")
+_ENGINE = (
+    threading.Lock()
+)  # the process's one chdb engine: one statement with its settings at a time
 INSERT_DATA = re.compile(r"(?is)^\s*(INSERT\s+INTO\s.*?\bFORMAT\s+(\w+))[ \t]*\r?\n?(.*)$")
 
 
@@ -61,17 +67,27 @@ def decompress(body: bytes, encoding: str) -> bytes:
 class ChdbServer:
     """A chdb session in `path`, served over HTTP on 127.0.0.1 while the context is open."""
 
-    def __init__(self, path: Path, timezone: str = "UTC") -> None:
-        """Keep the data in `path`; DateTime columns without a zone read in `timezone`."""
-        import chdb.session  # noqa: PLC0415 - only the ClickHouse tests need chdb
-
+    def __init__(
+        self,
+        session: Any,  # a chdb.session.Session
+        timezone: str = "UTC",
+        certificate: tuple[Path, Path] | None = None,
+    ) -> None:
+        """Serve `session` (chdb runs one engine per process: every server shares it, and
+        closing is its owner's); DateTime columns without a zone read in `timezone`; TLS with
+        `certificate` (certificate file, key file)."""
         self.timezone = timezone
-        self.session = chdb.session.Session(str(path))
-        self.lock = threading.Lock()
+        self.session = session
+        self.lock = _ENGINE
         self.scratch = Path(tempfile.mkdtemp(prefix="chdb-http-"))
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.owner = self
         self.port = self.server.server_address[1]
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*certificate)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.logins: set[tuple[str, str]] = set()  # (user, password) of Basic logins seen
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> Self:
@@ -88,7 +104,6 @@ class ChdbServer:
         """Stop serving and close the session."""
         self.server.shutdown()
         self.server.server_close()
-        self.session.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def run(self, sql: str, fmt: str, database: str, url: dict[str, str]) -> bytes:
@@ -150,6 +165,10 @@ class _Handler(BaseHTTPRequestHandler):
         return b"".join(parts)
 
     def _serve(self, body: bytes) -> None:
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            user, _, password = base64.b64decode(token).decode().partition(":")
+            self.server.owner.logins.add((user, password))
         url = urlsplit(self.path)
         if url.path.rstrip("/") in {"/ping", ""} and not url.query and not body:
             self._answer(200, b"Ok.\n")

@@ -329,7 +329,19 @@ class ClickHouse:
 
 
 @pytest.fixture(scope="session")
-def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]:
+def chdb_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The process's one chdb engine (a second data path in one process is refused)."""
+    import chdb.session  # noqa: PLC0415 - only the ClickHouse tests need chdb
+
+    session = chdb.session.Session(str(tmp_path_factory.mktemp("chdb")))
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="session")
+def clickhouse(request: pytest.FixtureRequest) -> Iterator[ClickHouse]:
     """The server CLICKHOUSE_TEST_URL names, else chdb served on a loopback port."""
     from urllib.parse import unquote, urlsplit  # noqa: PLC0415
 
@@ -345,7 +357,8 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]
         return
     from tests.integration.clickhouse_http import ChdbServer  # noqa: PLC0415
 
-    with ChdbServer(tmp_path_factory.mktemp("chdb"), timezone=CH_SERVER_ZONE) as server:
+    session = request.getfixturevalue("chdb_session")
+    with ChdbServer(session, timezone=CH_SERVER_ZONE) as server:
         # chdb checks no password; one is set so the tests can look for it in every log.
         yield ClickHouse(port=server.port, password=CH_PASSWORD)
 

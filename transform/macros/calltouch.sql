@@ -22,14 +22,27 @@
   there: ClickHouse refuses to cast a null to a plain type.
 #}
 
-{# The loaded table of a stream, or none when the loader never created it. #}
+{# The loaded table of a stream, or none when the loader never created it. On ClickHouse the
+   raw database must exist: dbt finds it by TARGET_CLICKHOUSE_DATABASE and the server by
+   TARGET_CLICKHOUSE_HOST, ..., variables a `meltano config set target-clickhouse` in
+   meltano.yml does not set; reading a database that is not there as empty would build empty
+   reports whose tests pass. #}
 {% macro raw_relation(name) -%}
   {%- set declared = source('calltouch', name) -%}
   {%- if not execute -%}
     {{ return(declared) }}
   {%- endif -%}
-  {{ return(adapter.get_relation(
-      database=declared.database, schema=declared.schema, identifier=declared.identifier)) }}
+  {%- set relation = adapter.get_relation(
+      database=declared.database, schema=declared.schema, identifier=declared.identifier) -%}
+  {%- if relation is none and target.type == 'clickhouse'
+        and not adapter.check_schema_exists(declared.database, declared.schema) -%}
+    {{ exceptions.raise_compiler_error(
+        "No database " ~ declared.schema ~ " on ClickHouse " ~ target.host ~ ":" ~ target.port
+        ~ ": dbt reads the raw tables from TARGET_CLICKHOUSE_DATABASE on TARGET_CLICKHOUSE_HOST"
+        ~ " (and _PORT, _USERNAME, _PASSWORD, _SECURE): set these variables in .env or the"
+        ~ " environment, not with `meltano config set target-clickhouse`, which dbt does not read") }}
+  {%- endif -%}
+  {{ return(relation) }}
 {%- endmacro %}
 
 
