@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import shutil
 import signal
@@ -311,8 +312,13 @@ class ClickHouse:
 
     def client(self) -> Any:
         """A clickhouse-connect client, as dbt-clickhouse connects."""
+        urllib3 = logging.getLogger("urllib3")
+        level = urllib3.level
         import clickhouse_connect  # noqa: PLC0415
 
+        # Its import sets urllib3's logger to WARNING for the whole process; the unit tests
+        # that read urllib3's DEBUG lines run in this process after it.
+        urllib3.setLevel(level)
         return clickhouse_connect.get_client(
             host=self.host, port=self.port, username=self.username, password=self.password
         )

@@ -37,6 +37,9 @@ def role(postgres: Postgres) -> Iterator[int]:
     with postgres.connect() as connection:
         connection.execute(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{quoted}'")
         connection.execute(f"GRANT ALL ON SCHEMA public TO {ROLE}")
+        # Its own schema, first on its search_path ("$user"): the limiter's tables other tests
+        # made in `public` under another owner are not its to alter.
+        connection.execute(f"CREATE SCHEMA AUTHORIZATION {ROLE}")
     yield postgres.port
     with postgres.connect() as connection:
         connection.execute(f"DROP OWNED BY {ROLE}")

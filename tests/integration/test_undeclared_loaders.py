@@ -10,6 +10,7 @@ without it has them: the loader must add the column, then fill it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,10 @@ def test_undeclared_fields_into_postgres(
     meltano_project: MeltanoProject, postgres: Postgres, account: Any, tmp_path: Path
 ) -> None:
     emulator, want_requests, want_calls = account
+    with postgres.connect() as admin:  # a database of its own: others' tables have the column
+        admin.execute("DROP DATABASE IF EXISTS undeclared")
+        admin.execute("CREATE DATABASE undeclared")
+    postgres = dataclasses.replace(postgres, database="undeclared")
     env = postgres.loader_env()
     load(meltano_project, "target-postgres", emulator.url, env, tmp_path / "pg0.log",
          select=WITHOUT_COLUMN)  # fmt: skip
