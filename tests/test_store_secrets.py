@@ -32,6 +32,7 @@ from tests.conftest import TOKEN, run_tap
 from tests.emulator.dataset import generate_dataset
 from tests.emulator.server import Emulator
 from tests.test_faults import closed_port
+from tests.test_limit_store import config_for
 from tests.test_process import ENV, TAP
 
 if TYPE_CHECKING:
@@ -166,17 +167,6 @@ def emulator() -> Iterator[Emulator]:
     dataset = generate_dataset(seed=3, start=dt.date(2026, 10, 1), days=2, per_day=3)
     with Emulator(dataset=dataset, token=TOKEN) as server:
         yield server
-
-
-def config_for(server: Emulator, store: str) -> dict[str, Any]:
-    return {
-        "api_token": TOKEN,
-        "site_id": str(server.site_id),
-        "start_date": "2026-10-01",
-        "end_date": "2026-10-02",
-        "api_url": server.url,
-        "rate_limit_store": store,
-    }
 
 
 def everything_said(action: Callable[[], object]) -> tuple[str, BaseException | None]:

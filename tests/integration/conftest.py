@@ -175,13 +175,18 @@ def install_postgres() -> None:
             "PostgreSQL's initdb/pg_ctl are missing: install the server "
             "(Debian: `apt-get install -y postgresql`) or run ./scripts/test as root"
         )
+    apt_install("postgresql", check=True)
+
+
+def apt_install(package: str, *, check: bool) -> None:
+    """`apt-get update` then `apt-get install -y` one Debian package, quietly, as root."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     apt_get = shutil.which("apt-get") or "apt-get"
-    with timed("apt-get install postgresql"):
-        subprocess.run([apt_get, "update"], check=True, env=env, capture_output=True)  # noqa: S603
+    with timed(f"apt-get install {package}"):
+        subprocess.run([apt_get, "update"], check=check, env=env, capture_output=True)  # noqa: S603
         subprocess.run(  # noqa: S603
-            [apt_get, "install", "-y", "--no-install-recommends", "postgresql"],
-            check=True,
+            [apt_get, "install", "-y", "--no-install-recommends", package],
+            check=check,
             env=env,
             capture_output=True,
         )
@@ -380,16 +385,7 @@ def python_for_loader() -> str:
             "target-clickhouse needs Python 3.11 (or 3.10) on PATH: install it "
             "(Debian 12: `apt-get install -y python3.11-venv`) or run ./scripts/test as root"
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    apt_get = shutil.which("apt-get") or "apt-get"
-    with timed("apt-get install python3.11-venv"):
-        subprocess.run([apt_get, "update"], check=False, env=env, capture_output=True)  # noqa: S603
-        subprocess.run(  # noqa: S603
-            [apt_get, "install", "-y", "--no-install-recommends", "python3.11-venv"],
-            check=False,
-            env=env,
-            capture_output=True,
-        )
+    apt_install("python3.11-venv", check=False)
     found = shutil.which("python3.11")
     if not found:
         pytest.fail(
