@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import importlib.util
 import io
 import json
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,8 @@ from tests.emulator.server import Emulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
+    from types import ModuleType
 
 # A token shaped like the real ones: long, with "/" and "+" that must be URL-encoded.
 TOKEN = "pY7/tEsT+tOkEn/Qw9zXc8vBn5mLk3jHg2fDs1aPo0iUy"  # noqa: S105 - a made-up test token
@@ -161,3 +165,14 @@ def config(emulator: Emulator) -> dict[str, Any]:
         "api_url": emulator.url,
         "window_days": 3,
     }
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of the repository (scripts/*.py) imported as the module named by its file."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module

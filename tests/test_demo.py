@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
-import sys
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +13,7 @@ from unittest import mock
 import pytest
 import requests
 
+from tests.conftest import load_script
 from tests.emulator.server import API_PATH
 from tests.emulator.sites import ZONES
 from tests.test_faults import closed_port
@@ -26,13 +25,7 @@ DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
 
 
 def load_demo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("demo", DEMO)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["demo"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(DEMO)
 
 
 def test_each_demo_site_is_read_in_the_zone_it_is_served_in(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import re
@@ -16,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from tests.conftest import load_script
+
 if TYPE_CHECKING:
     from types import ModuleType
 
@@ -27,14 +28,7 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
 
 
 def load_release_check() -> ModuleType:
-    path = ROOT / "scripts" / "release_check.py"
-    spec = importlib.util.spec_from_file_location("release_check", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["release_check"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "scripts" / "release_check.py")
 
 
 release_check = load_release_check()
