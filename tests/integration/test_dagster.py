@@ -17,6 +17,7 @@ then fails on the stopped site, naming it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -217,15 +218,7 @@ def clear_states(project: MeltanoProject, env: dict[str, str], log: Path) -> Non
 
 def leads_per_site(postgres: Postgres, database: str) -> dict[int, int]:
     """Leads in the dbt model per site."""
-    import psycopg  # noqa: PLC0415
-
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=postgres.port,
-        user=postgres.user,
-        password=postgres.password,
-        dbname=database,
-    ) as connection:
+    with dataclasses.replace(postgres, database=database).connect() as connection:
         rows = connection.execute(
             "SELECT site_id, count(*) FROM analytics.leads GROUP BY 1"
         ).fetchall()
@@ -238,15 +231,7 @@ def leads_of(site: Site) -> int:
 
 def loaded_keys(postgres: Postgres, database: str) -> dict[str, list[tuple[int, int]]]:
     """(siteId, id) of every row target-postgres loaded, duplicates included."""
-    import psycopg  # noqa: PLC0415
-
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=postgres.port,
-        user=postgres.user,
-        password=postgres.password,
-        dbname=database,
-    ) as connection:
+    with dataclasses.replace(postgres, database=database).connect() as connection:
         return {
             stream: [
                 (int(site), int(record))
@@ -426,16 +411,7 @@ def test_a_new_shard_count_rereads_no_site_and_a_stopped_site_fails_after_the_mo
 
 def drop_models(postgres: Postgres, database: str) -> None:
     """Drop the dbt models, so that finding them again shows the next run built them."""
-    import psycopg  # noqa: PLC0415
-
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=postgres.port,
-        user=postgres.user,
-        password=postgres.password,
-        dbname=database,
-        autocommit=True,
-    ) as connection:
+    with dataclasses.replace(postgres, database=database).connect() as connection:
         connection.execute("DROP SCHEMA analytics CASCADE")
 
 
