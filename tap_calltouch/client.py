@@ -127,8 +127,6 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     backoff_tries = 8
     #: The first part not started because `max_api_calls` was reached, if any.
     held_back: Part | None = None
-    #: Calls of `max_api_calls` this stream leaves for the journals that sync after it.
-    reserved_calls = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Set up the per-sync fetch bookkeeping shared with the fetch threads."""
@@ -140,8 +138,6 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._current_part = threading.local()  # the part a fetch thread works on, its stop
         self._answered_at = -1.0  # time.monotonic() of the last whole HTTP answer, any site
         self._silent_failure: tuple[Site, float] | None = None  # see `_exhausted`
-        self._ahead = False  # begun by the run's relay while a journal before it syncs
-        self._stopped_ahead: dict[int, str] = {}  # sites its calls stopped meanwhile
 
     @property
     @override
@@ -177,22 +173,37 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @property
     def site_failures(self) -> dict[int, str]:
-        """Sites stopped in this run, and why: the tap's own, shared by both journals.
-
-        With those this stream stopped while it was ahead of its turn (see `stop_site`).
-        """
+        """Sites stopped in this run, and why: the tap's own, shared by every stream."""
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
-        return {**failures, **self._stopped_ahead} if self._stopped_ahead else failures
-
-    def take_turn(self) -> None:
-        """This stream's sync begins: the sites its calls stopped ahead of it stop for the run."""
-        with self._count_lock:
-            self._ahead = False
-            for site_id, why in self._stopped_ahead.items():
-                self._tap.site_failures.setdefault(site_id, why)  # type: ignore[attr-defined]
-            self._stopped_ahead.clear()
+        return failures
 
     # Retries
+
+    @override
+    def request_decorator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """The SDK's backoff around one attempt (`_send`), with a `giveup` of its own.
+
+        Only `RetriableAPIError` is retried: `_send` turns transport failures into one, with
+        the token masked. Nothing is retried once the sync has stopped, and a 504 of a window
+        that can be split is given up at once: its days are fetched instead (`_fetch`).
+        """
+        decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = backoff.on_exception(
+            self.backoff_wait_generator,
+            RetriableAPIError,
+            max_tries=self.backoff_max_tries,
+            giveup=self._gives_up,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )
+        return decorator(func)
+
+    def _gives_up(self, exc: Exception) -> bool:
+        current = self._current_part
+        return bool(
+            current.stopping.is_set()
+            or (current.splittable and isinstance(exc, AnswerTooLargeError))
+        )
 
     @override
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
@@ -269,8 +280,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def _check_running(self) -> None:
         """Refuse to call once the run, the sync or the part's site has stopped.
 
-        The run's stop (a signal) outlasts `start_fetching`: a journal the relay begins after
-        the signal, before the main thread raises it, makes no call either.
+        The run's stop (a signal) outlasts `start_fetching`: a journal that begins after the
+        signal, before the main thread raises it, makes no call either.
         """
         if (
             self._current_part.stopping.is_set()
@@ -285,9 +296,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         with self.authenticator.turn():
             self._check_running()  # the limiter may have kept us waiting past a fatal error
             signed = self.authenticator.sign(prepared, self._current_part.value.site.token)
-            self._parts_called.add(self._current_part.value)
             with self._count_lock:
                 self.calls_made += 1
+            self._parts_called.add(self._current_part.value)
         try:  # sent right after the turn ends, which the next turn counts from
             # Redirects are not followed: one keeps the query, token included, for any host.
             response = self.requests_session.send(
@@ -309,27 +320,6 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         else:
             return answer
         raise kind(message)
-
-    def _retrying(
-        self, send: Callable[[requests.PreparedRequest], Answer], *, can_split: bool
-    ) -> Callable[[requests.PreparedRequest], Answer]:
-        """The SDK's backoff hooks around `send`.
-
-        A splittable window is not retried on 504, and nothing is retried once the sync
-        has stopped.
-        """
-        return backoff.on_exception(
-            self.backoff_wait_generator,
-            RetriableAPIError,
-            max_tries=self.backoff_max_tries,
-            giveup=lambda exc: (
-                self._current_part.stopping.is_set()
-                or (can_split and isinstance(exc, AnswerTooLargeError))
-            ),
-            on_backoff=self.backoff_handler,
-            jitter=self.backoff_jitter,
-            logger=None,
-        )(send)
 
     def fetch_part(self, part: Part) -> list[Answer]:
         """Answers covering one part: one, or several when the server cannot build a window.
@@ -356,17 +346,12 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         """Note that a site stopped, and why; raise `error` when it stops the whole run.
 
         It does with one site configured (a shard holding one site of a longer `sites` is a
-        share of the list: its site stops alone), or when the API cannot be reached at all. A
-        stream ahead of its turn (its first calls made while the journal before it still
-        syncs) stops the site for itself until its turn: the journal before keeps the answers
-        of the site it has, as an error of this stream's would reach it only in this stream's
-        turn with one site.
+        share of the list: its site stops alone), or when the API cannot be reached at all.
         """
         if len(sites_of(dict(self.config))) == 1 or isinstance(error, UnreachableError):
             raise error
         with self._count_lock:
-            failures = self._stopped_ahead if self._ahead else self._tap.site_failures  # type: ignore[attr-defined]
-            failures.setdefault(site.site_id, str(error))
+            self.site_failures.setdefault(site.site_id, str(error))
         self.logger.error("%s stopped, the other sites go on: %s", site, error)
 
     def _fetch(self, part: Part) -> list[Answer]:
@@ -381,8 +366,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         prepared = requests.Request("GET", url, params=params, headers=headers)
         error: Exception
         began = time.monotonic()
+        self._current_part.splittable = bool(pieces)  # read by `_gives_up`
         try:
-            return [self._retrying(self._send, can_split=bool(pieces))(prepared.prepare())]
+            return [self.request_decorator(self._send)(prepared.prepare())]
         except RetriableAPIError as exc:
             splittable = bool(pieces) and isinstance(exc, AnswerTooLargeError)
             error = exc if splittable else self._exhausted(part, exc, began)
@@ -437,41 +423,43 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
                 self._silent_failure = (part.site, began)
         return CalltouchAPIError(self._failure_message(part, exc))
 
-    def may_start(self, in_flight: list[Part]) -> bool:
-        """Whether `max_api_calls` leaves a call for one more part of this stream.
-
-        It does until the calls made by the run, retries included, plus one for each part
-        started that has not called yet, plus the `reserved_calls` owed to journals that sync
-        later, reach it. A window once started is read to its end.
-        """
-        budget = self.config.get("max_api_calls")
-        pending_first_calls = sum(part not in self._parts_called for part in in_flight)
-        spoken_for = self.authenticator.calls + pending_first_calls + self.reserved_calls
-        return not budget or spoken_for < budget
-
     def follow_ups(self, part: Part, answers: list[Answer]) -> list[Part]:
         """A window's other pages, once its first page's answer says how many there are."""
         return part.following(answers[0].page_total or 0) if answers else []
 
-    def fetch_in_order(self, parts: Iterable[Part]) -> Iterator[tuple[Part, list[Answer]]]:
+    def fetch_in_order(
+        self, parts: Iterable[Part], *, call_limit: int | None = None
+    ) -> Iterator[tuple[Part, list[Answer]]]:
         """Fetch parts concurrently under the shared limiter, yielding them in order.
 
-        A window's first page brings its other pages in right after it. No budget applies:
-        this reads a window again that the run has already begun (see `relay` for the rest).
+        A window's first page brings its other pages in right after it. With `call_limit`,
+        no new part starts once the run's calls, retries included, plus one for each part
+        started that has not called yet, reach it; `held_back` then names the first part
+        left for the next run. A window once started is read to its end.
         """
+
+        def may_start(_part: Part, in_flight: list[Part]) -> bool:
+            if call_limit is None:
+                return True
+            pending_first_calls = sum(part not in self._parts_called for part in in_flight)
+            return self.authenticator.calls + pending_first_calls < call_limit
+
         prefetcher: OrderedPrefetcher[Part, list[Answer]] = OrderedPrefetcher(
             self.fetch_part,
             concurrency=self.fetch_concurrency,
+            may_start=may_start,
             follow_ups=self.follow_ups,
             release=release,
         )
         yield from prefetcher.run(parts)
+        if call_limit is not None:
+            self.held_back = prefetcher.held_back
 
     def start_fetching(self) -> None:
         """A new sync: calls may go out again, once the limiter (and its store) is ready."""
         _ = self.authenticator
-        # A new event, not the old one cleared: calls of a sync that was stopped (a relay
-        # closed while it had begun this journal) stay stopped when this one begins.
+        # A new event, not the old one cleared: calls still waiting from a sync that was
+        # stopped (a `--test` run ended early) stay stopped when this one begins.
         self._stopping = threading.Event()
         self._parts_called.clear()
         self.held_back = None

@@ -44,7 +44,6 @@ from tap_calltouch.projection import (
     keep_undeclared,
     with_declared,
 )
-from tap_calltouch.relay import Relay
 from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.sites import failure_summary
 from tap_calltouch.windows import (
@@ -104,7 +103,6 @@ class JournalStream(CalltouchStream):
         """Start with no window progress."""
         super().__init__(*args, **kwargs)
         self._newest_seen: dict[int, str] = {}  # per site
-        self._plans: list[tuple[Site, list[Window]]] = []  # this sync's, from `begin_leg`
         self.undated = 0  # records left out for want of a creation time
 
     # --- which days ----------------------------------------------------------------------------
@@ -246,7 +244,7 @@ class JournalStream(CalltouchStream):
             return None
         return read_complete_through(self._saved_state(site), stream=self.name)
 
-    def _check_binding(self) -> None:
+    def check_binding(self) -> None:
         """Refuse session-date selection in an incremental sync, before the first call.
 
         Windows would then select by session date while the bookmark is a creation time: a
@@ -272,22 +270,17 @@ class JournalStream(CalltouchStream):
         """Each window's records, shaped; child rows go out alongside, STATE after each window.
 
         Windows of all sites take turns under the one limiter; each site's windows still come
-        out in order, and a site's STATE moves only past its own complete windows. The run's
-        relay may have begun this journal's first windows while the one before it ended.
+        out in order, and a site's STATE moves only past its own complete windows.
         """
-        relay = self._relay()
-        finished = False
-        plans: list[tuple[Site, list[Window]]] = []
+        plans, call_limit = self._begin()
+        left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
         emitted = count = done = 0
         pages: PageCheck | None = None
         limit = self.ABORT_AT_RECORD_COUNT  # `--test`: a dry run of this many records
         try:
-            relay.ready(self)
-            self.take_turn()
-            plans = self._planned()
-            left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
             with self._child_writers() as write:
-                for part, answers in relay.take(self):
+                parts = self._interleaved(plans)
+                for part, answers in self.fetch_in_order(parts, call_limit=call_limit):
                     site = part.site
                     if site.site_id in self.site_failures:
                         self._check_some_site_left()
@@ -320,55 +313,47 @@ class JournalStream(CalltouchStream):
                         *(count, self.name, emitted),
                     )
                     count, pages = 0, None
-            finished = True
         finally:
-            self._end_sync(relay, plans, emitted, finished=finished)
+            self._stopping.set()  # no call of this journal outlives its sync
+            self._log_summary(emitted, sum(len(windows) for _, windows in plans))
         if self.site_failures and self._syncs_last():
             report_stopped_sites(self, self.sites, self.site_failures)
 
-    def _end_sync(
-        self, relay: Relay, plans: list[tuple[Site, list[Window]]], emitted: int, *, finished: bool
-    ) -> None:
-        """Stop this journal's calls, and the relay's if the sync did not finish; log the cost."""
-        if not finished:
-            relay.close()  # the journals after this one do not go on calling meanwhile
-        self._stopping.set()  # no call of this journal outlives its sync
-        self.held_back = relay.held_back(self)
-        self._log_summary(emitted, sum(len(windows) for _, windows in plans))
+    def _begin(self) -> tuple[list[tuple[Site, list[Window]]], int | None]:
+        """Check every journal's settings, plan this one, and ready its calls.
 
-    def begin_leg(self) -> Iterator[Part]:
-        """Plan this journal's windows (each site read gets its partition) and ready its calls.
-
-        Called by the run's relay, which may do so while the journal before this one still
-        syncs: the plan reads the saved state, and sees the sites stopped so far.
+        Every journal's binding is checked, so that a setting one of them refuses fails before
+        the run's first call, not after the journals before it synced whole. Returns the plans
+        and the call limit (`_call_limit`).
         """
-        self._check_binding()
-        self._plans = self.plans()
-        self.reserved_calls = self._owed_to_later_journals(self._plans)
+        for journal in self._journals():
+            journal.check_binding()
+        call_limit = self._call_limit()
+        plans = self._planned()
         self.start_fetching()
-        self._ahead = True  # until `take_turn`: a site its calls stop stops for it alone
-        return self._interleaved(self._plans)
+        return plans, call_limit
 
-    def _relay(self) -> Relay:
-        """The run's relay when it is to fetch this journal; else a new one from this journal on.
+    def _call_limit(self) -> int | None:
+        """The run's call count at which this journal starts no new window (`max_api_calls`).
 
-        Every journal's binding is checked first: one refused would otherwise fail only in its
-        turn, after the journals before it synced whole. With `max_api_calls`, the calls a
-        journal leaves to later ones are settled as it begins, from the calls made by then
-        (`_owed_to_later_journals`), so each journal has a relay of its own and starts when the
-        one before it has ended.
+        The budget is shared once per run, before the first journal's first call, by
+        `budget_shares`. Journals sync one after the other, so this one may start windows
+        until the calls of the run leave only the shares of the journals after it; and always
+        its own share, even when pages of the journals before it took more than theirs (a
+        window once started is read to its end), so those pages cannot starve it run after run.
         """
-        relay: Relay | None = self._tap.relay  # type: ignore[attr-defined]
-        if relay is None or not relay.has(self):
-            journals = self._journals()
-            legs = journals[journals.index(self) :] if self in journals else [self]
-            for journal in [*journals, *legs]:  # a setting one of them refuses: before any call
-                journal._check_binding()  # noqa: SLF001 - a journal of this run
-            if self.config.get("max_api_calls"):
-                legs = [self]
-            relay = Relay(legs, concurrency=self.fetch_concurrency)
-            self._tap.relay = relay  # type: ignore[attr-defined]
-        return relay
+        budget = self.config.get("max_api_calls")
+        if not budget:
+            return None
+        tap: Any = self._tap
+        journals = self._journals()
+        if tap.budget_shares is None:
+            tap.budget_shares = budget_shares(journals, int(budget))
+        shares: dict[str, int] = tap.budget_shares
+        later = journals[journals.index(self) + 1 :] if self in journals else []
+        owed_to_later = sum(shares.get(journal.name, 0) for journal in later)
+        own: int = tap.authenticator.calls + shares.get(self.name, 0)
+        return max(own, int(budget) - owed_to_later)
 
     def _syncs_last(self) -> bool:
         """Whether this is the run's last journal to sync and the one to report stopped sites.
@@ -386,37 +371,9 @@ class JournalStream(CalltouchStream):
             and (stream.selected or stream.has_selected_descendents)
         ]
 
-    def _owed_to_later_journals(self, plans: list[tuple[Site, list[Window]]]) -> int:
-        """First calls of the `max_api_calls` budget left for the journals that sync after this.
-
-        Journals sync one after the other, so the first would otherwise spend the whole budget
-        and the last never get a call. All journals' windows are ranked as one queue, turn by
-        turn, the (journal, site) furthest behind first; this journal stops where the calls
-        left are owed to the windows of later journals ranked before its next one.
-        """
-        budget = self.config.get("max_api_calls")
-        journals = self._journals()
-        later = journals[journals.index(self) + 1 :] if self in journals else []
-        if not budget or not later:
-            return 0
-        queue = [
-            (turn, journal.progress(site), self.sites.index(site), rank, journal is not self)
-            for rank, (journal, journal_plans) in enumerate(
-                [(self, plans), *((journal, journal.plans()) for journal in later)]
-            )
-            for site, windows in journal_plans
-            for turn in range(len(windows))
-        ]
-        left = max(0, int(budget) - self.authenticator.calls)
-        return sum(owed for *_, owed in sorted(queue)[:left])
-
     def _planned(self) -> list[tuple[Site, list[Window]]]:
-        """The plans `begin_leg` made, logged; each site read has its partition from now on.
-
-        Partitions are written here, as the journal syncs, not when the relay begins it: STATE
-        the journal before it writes meanwhile carries nothing of this one.
-        """
-        plans = self._plans
+        """This sync's plans, logged; each site read has its partition from now on."""
+        plans = self.plans()
         for site, _ in plans:
             self._site_state(site)
         self._log_plan(plans)
@@ -690,25 +647,26 @@ class JournalStream(CalltouchStream):
         yield from ()
 
 
-def least_progress_first(streams: dict[str, Stream]) -> dict[str, Stream]:
-    """The streams, with the journals in the order a shared call budget should serve them.
+def budget_shares(journals: list[JournalStream], budget: int) -> dict[str, int]:
+    """How many of its windows' first calls each journal gets of a `max_api_calls` budget.
 
-    The journal that has read least of some site syncs first, so its window, the one that
-    waited longest, always gets a call: pages of a window read before it could otherwise
-    eat the calls owed to it, run after run.
+    Every journal's windows are ranked as one queue, turn by turn (each site's first window,
+    then each site's second, ...), the (journal, site) furthest behind first, then in sync
+    order; a journal's share is its windows among the first `budget`. Inside a journal the
+    windows go in that same order (`plans`, `_interleaved`). So the window that waited longest,
+    of any journal, always gets its call, and repeated budgeted runs bring every site and every
+    journal up to date, one huge site or journal starving none.
     """
-
-    def rank(stream: Stream) -> tuple[int, tuple[int, int] | None]:
-        if not isinstance(stream, JournalStream) or not stream.sites:
-            return 1, None
-        return 0, min(stream.progress(site) for site in stream.sites)
-
-    journals = sorted(
-        (stream for stream in streams.values() if rank(stream)[0] == 0),
-        key=lambda stream: rank(stream)[1],  # type: ignore[arg-type,return-value]
+    queue = sorted(
+        (turn, journal.progress(site), journal.sites.index(site), rank, journal.name)
+        for rank, journal in enumerate(journals)
+        for site, windows in journal.plans()
+        for turn in range(len(windows))
     )
-    others = [stream for stream in streams.values() if rank(stream)[0] == 1]
-    return {stream.name: stream for stream in [*journals, *others]}
+    shares = dict.fromkeys((journal.name for journal in journals), 0)
+    for *_, name in queue[:budget]:
+        shares[name] += 1
+    return shares
 
 
 class PageCheck:

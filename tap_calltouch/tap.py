@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import FrameType
 
-    from tap_calltouch.relay import Relay
-
 # singer-sdk warns at every tap it builds on a Python past its end of life (3.10 since 2026-10).
 # The notice is shown, never raised: with warnings as errors (`-W error`, PYTHONWARNINGS) it would
 # otherwise end every run on such a Python with a traceback before the first call.
@@ -328,7 +326,8 @@ class TapCalltouch(Tap):
         super().__init__(*args, **kwargs)
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
         self.answered: set[int] = set()  # sites a call of this run got a whole answer for
-        self.relay: Relay | None = None  # the journals' fetching, begun by the first to sync
+        #: Each journal's share of `max_api_calls`, settled as the first journal syncs.
+        self.budget_shares: dict[str, int] | None = None
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -336,25 +335,19 @@ class TapCalltouch(Tap):
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
-        """Load the state; with `max_api_calls`, the journals sync by need; `site_runs` last.
+        """Load the state, less the saved days no pass can have written by today; `site_runs` last.
 
-        Saved days no pass can have written by today (an older version's `resume_from` after
-        today, a hand edit) are dropped first: no STATE of the run holds them.
+        An older version's `resume_from` after today, a hand edit: dropped first, so no STATE
+        of the run holds them.
 
-        The SDK syncs `streams` in name order (`sites` after both journals, whose calls then
-        prove its sites at no cost), and offers no other hook for it; `site_runs` is moved
-        last, once every site's outcome is known. Journals sync one after the other and share
-        the budget: the one that has read least of some site syncs first, so the window that
-        waited longest always gets its call (pages of a window read before it could otherwise
-        eat the calls owed to it, run after run).
+        The SDK syncs `streams` in name order (`load_streams`, which is final): the journals,
+        then `site_runs`, then `sites`. `site_runs` is moved after `sites`, the one place to
+        do so before the sync, as it records every site's outcome, a site `sites` stopped too.
         """
         super().load_state(copy.deepcopy(state))  # the caller's state is left as it was
         for stream in self.streams.values():
             if isinstance(stream, journal.JournalStream) and state.get("bookmarks"):
                 stream.drop_untrusted_days()
-        if self.config.get("max_api_calls"):
-            with contextlib.suppress(StateError):  # reported by the journal that reads it
-                self._streams = journal.least_progress_first(self.streams)
         last = [s for s in self.streams.values() if isinstance(s, streams.SiteRunsStream)]
         others = [s for s in self.streams.values() if s not in last]
         self._streams = {stream.name: stream for stream in [*others, *last]}
