@@ -1,19 +1,15 @@
-"""HTTP policy for the Calltouch API: one base stream owns URLs, auth, retries and body checks."""
+"""HTTP policy for the Calltouch API: one base stream owns URLs, auth, retries and fetching."""
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
 from functools import cached_property
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import backoff
-import orjson
 import requests
-import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 
@@ -21,16 +17,24 @@ from tap_calltouch.answers import (
     BARE_ARRAY,
     Answer,
     Envelope,
-    ErrorBodyError,
     MalformedStreamError,
-    api_error_texts,
-    read_answer,
     records_of,
     release,
 )
+from tap_calltouch.errors import (
+    TRANSIENT_NETWORK_ERRORS,
+    AnswerTooLargeError,
+    CalltouchAPIError,
+    NoConnectionError,
+    TransientNetworkError,
+    UnreachableError,
+    could_not_connect,
+    judge,
+    read_records,
+)
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
-from tap_calltouch.redact import redact_registered, shorten
+from tap_calltouch.redact import redact_registered
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL
 from tap_calltouch.shards import shard_in, share
@@ -50,58 +54,6 @@ if TYPE_CHECKING:
     from tap_calltouch.auth import RateLimitedTokenAuthenticator
 
 DEFAULT_REQUEST_TIMEOUT = 120  # seconds
-_TRANSIENT_NETWORK_ERRORS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
-#: Failures before the call was sent: no site's call can get through them. A refused or
-#: unresolved host is a `ConnectionError` whose urllib3 reason is one of `_CONNECT_REASONS`.
-_CONNECT_ERRORS = (
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.ProxyError,
-    requests.exceptions.SSLError,
-)
-_CONNECT_REASONS = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
-
-
-class CalltouchAPIError(FatalAPIError):
-    """A failure a person has to act on; the message says what to check."""
-
-
-class TransientNetworkError(RetriableAPIError):
-    """A reset, refused connection or timeout; the message is redacted."""
-
-
-class NoConnectionError(TransientNetworkError):
-    """The host could not be connected to: refused, unresolved, a connect timeout, TLS.
-
-    The call was never sent, so no site's call can fare better.
-    """
-
-
-class AnswerTooLargeError(RetriableAPIError):
-    """504: the server could not build the answer in time, most often because it is too big."""
-
-
-class PointsExhaustedError(CalltouchAPIError):
-    """The project's daily API points are spent; calls fail until tomorrow."""
-
-
-class SitesFailedError(CalltouchAPIError):
-    """Some sites stopped (rejected token, spent points, calls failing every try)."""
-
-
-class UnreachableError(CalltouchAPIError):
-    """The API could not be reached at all: no site can be read, so the run stops.
-
-    Told from one site's answers breaking once a call has failed at the transport level
-    through all its tries (`CalltouchStream._exhausted`): a call that could not connect
-    (refused, unresolved, connect timeout, TLS) stops every site; a call whose answer broke
-    (read timeout, reset, body cut off) stops its site alone, unless another site's call
-    broke the same way and the API answered no call since.
-    """
 
 
 class CalltouchStream(LeanRecordStream, RESTStream[Any]):
@@ -229,47 +181,8 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        """Retry 429/5xx, stop on spent points or rejected credentials, report 3xx and other 4xx.
-
-        429 and 5xx are retried whatever their body says (a gateway's "all endpoints busy"
-        is not the points answer); only a 4xx whose API error names the points is.
-        """
-        status = response.status_code
-        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
-            # Not followed (see `_send`): its `Location` would take the token in the query along.
-            msg = (
-                f"Calltouch answered HTTP {status} {response.reason}, a redirect, which the tap "
-                f"does not follow (the token travels in the query): check the `api_url` setting"
-            )
-            raise CalltouchAPIError(msg)
-        if status == HTTPStatus.GATEWAY_TIMEOUT:
-            msg = f"HTTP {status} {response.reason} from Calltouch"
-            raise AnswerTooLargeError(msg, response)
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            msg = f"HTTP {status} {response.reason} from Calltouch"
-            raise RetriableAPIError(msg, response)
-        if status >= HTTPStatus.BAD_REQUEST and is_points_answer(response):
-            raise PointsExhaustedError(_points_message(status, self._api_message(response)))
-        if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
-            msg = (
-                f"Calltouch rejected the credentials (HTTP {status}): check the `api_token` "
-                f"and `site_id` settings. API said: {self._api_message(response)}"
-            )
-            raise CalltouchAPIError(msg)
-        if status >= HTTPStatus.BAD_REQUEST:
-            msg = f"Calltouch refused the call (HTTP {status}): {self._api_message(response)}"
-            raise CalltouchAPIError(msg)
-
-    @staticmethod
-    def _api_message(response: requests.Response) -> str:
-        """The API's own error text, shortened and with the token masked."""
-        try:
-            text = response.text
-        except (requests.RequestException, UnicodeDecodeError):  # pragma: no cover
-            text = ""
-        # Redact the whole text before shortening it: a cut through the token would leave
-        # its first part unmasked.
-        return shorten(redact_registered(text.strip())) or response.reason or "no message"
+        """Judge an answer's status: see `errors.judge`."""
+        judge(response)
 
     # Fetching
 
@@ -307,16 +220,16 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             with response:
                 try:
                     self.validate_response(response)
-                    answer = _read_records(response, self.envelope)
+                    answer = read_records(response, self.envelope)
                 except (RetriableAPIError, FatalAPIError):
                     self._answered_at = time.monotonic()  # an error, but a whole answer
                     raise
             self._answered_at = time.monotonic()
-        except _TRANSIENT_NETWORK_ERRORS as exc:
+        except TRANSIENT_NETWORK_ERRORS as exc:
             # requests puts the whole URL, token included, into its messages; the redacted
             # error is raised outside this block so the original is not chained to it.
             message = redact_registered(str(exc))
-            kind = NoConnectionError if _could_not_connect(exc) else TransientNetworkError
+            kind = NoConnectionError if could_not_connect(exc) else TransientNetworkError
         else:
             return answer
         raise kind(message)
@@ -492,68 +405,3 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def get_new_paginator(self) -> None:
         """Pages are parts of their own, fetched concurrently: see `fetch_in_order`."""
         return
-
-
-#: The API's points answer, as the emulator gives it: 403 with the JSON error
-#: `{"error": "POINTS_LIMIT_EXCEEDED", "message": "Daily API points limit exceeded"}`. The
-#: vendor says only that calls fail until the next day once the points are spent, and gives
-#: no status or body; so the answer is told by its API error naming the points (the word
-#: "points", or "балл" in Russian), never by a word found anywhere in a page.
-_POINTS = re.compile(r"\bpoints?\b|POINTS_LIMIT|балл", re.IGNORECASE)
-
-
-def is_points_answer(response: requests.Response) -> bool:
-    """Whether a 4xx answer is the API saying the daily points budget is spent.
-
-    429 and 5xx never are: they are retried. The API's errors are JSON: `error` and `message`
-    at the top, or `data.apiErrorData.errorMessage` (shapes clients saw); an HTML page is a
-    gateway's, not the API's.
-    """
-    status = response.status_code
-    if not HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
-        return False
-    if status == HTTPStatus.TOO_MANY_REQUESTS:
-        return False
-    return any(_POINTS.search(text) for text in _api_error_texts(response))
-
-
-def _api_error_texts(response: requests.Response) -> list[str]:
-    """The API's own error fields of an answer, or none when it is not a JSON object."""
-    try:  # a body broken on its way is a transport fault, retried: not caught here
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return []
-    return api_error_texts(body)
-
-
-def _points_message(status: int, said: str) -> str:
-    return (
-        f"Calltouch's daily API points are used up (HTTP {status}: {said}). Stopped at once; "
-        "the state holds the last complete window, so the next run (after the daily reset) "
-        "continues from there."
-    )
-
-
-def _read_records(response: requests.Response, envelope: Envelope) -> Answer:
-    """`read_answer`, with the points answer told in a 200 too: the API's error naming them."""
-    try:
-        return read_answer(response, envelope)
-    except ErrorBodyError as error:
-        if not any(_POINTS.search(text) for text in error.said):
-            raise
-        said = redact_registered(" / ".join(error.said))
-        raise PointsExhaustedError(_points_message(response.status_code, shorten(said))) from None
-
-
-def _could_not_connect(exc: Exception) -> bool:
-    """Whether a transport failure came before the call was sent.
-
-    Refused, unresolved, a connect timeout, TLS or a proxy; requests wraps urllib3's reason
-    in `args[0]`.
-    """
-    if isinstance(exc, _CONNECT_ERRORS):
-        return True
-    if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
-        return False
-    reason = getattr(exc.args[0], "reason", None)
-    return isinstance(reason, _CONNECT_REASONS)

@@ -29,7 +29,8 @@ from tap_calltouch.bookmarks import (
     read_complete_through,
     read_resume_day,
 )
-from tap_calltouch.client import CalltouchAPIError, CalltouchStream, SitesFailedError
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.errors import CalltouchAPIError, SitesFailedError
 from tap_calltouch.output import (
     FastSingerWriter,
     LeanRecordStream,

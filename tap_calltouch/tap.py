@@ -25,7 +25,8 @@ from singer_sdk.helpers.capabilities import (
 from tap_calltouch import journal, limit_store, settings, shards, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.bookmarks import StateError
-from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError, CalltouchStream
+from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchStream
+from tap_calltouch.errors import CalltouchAPIError
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import config_secrets, redact_registered, register_secret
 from tap_calltouch.sites import DEFAULT_TIMEZONE, SITE_ID_PATTERN, site_problems

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
-from tap_calltouch.client import CalltouchAPIError
+from tap_calltouch.errors import CalltouchAPIError
 from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, catalog_selecting

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_calltouch.client import CalltouchStream, SitesFailedError, UnreachableError
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.errors import SitesFailedError, UnreachableError
 from tap_calltouch.sites import Site as SiteSetting
 from tap_calltouch.sites import failure_summary, site_problems, sites_of
 from tap_calltouch.tap import TapCalltouch

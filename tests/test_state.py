@@ -16,7 +16,7 @@ from tap_calltouch.bookmarks import (
     read_complete_through,
     read_resume_day,
 )
-from tap_calltouch.client import CalltouchAPIError
+from tap_calltouch.errors import CalltouchAPIError
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, catalog_selecting, run_tap
 from tests.emulator.calls_dataset import add_calls, generate_calls
