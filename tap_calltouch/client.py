@@ -60,15 +60,13 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     """Base stream of the Calltouch API: HTTP, auth, retries, judging answers, fetching parts.
 
     A journal declares `path` (with `{site_id}` where the site id goes in the path), how its
-    answers are wrapped (`envelope`), its date format and whether it is `paged`.
+    answers are wrapped (`envelope`, which says whether it is `paged`) and its date format.
     """
 
     #: Where the records sit in an answer, and what else the answer must say.
     envelope: ClassVar[Envelope] = BARE_ARRAY
     #: How `dateFrom`/`dateTo` are written.
     date_format: ClassVar[str] = REQUESTS_DATE_FORMAT
-    #: Whether a window is read page by page (`page`, `pageTotal`).
-    paged: ClassVar[bool] = False
     #: The query parameter naming the site; None where `path` has `{site_id}` instead.
     site_parameter: ClassVar[str | None] = None
     #: The query every call carries besides dates, page and token (a function of `settings`).
@@ -90,6 +88,11 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._current_part = threading.local()  # the part a fetch thread works on, its stop
         self._answered_at = -1.0  # time.monotonic() of the last whole HTTP answer, any site
         self._silent_failure: tuple[Site, float] | None = None  # see `_exhausted`
+
+    @property
+    def paged(self) -> bool:
+        """Whether a window is read page by page: its answers are pages saying `pageTotal`."""
+        return "pageTotal" in self.envelope.totals
 
     @property
     @override

@@ -9,7 +9,6 @@ parent in hand; and moving the bookmark only past what was emitted.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
 import itertools
@@ -20,22 +19,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
-from tap_calltouch.bookmarks import (
-    COMPLETE_KEY,
-    RESUME_KEY,
-    StateError,
-    drop_untrusted_days,
-    read_bookmark,
-    read_complete_through,
-    read_resume_day,
-)
+from tap_calltouch.bookmarks import COMPLETE_KEY, RESUME_KEY
 from tap_calltouch.client import CalltouchStream
 from tap_calltouch.errors import CalltouchAPIError, SitesFailedError
+from tap_calltouch.outcomes import report_stopped_sites, reported_later, stops_fail
 from tap_calltouch.output import (
     FastSingerWriter,
     LeanRecordStream,
     extracted_now,
     record_lines,
+)
+from tap_calltouch.pages import PageCheck
+from tap_calltouch.planning import (
+    Planner,
+    budget_shares,
+    interleaved,
 )
 from tap_calltouch.projection import (
     UNDECLARED,
@@ -47,16 +45,7 @@ from tap_calltouch.projection import (
 )
 from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.sites import failure_summary
-from tap_calltouch.windows import (
-    Part,
-    complete_day,
-    cut_windows,
-    local_day,
-    parse_instant,
-    progress,
-    sync_days,
-    trusted_bookmark,
-)
+from tap_calltouch.windows import Part, local_day, parse_instant
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -67,7 +56,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
     from zoneinfo import ZoneInfo
 
-    from singer_sdk import Stream
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.metrics import Counter
 
@@ -79,15 +67,13 @@ if TYPE_CHECKING:
     #: Writes a parent's child rows; returns those written straight, as lines extracted then.
     ChildWriter = Callable[[dict[str, Any], bytes], list[bytes]]
 
-DEFAULT_LOOKBACK_DAYS = 7
-
 
 class JournalStream(CalltouchStream):
     """A journal read in windows of calendar days, incremental on its records' creation time.
 
-    Subclasses declare the rest (see `streams.py`): `name`, `path`, `primary_keys`,
-    `schema`, `envelope`, `date_format`, `paged`, `shape`, `base_query`,
-    `window_days_setting`, `default_window_days` and `bind_setting`.
+    Subclasses declare the rest (see `streams.py`): `name`, `path`, `primary_keys`, `schema`,
+    `envelope`, `date_format`, and the declarations `_REQUIRED` names, which a journal class
+    that lacks one fails on as it is defined.
     """
 
     replication_key = "date"
@@ -99,6 +85,21 @@ class JournalStream(CalltouchStream):
     default_window_days: ClassVar[int]
     #: The setting that makes the API select by session date instead of creation date.
     bind_setting: ClassVar[str]
+    _REQUIRED = (
+        "shape",
+        "base_query",
+        "window_days_setting",
+        "default_window_days",
+        "bind_setting",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:  # noqa: ANN401
+        """Refuse a journal class that leaves out a declaration, as it is defined."""
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in cls._REQUIRED if not hasattr(cls, name)]
+        if missing:
+            msg = f"journal {cls.__name__} does not declare {', '.join(missing)}"
+            raise TypeError(msg)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Start with no window progress."""
@@ -114,55 +115,32 @@ class JournalStream(CalltouchStream):
         started: dt.datetime = self._tap.started  # type: ignore[attr-defined]
         return started
 
+    @property
+    def planner(self) -> Planner:
+        """This journal's planning over the state as it stands (`planning.Planner`)."""
+        return Planner(
+            stream=self.name,
+            config=self.config,
+            bookmarks=self.tap_state.get("bookmarks", {}),
+            now=self.now,
+            replication_key=str(self.replication_key),
+            incremental=self.replication_method == REPLICATION_INCREMENTAL,
+            window_days=int(self.config.get(self.window_days_setting) or self.default_window_days),
+        )
+
     def plan_windows(self, site: Site) -> list[Window]:
-        """A site's windows, in calendar days of its zone, from its bookmark less the look-back.
-
-        From max(start_date, bookmark or `complete_through`, less lookback_days), or
-        the site's resume day, to end_date; never past today, which has nothing later to read.
-        """
-        zone = site.zone
-        end_setting = self.config.get("end_date")
-        end = parse_instant(str(end_setting), zone) if end_setting else self.now
-        first, last = sync_days(
-            start=self._start(site),
-            end=min(end, self.now),
-            now=self.now,
-            tz=zone,
-            bookmark=self._bookmark(site),
-            lookback_days=int(self.config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)),
-            resume_from=read_resume_day(self._saved_state(site), stream=self.name),
-            complete_through=self._complete_through(site),
-        )
-        return cut_windows(first, last, self.window_days)
-
-    def _start(self, site: Site) -> dt.datetime:
-        return parse_instant(str(self.config["start_date"]), site.zone)
-
-    def progress(self, site: Site) -> tuple[int, int]:
-        """How far this journal has read the site: days behind today, then never, going, done."""
-        return progress(
-            start=self._start(site),
-            now=self.now,
-            tz=site.zone,
-            bookmark=self._bookmark(site),
-            resume_from=read_resume_day(self._saved_state(site), stream=self.name),
-            complete_through=self._complete_through(site),
-        )
+        """A site's windows: see `planning.site_windows`."""
+        return self.planner.windows(site)
 
     def plans(self) -> list[tuple[Site, list[Window]]]:
-        """Each site's windows, the site furthest behind first (then as configured).
-
-        Sites take turns in this order (`_interleaved`), so a `max_api_calls` budget smaller
-        than one turn goes to the sites that waited longest, and the next run to the others.
-        """
-        sites = [site for site in self.sites if site.site_id not in self.site_failures]
-        order = sorted(range(len(sites)), key=lambda k: (self.progress(sites[k]), k))
-        return [(sites[k], self.plan_windows(sites[k])) for k in order]
+        """Each site not stopped in this run, with its windows, the furthest behind first."""
+        live = [site for site in self.sites if site.site_id not in self.site_failures]
+        return self.planner.plans(live)
 
     @property
     @override
     def partitions(self) -> None:
-        """One sync for all sites: their windows take turns (see `_interleaved`).
+        """One sync for all sites: their windows take turns (see `planning.interleaved`).
 
         The SDK would otherwise run `get_records` once per site partition found in the state.
         """
@@ -178,72 +156,19 @@ class JournalStream(CalltouchStream):
             return self.stream_state
         return self.get_context_state({"siteId": site.site_id})
 
-    def _saved_state(self, site: Site) -> dict[str, Any]:
-        """A site's partition as saved, to read: planning another journal's turn writes nothing."""
-        saved = self.tap_state.get("bookmarks", {}).get(self.name, {})
-        if self.config.get("sites") is None:
-            return saved
-        context = {"siteId": site.site_id}
-        for partition in saved.get("partitions") or []:
-            if partition.get("context") == context:
-                return partition  # type: ignore[no-any-return]
-        return {}
-
     def drop_untrusted_days(self) -> None:
-        """Take out of each site's saved state the days no pass can have written by today.
+        """Drop the saved days no pass can have written by today, as the state is loaded.
 
-        So too a bookmark on a day after today, which no record read can have made. Called as
-        the state is loaded, so that no STATE of the run holds them, the first one included;
-        until their day came they skipped nothing, but then every day up to them.
+        So no STATE of the run holds them, the first one included (`Planner.drop_untrusted_days`).
         """
+        planner = self.planner
         for site in self.sites:
-            today = local_day(self.now, site.zone)
-            saved = self._saved_state(site)
-            dropped_days = drop_untrusted_days(saved, today=today)
-            with contextlib.suppress(StateError):  # reported by the sync that reads it
-                bookmark = self._bookmark(site)
-                if bookmark is not None and trusted_bookmark(bookmark, today, site.zone) is None:
-                    dropped_days.append(f"bookmark {saved.pop('replication_key_value')}")
-            for dropped in dropped_days:
+            for dropped in planner.drop_untrusted_days(site):
                 self.logger.warning(
                     "%s of %s: saved %s is later than any pass can have reached by today "
                     "(%s); reading from where the rest of the state stands less the look-back",
-                    self.name, site, dropped, today,
+                    self.name, site, dropped, local_day(self.now, site.zone),
                 )  # fmt: skip
-
-    def _interleaved(self, plans: list[tuple[Site, list[Window]]]) -> Iterator[Part]:
-        """First parts of every site's windows, the sites taking turns.
-
-        So the calls in flight, and a `max_api_calls` budget, are shared among sites; a site
-        that stops is skipped from then on.
-        """
-        for turn in itertools.zip_longest(*(windows for _, windows in plans)):
-            for (site, _), window in zip(plans, turn, strict=True):
-                if window is not None and site.site_id not in self.site_failures:
-                    yield self._first_part(window, site)
-
-    def _first_part(self, window: Window, site: Site) -> Part:
-        """The first call of a window: its first page, or the whole window if not paged."""
-        return Part(window, site, 1) if self.paged else Part(window, site)
-
-    @property
-    def window_days(self) -> int:
-        """Calendar days per window, from this journal's own setting."""
-        return int(self.config.get(self.window_days_setting) or self.default_window_days)
-
-    def _bookmark(self, site: Site) -> dt.datetime | None:
-        """A site's saved creation-time bookmark; a full-table sync ignores it."""
-        if self.replication_method != REPLICATION_INCREMENTAL:
-            return None
-        return read_bookmark(
-            self._saved_state(site), stream=self.name, replication_key=str(self.replication_key)
-        )
-
-    def _complete_through(self, site: Site) -> dt.date | None:
-        """The last day a complete pass of the site read whole; a full-table sync ignores it."""
-        if self.replication_method != REPLICATION_INCREMENTAL:
-            return None
-        return read_complete_through(self._saved_state(site), stream=self.name)
 
     def check_binding(self) -> None:
         """Refuse session-date selection in an incremental sync, before the first call.
@@ -280,7 +205,10 @@ class JournalStream(CalltouchStream):
         limit = self.ABORT_AT_RECORD_COUNT  # `--test`: a dry run of this many records
         try:
             with self._child_writers() as write:
-                parts = self._interleaved(plans)
+                parts = (
+                    Part(window, site, 1 if self.paged else None)
+                    for site, window in interleaved(plans, self.site_failures)
+                )
                 for part, answers in self.fetch_in_order(parts, call_limit=call_limit):
                     site = part.site
                     if site.site_id in self.site_failures:
@@ -338,7 +266,7 @@ class JournalStream(CalltouchStream):
         """The run's call count at which this journal starts no new window (`max_api_calls`).
 
         The budget is shared once per run, before the first journal's first call, by
-        `budget_shares`. Journals sync one after the other, so this one may start windows
+        `planning.budget_shares`. Journals sync one after the other, so this one may start windows
         until the calls of the run leave only the shares of the journals after it; and always
         its own share, even when pages of the journals before it took more than theirs (a
         window once started is read to its end), so those pages cannot starve it run after run.
@@ -349,7 +277,10 @@ class JournalStream(CalltouchStream):
         tap: Any = self._tap
         journals = self._journals()
         if tap.budget_shares is None:
-            tap.budget_shares = budget_shares(journals, int(budget))
+            tap.budget_shares = budget_shares(
+                [(journal.name, journal.planner.needs(journal.sites)) for journal in journals],
+                int(budget),
+            )
         shares: dict[str, int] = tap.budget_shares
         later = journals[journals.index(self) + 1 :] if self in journals else []
         owed_to_later = sum(shares.get(journal.name, 0) for journal in later)
@@ -386,7 +317,7 @@ class JournalStream(CalltouchStream):
         sites = f" of {len(plans)} site(s)" if len(self.sites) > 1 else ""
         self.logger.info(
             "Syncing %s: %d window(s)%s of up to %d day(s): %s",
-            *(self.name, len(windows), sites, self.window_days, span),
+            *(self.name, len(windows), sites, self.planner.window_days, span),
         )
 
     def _stopped_midway(self, site: Site) -> bool:
@@ -472,7 +403,7 @@ class JournalStream(CalltouchStream):
             "Window %s changed while its pages were read (%s); reading it again", window, pages
         )
         again = pages.again()
-        first = self._first_part(part.window, part.site)
+        first = Part(part.window, part.site, 1 if self.paged else None)
         for page, answers in self.fetch_in_order([first]):
             if page.site.site_id in self.site_failures:
                 return  # the site stopped during the re-read: the window stays incomplete
@@ -597,12 +528,13 @@ class JournalStream(CalltouchStream):
         so a crash after this point loses at most the window in progress. `resume_from`, the
         day after the window (never after today: windows end there), lets a pass that is cut
         short continue where it stopped rather than from the look-back again. A `complete`
-        pass drops it and records `complete_through`, the last day it read that is wholly in
-        the past, so a journal with no records moves on too.
+        pass drops it and records `complete_through` (`Planner.complete_through`), so a
+        journal with no records moves on too.
         """
         state = self._site_state(site)
         newest = self._newest_seen.get(site.site_id)
-        current = self._bookmark(site)
+        planner = self.planner
+        current = planner.saved(site).bookmark
         if newest and (current is None or parse_instant(newest, dt.timezone.utc) > current):  # type: ignore[arg-type]
             if self.config.get("sites") is None:  # a site's partition keeps only the value,
                 state["replication_key"] = self.replication_key  # so state stays small
@@ -611,29 +543,14 @@ class JournalStream(CalltouchStream):
             state[RESUME_KEY] = (window.last_day + dt.timedelta(days=1)).isoformat()
         else:
             state.pop(RESUME_KEY, None)
-            if self.replication_method == REPLICATION_INCREMENTAL:
-                self._record_complete(site, state, window)
+            if planner.incremental:
+                through = planner.complete_through(site, window)
+                if through is None:
+                    state.pop(COMPLETE_KEY, None)
+                else:
+                    state[COMPLETE_KEY] = through.isoformat()
         self.state_manager.is_flushed = False
         self._write_state_message()
-
-    def _record_complete(self, site: Site, state: dict[str, Any], window: Window) -> None:
-        """Note the last whole day a complete pass read, unless the bookmark already says it.
-
-        `complete_through` never moves back. It is left out where the bookmark is on a later
-        day (records keep coming: the usual daily run), or on that day when the pass ended
-        there (an `end_date` in the past), so that state stays small; the bookmark then tells
-        the next run as much.
-        """
-        through = complete_day(window.last_day, self.now, site.zone)
-        saved = self._complete_through(site)
-        if saved is not None:
-            through = max(through, saved)
-        bookmark = self._bookmark(site)
-        marked = None if bookmark is None else local_day(bookmark, site.zone)
-        if marked is not None and (through < marked or through == marked == window.last_day):
-            state.pop(COMPLETE_KEY, None)
-        else:
-            state[COMPLETE_KEY] = through.isoformat()
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
@@ -646,73 +563,6 @@ class JournalStream(CalltouchStream):
     ) -> Iterator[Context | None]:
         """No per-record child syncs: `get_records` hands each child its rows directly."""
         yield from ()
-
-
-def budget_shares(journals: list[JournalStream], budget: int) -> dict[str, int]:
-    """How many of its windows' first calls each journal gets of a `max_api_calls` budget.
-
-    Every journal's windows are ranked as one queue, turn by turn (each site's first window,
-    then each site's second, ...), the (journal, site) furthest behind first, then in sync
-    order; a journal's share is its windows among the first `budget`. Inside a journal the
-    windows go in that same order (`plans`, `_interleaved`). So the window that waited longest,
-    of any journal, always gets its call, and repeated budgeted runs bring every site and every
-    journal up to date, one huge site or journal starving none.
-    """
-    queue = sorted(
-        (turn, journal.progress(site), journal.sites.index(site), rank, journal.name)
-        for rank, journal in enumerate(journals)
-        for site, windows in journal.plans()
-        for turn in range(len(windows))
-    )
-    shares = dict.fromkeys((journal.name for journal in journals), 0)
-    for *_, name in queue[:budget]:
-        shares[name] += 1
-    return shares
-
-
-class PageCheck:
-    """What one read of a paged window saw: the keys emitted and the totals pages reported.
-
-    The window was read consistently when every page reported the same `recordsTotal` and
-    that many distinct records arrived.
-    """
-
-    def __init__(self, key: str, seen: set[Any] | None = None) -> None:
-        """Track records by `key`; `seen` carries the keys of an earlier read."""
-        self.key = key
-        self.seen: set[Any] = set() if seen is None else seen
-        self.totals: set[int | None] = set()
-        self.count = 0
-
-    def fresh(self, records: Iterable[Record], total: int | None) -> Iterator[Record]:
-        """The records not emitted yet; notes the page's `recordsTotal`."""
-        self.totals.add(total)
-        seen, key = self.seen, self.key
-        for record in records:
-            value = record.get(key)
-            self.count += 1
-            if value is None or value not in seen:
-                seen.add(value)
-                yield record
-
-    @property
-    def steady(self) -> bool:
-        """Every page reported the same total."""
-        return len(self.totals) == 1
-
-    @property
-    def consistent(self) -> bool:
-        """Every page reported the same total, and that many distinct records came."""
-        return self.steady and self.totals == {len(self.seen)}
-
-    def again(self) -> PageCheck:
-        """A check for a second read, which emits only what this one did not."""
-        return PageCheck(self.key, self.seen)
-
-    def __str__(self) -> str:
-        """The totals and the distinct records, for a log line."""
-        totals = ", ".join(str(total) for total in sorted(self.totals, key=str))
-        return f"recordsTotal {totals}; {len(self.seen)} distinct of {self.count} read"
 
 
 class ChildStream(LeanRecordStream):
@@ -792,54 +642,3 @@ class ChildStream(LeanRecordStream):
     @override
     def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
         """No state of its own: the parent's bookmark covers its rows."""
-
-
-def reported_later(stream: Stream) -> bool:
-    """Whether a selected stream that reports stopped sites (`site_runs`, `sites`) syncs later."""
-    names = list(stream._tap.streams)  # noqa: SLF001 - the tap the stream belongs to
-    later = [stream._tap.streams[name] for name in names[names.index(stream.name) + 1 :]]  # noqa: SLF001
-    return any(getattr(s, "reports_stopped_sites", False) and s.selected for s in later)
-
-
-def stops_fail(stream: Stream, sites: list[Site], failures: dict[int, str]) -> bool:
-    """Whether the sites stopped in a run fail it.
-
-    As `fail_on_stopped_sites` says, but always when every site of a run without `shard`
-    stopped: it read nothing (a wrong token, `meltano config test`), and there are no other
-    sites' reports to rebuild. A shard is one share of a longer list, whose other shards'
-    sites the job's dbt step still rebuilds. And always when `site_runs` is not selected: no
-    check downstream could then see the stopped sites, and the run would pass for complete.
-    """
-    config = stream.config
-    if config.get("fail_on_stopped_sites", True) or not records_outcomes(stream):
-        return True
-    every = all(site.site_id in failures for site in sites)
-    return every and config.get("shard") is None
-
-
-def records_outcomes(stream: Stream) -> bool:
-    """Whether a selected stream of the run records each site's outcome (`site_runs`)."""
-    streams = stream._tap.streams.values()  # noqa: SLF001 - the tap the stream belongs to
-    return any(getattr(s, "records_site_outcomes", False) and s.selected for s in streams)
-
-
-def report_stopped_sites(stream: Stream, sites: list[Site], failures: dict[int, str]) -> None:
-    """End a run in which sites stopped: fail it, or with `fail_on_stopped_sites` false log it.
-
-    Logged as an error, so cron's mail and Meltano's log show it; the exit stays 0, so the
-    loader commits and the job's dbt step rebuilds the other sites' reports.
-    """
-    summary = failure_summary(sites, failures)
-    if stops_fail(stream, sites, failures):
-        if stream.config.get("fail_on_stopped_sites", True) is False and not records_outcomes(
-            stream
-        ):
-            summary += (
-                "\nfail_on_stopped_sites is false, but `site_runs` is not selected to record them"
-            )
-        raise SitesFailedError(summary)
-    stream.logger.error(
-        "%s\nfail_on_stopped_sites is false: the run exits 0; `site_runs` records the stopped "
-        "sites and dbt's test `no_site_stopped` fails on them",
-        summary,
-    )

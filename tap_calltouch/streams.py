@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from tap_calltouch import schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED, release
-from tap_calltouch.journal import ChildStream, JournalStream, report_stopped_sites, reported_later
+from tap_calltouch.journal import ChildStream, JournalStream
+from tap_calltouch.outcomes import report_stopped_sites, reported_later
 from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.shards import shard_in, share
 from tap_calltouch.sites import sites_of
@@ -155,7 +156,6 @@ class CallsStream(JournalStream):
     primary_keys = ("callId",)
     schema = schemas.CALL.to_dict()
     envelope = PAGED
-    paged = True
     date_format = CALLS_DATE_FORMAT
     base_query = staticmethod(settings.call_params)
     shape = staticmethod(shaping.shape_call)

@@ -22,7 +22,7 @@ from singer_sdk.helpers.capabilities import (
     TapCapabilities,
 )
 
-from tap_calltouch import journal, limit_store, settings, shards, streams
+from tap_calltouch import journal, limit_store, planning, settings, shards, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.bookmarks import StateError
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchStream
@@ -207,7 +207,7 @@ class TapCalltouch(Tap):
         th.Property(
             "lookback_days",
             th.IntegerType(minimum=0, maximum=settings.MAX_LOOKBACK_DAYS),
-            default=journal.DEFAULT_LOOKBACK_DAYS,
+            default=planning.DEFAULT_LOOKBACK_DAYS,
             description="Days before the bookmark each incremental run re-reads, to catch "
             "late deals, comments, tags, manager/status changes and ad data.",
         ),
