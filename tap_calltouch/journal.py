@@ -21,18 +21,20 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
 from tap_calltouch.bookmarks import COMPLETE_KEY, RESUME_KEY
 from tap_calltouch.client import CalltouchStream
-from tap_calltouch.errors import CalltouchAPIError, SitesFailedError
-from tap_calltouch.outcomes import report_stopped_sites, reported_later, stops_fail
+from tap_calltouch.errors import CalltouchAPIError
+from tap_calltouch.outcomes import end_if_every_site_stopped, report_stopped_sites, reported_later
 from tap_calltouch.output import (
     FastSingerWriter,
     LeanRecordStream,
     extracted_now,
     record_lines,
 )
-from tap_calltouch.pages import PageCheck
+from tap_calltouch.pages import PageCheck, read_again
 from tap_calltouch.planning import (
     Planner,
+    binding_refused,
     budget_shares,
+    call_limit,
     interleaved,
 )
 from tap_calltouch.projection import (
@@ -44,7 +46,6 @@ from tap_calltouch.projection import (
     with_declared,
 )
 from tap_calltouch.schemas import OBSOLETE_FIELDS
-from tap_calltouch.sites import failure_summary
 from tap_calltouch.windows import Part, local_day, parse_instant
 
 if sys.version_info >= (3, 12):
@@ -171,23 +172,15 @@ class JournalStream(CalltouchStream):
                 )  # fmt: skip
 
     def check_binding(self) -> None:
-        """Refuse session-date selection in an incremental sync, before the first call.
-
-        Windows would then select by session date while the bookmark is a creation time: a
-        record created today from an old session would move the bookmark past windows not yet
-        read, and one whose session is older than the look-back would never be read.
-        """
-        if (
-            self.config.get(self.bind_setting) == "session"
-            and self.replication_method == REPLICATION_INCREMENTAL
-        ):
-            msg = (
-                f"`{self.bind_setting}: session` selects {self.name} by session date, which a "
-                "creation-time bookmark cannot follow without losing data. Remove the setting, "
-                f"or sync `{self.name}` as FULL_TABLE (in meltano.yml: `metadata: {self.name}: "
-                "replication-method: FULL_TABLE`)."
-            )
-            raise CalltouchAPIError(msg)
+        """Refuse session-date selection in an incremental sync (`planning.binding_refused`)."""
+        refused = binding_refused(
+            self.config,
+            journal=self.name,
+            bind_setting=self.bind_setting,
+            incremental=self.replication_method == REPLICATION_INCREMENTAL,
+        )
+        if refused:
+            raise CalltouchAPIError(refused)
 
     # --- the sync ------------------------------------------------------------------------------
 
@@ -211,11 +204,10 @@ class JournalStream(CalltouchStream):
                 )
                 for part, answers in self.fetch_in_order(parts, call_limit=call_limit):
                     site = part.site
-                    if site.site_id in self.site_failures:
-                        self._check_some_site_left()
+                    if self._stopped_midway(site):
                         count, pages = 0, None  # its window stays incomplete: no STATE
                         continue
-                    records = self._shaped(part, answers)
+                    records = self.shaped(part, answers)
                     if self.paged:
                         pages = pages or PageCheck(self.primary_keys[0])
                         records = pages.fresh(records, answers[0].records_total)
@@ -227,7 +219,7 @@ class JournalStream(CalltouchStream):
                     if not part.is_last(answers[0].page_total if answers else None):
                         continue
                     if pages is not None and not pages.consistent:
-                        again = self._read_again(part, pages)
+                        again = read_again(self, part, pages)
                         count += yield from self._emit(again, write, site)
                     if self._stopped_midway(site):
                         count, pages = 0, None  # its window stays incomplete: no STATE
@@ -265,11 +257,8 @@ class JournalStream(CalltouchStream):
     def _call_limit(self) -> int | None:
         """The run's call count at which this journal starts no new window (`max_api_calls`).
 
-        The budget is shared once per run, before the first journal's first call, by
-        `planning.budget_shares`. Journals sync one after the other, so this one may start windows
-        until the calls of the run leave only the shares of the journals after it; and always
-        its own share, even when pages of the journals before it took more than theirs (a
-        window once started is read to its end), so those pages cannot starve it run after run.
+        The budget is shared once per run, before the first journal's first call
+        (`planning.budget_shares`); this journal's limit is `planning.call_limit`.
         """
         budget = self.config.get("max_api_calls")
         if not budget:
@@ -277,15 +266,16 @@ class JournalStream(CalltouchStream):
         tap: Any = self._tap
         journals = self._journals()
         if tap.budget_shares is None:
-            tap.budget_shares = budget_shares(
-                [(journal.name, journal.planner.needs(journal.sites)) for journal in journals],
-                int(budget),
-            )
-        shares: dict[str, int] = tap.budget_shares
+            needs = [(journal.name, journal.planner.needs(journal.sites)) for journal in journals]
+            tap.budget_shares = budget_shares(needs, int(budget))
         later = journals[journals.index(self) + 1 :] if self in journals else []
-        owed_to_later = sum(shares.get(journal.name, 0) for journal in later)
-        own: int = tap.authenticator.calls + shares.get(self.name, 0)
-        return max(own, int(budget) - owed_to_later)
+        return call_limit(
+            tap.budget_shares,
+            int(budget),
+            journal=self.name,
+            later=[journal.name for journal in later],
+            calls=tap.authenticator.calls,
+        )
 
     def _syncs_last(self) -> bool:
         """Whether this is the run's last journal to sync and the one to report stopped sites.
@@ -327,24 +317,8 @@ class JournalStream(CalltouchStream):
         """
         if site.site_id not in self.site_failures:
             return False
-        self._check_some_site_left()
+        end_if_every_site_stopped(self, self.sites, self.site_failures)
         return True
-
-    def _check_some_site_left(self) -> None:
-        """End the run at once when every site has stopped: nothing is left to read.
-
-        Unless stopped sites do not fail the run (a shard's, see `stops_fail`): then the run
-        goes on to its end (calling for no stopped site), where `site_runs` records them and
-        the report is logged.
-        """
-        if all(site.site_id in self.site_failures for site in self.sites) and stops_fail(
-            self, self.sites, self.site_failures
-        ):
-            raise self._stopped_sites()
-
-    def _stopped_sites(self) -> SitesFailedError:
-        """The one error naming every site that stopped in this run, and why."""
-        return SitesFailedError(failure_summary(self.sites, self.site_failures))
 
     def _emit(
         self, records: Iterable[Record], write_children: ChildWriter, site: Site
@@ -391,32 +365,7 @@ class JournalStream(CalltouchStream):
             *(self.name, key, record.get(key), site),
         )
 
-    def _read_again(self, part: Part, pages: PageCheck) -> Iterator[Record]:
-        """Read a window whose pages disagreed once more, emitting only records not yet seen.
-
-        Calls arriving while a window is paged push records down a page (seen twice, emitted
-        once); a call removed pulls one up past a page already read (missed): a second read
-        finds it.
-        """
-        window = Part(part.window, part.site)
-        self.logger.warning(
-            "Window %s changed while its pages were read (%s); reading it again", window, pages
-        )
-        again = pages.again()
-        first = Part(part.window, part.site, 1 if self.paged else None)
-        for page, answers in self.fetch_in_order([first]):
-            if page.site.site_id in self.site_failures:
-                return  # the site stopped during the re-read: the window stays incomplete
-            yield from again.fresh(self._shaped(page, answers), answers[0].records_total)
-        if not again.steady:
-            self.logger.warning(
-                "Window %s was still changing on the second read (%s); the next run's "
-                "look-back reads it again",
-                window,
-                again,
-            )
-
-    def _shaped(self, part: Part, answers: list[Answer]) -> Iterator[Record]:
+    def shaped(self, part: Part, answers: list[Answer]) -> Iterator[Record]:
         """A part's records, normalised, the fields the schema does not declare in `_undeclared`.
 
         Projected with the built-in schema, so child rows are cut from complete blocks

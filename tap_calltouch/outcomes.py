@@ -66,3 +66,14 @@ def report_stopped_sites(stream: Stream, sites: list[Site], failures: dict[int, 
         "sites and dbt's test `no_site_stopped` fails on them",
         summary,
     )
+
+
+def end_if_every_site_stopped(stream: Stream, sites: list[Site], failures: dict[int, str]) -> None:
+    """End the run at once when every site has stopped: nothing is left to read.
+
+    Unless stopped sites do not fail the run (a shard's, see `stops_fail`): then the run goes
+    on to its end (calling for no stopped site), where `site_runs` records them and the report
+    is logged.
+    """
+    if all(site.site_id in failures for site in sites) and stops_fail(stream, sites, failures):
+        raise SitesFailedError(failure_summary(sites, failures))

@@ -262,3 +262,36 @@ class Planner:
         if marked is not None and (through < marked or through == marked == window.last_day):
             return None
         return through
+
+
+def call_limit(
+    shares: Mapping[str, int], budget: int, *, journal: str, later: Sequence[str], calls: int
+) -> int:
+    """The run's call count at which `journal` starts no new window, `calls` made so far.
+
+    Journals sync one after the other (`later` after this one), so it may start windows until
+    the calls of the run leave only the shares of the journals after it; and always its own
+    share, even when pages of the journals before it took more than theirs (a window once
+    started is read to its end), so those pages cannot starve it run after run.
+    """
+    owed_to_later = sum(shares.get(name, 0) for name in later)
+    return max(calls + shares.get(journal, 0), budget - owed_to_later)
+
+
+def binding_refused(
+    config: Mapping[str, Any], *, journal: str, bind_setting: str, incremental: bool
+) -> str | None:
+    """Why session-date selection cannot go with an incremental sync, if it is asked for.
+
+    Windows would then select by session date while the bookmark is a creation time: a
+    record created today from an old session would move the bookmark past windows not yet
+    read, and one whose session is older than the look-back would never be read.
+    """
+    if config.get(bind_setting) != "session" or not incremental:
+        return None
+    return (
+        f"`{bind_setting}: session` selects {journal} by session date, which a "
+        "creation-time bookmark cannot follow without losing data. Remove the setting, "
+        f"or sync `{journal}` as FULL_TABLE (in meltano.yml: `metadata: {journal}: "
+        "replication-method: FULL_TABLE`)."
+    )
