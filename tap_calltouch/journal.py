@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
     from zoneinfo import ZoneInfo
 
+    from singer_sdk import Stream
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.metrics import Counter
 
@@ -129,10 +130,6 @@ class JournalStream(CalltouchStream):
             window_days=int(self.config.get(self.window_days_setting) or self.default_window_days),
         )
 
-    def plan_windows(self, site: Site) -> list[Window]:
-        """A site's windows: see `planning.site_windows`."""
-        return self.planner.windows(site)
-
     def plans(self) -> list[tuple[Site, list[Window]]]:
         """Each site not stopped in this run, with its windows, the furthest behind first."""
         live = [site for site in self.sites if site.site_id not in self.site_failures]
@@ -170,17 +167,6 @@ class JournalStream(CalltouchStream):
                     "(%s); reading from where the rest of the state stands less the look-back",
                     self.name, site, dropped, local_day(self.now, site.zone),
                 )  # fmt: skip
-
-    def check_binding(self) -> None:
-        """Refuse session-date selection in an incremental sync (`planning.binding_refused`)."""
-        refused = binding_refused(
-            self.config,
-            journal=self.name,
-            bind_setting=self.bind_setting,
-            incremental=self.replication_method == REPLICATION_INCREMENTAL,
-        )
-        if refused:
-            raise CalltouchAPIError(refused)
 
     # --- the sync ------------------------------------------------------------------------------
 
@@ -237,61 +223,20 @@ class JournalStream(CalltouchStream):
         finally:
             self._stopping.set()  # no call of this journal outlives its sync
             self._log_summary(emitted, sum(len(windows) for _, windows in plans))
-        if self.site_failures and self._syncs_last():
+        if self.site_failures and run_journals(self)[-1] is self and not reported_later(self):
             report_stopped_sites(self, self.sites, self.site_failures)
 
     def _begin(self) -> tuple[list[tuple[Site, list[Window]]], int | None]:
-        """Check every journal's settings, plan this one, and ready its calls.
+        """Check the run's settings, plan this journal, and ready its calls.
 
-        Every journal's binding is checked, so that a setting one of them refuses fails before
-        the run's first call, not after the journals before it synced whole. Returns the plans
-        and the call limit (`_call_limit`).
+        Returns the plans and the run's call count at which this journal starts no new window.
         """
-        for journal in self._journals():
-            journal.check_binding()
-        call_limit = self._call_limit()
+        journals = run_journals(self)
+        check_bindings(journals)
+        limit = budgeted_call_limit(self, journals)
         plans = self._planned()
         self.start_fetching()
-        return plans, call_limit
-
-    def _call_limit(self) -> int | None:
-        """The run's call count at which this journal starts no new window (`max_api_calls`).
-
-        The budget is shared once per run, before the first journal's first call
-        (`planning.budget_shares`); this journal's limit is `planning.call_limit`.
-        """
-        budget = self.config.get("max_api_calls")
-        if not budget:
-            return None
-        tap: Any = self._tap
-        journals = self._journals()
-        if tap.budget_shares is None:
-            needs = [(journal.name, journal.planner.needs(journal.sites)) for journal in journals]
-            tap.budget_shares = budget_shares(needs, int(budget))
-        later = journals[journals.index(self) + 1 :] if self in journals else []
-        return call_limit(
-            tap.budget_shares,
-            int(budget),
-            journal=self.name,
-            later=[journal.name for journal in later],
-            calls=tap.authenticator.calls,
-        )
-
-    def _syncs_last(self) -> bool:
-        """Whether this is the run's last journal to sync and the one to report stopped sites.
-
-        A selected `site_runs` or `sites` stream syncs after every journal and reports them.
-        """
-        return self._journals()[-1] is self and not reported_later(self)
-
-    def _journals(self) -> list[JournalStream]:
-        """The run's selected journals, in the order they sync."""
-        return [
-            stream
-            for stream in self._tap.streams.values()
-            if isinstance(stream, JournalStream)
-            and (stream.selected or stream.has_selected_descendents)
-        ]
+        return plans, limit
 
     def _planned(self) -> list[tuple[Site, list[Window]]]:
         """This sync's plans, logged; each site read has its partition from now on."""
@@ -512,6 +457,56 @@ class JournalStream(CalltouchStream):
     ) -> Iterator[Context | None]:
         """No per-record child syncs: `get_records` hands each child its rows directly."""
         yield from ()
+
+
+def run_journals(stream: Stream) -> list[JournalStream]:
+    """The run's selected journals, in the order they sync; the last reports stopped sites."""
+    return [
+        journal
+        for journal in stream._tap.streams.values()  # noqa: SLF001 - the tap the stream belongs to
+        if isinstance(journal, JournalStream)
+        and (journal.selected or journal.has_selected_descendents)
+    ]
+
+
+def check_bindings(journals: list[JournalStream]) -> None:
+    """Refuse session-date selection in an incremental sync (`planning.binding_refused`).
+
+    Every journal of the run is checked as the first syncs: a setting one of them refuses
+    fails before the run's first call, not after the journals before it synced whole.
+    """
+    for journal in journals:
+        refused = binding_refused(
+            journal.config,
+            journal=journal.name,
+            bind_setting=journal.bind_setting,
+            incremental=journal.replication_method == REPLICATION_INCREMENTAL,
+        )
+        if refused:
+            raise CalltouchAPIError(refused)
+
+
+def budgeted_call_limit(journal: JournalStream, journals: list[JournalStream]) -> int | None:
+    """The run's call count at which `journal` starts no new window, with `max_api_calls`.
+
+    The budget is shared once per run, before the first journal's first call
+    (`planning.budget_shares`); each journal's limit is `planning.call_limit`.
+    """
+    budget = journal.config.get("max_api_calls")
+    if not budget:
+        return None
+    tap: Any = journal._tap  # noqa: SLF001 - the tap the journal belongs to
+    if tap.budget_shares is None:
+        needs = [(each.name, each.planner.needs(each.sites)) for each in journals]
+        tap.budget_shares = budget_shares(needs, int(budget))
+    later = journals[journals.index(journal) + 1 :] if journal in journals else []
+    return call_limit(
+        tap.budget_shares,
+        int(budget),
+        journal=journal.name,
+        later=[each.name for each in later],
+        calls=tap.authenticator.calls,
+    )
 
 
 class ChildStream(LeanRecordStream):

@@ -330,7 +330,7 @@ def plan_a_run(tap: TapCalltouch) -> None:
         if isinstance(stream, JournalStream):
             assert stream.timeout > 0
             for site in stream.sites:
-                assert stream.plan_windows(site) is not None
+                assert stream.planner.windows(site) is not None
 
 
 def test_the_property_tries_every_setting() -> None:
