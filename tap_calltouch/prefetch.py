@@ -5,7 +5,7 @@ order, so STATE after each window stays a true "everything before here was emitt
 
 Each job runs on a daemon thread of its own rather than in a `ThreadPoolExecutor`: the
 executor's workers are joined when the interpreter exits, so a run that failed or was stopped
-by a signal used to wait for every call in flight (up to `request_timeout`, and any backoff
+by a signal would wait for every call in flight (up to `request_timeout`, and any backoff
 sleep) before the process could end. Nothing a job does has to finish once its result is
 unwanted: answers are spooled to temporary files, and only the consumer writes output.
 """
