@@ -46,7 +46,7 @@ from tap_calltouch.projection import (
     with_declared,
 )
 from tap_calltouch.schemas import OBSOLETE_FIELDS
-from tap_calltouch.windows import Part, local_day, parse_instant
+from tap_calltouch.windows import Part, parse_instant
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -154,20 +154,6 @@ class JournalStream(CalltouchStream):
             return self.stream_state
         return self.get_context_state({"siteId": site.site_id})
 
-    def drop_untrusted_days(self) -> None:
-        """Drop the saved days no pass can have written by today, as the state is loaded.
-
-        So no STATE of the run holds them, the first one included (`Planner.drop_untrusted_days`).
-        """
-        planner = self.planner
-        for site in self.sites:
-            for dropped in planner.drop_untrusted_days(site):
-                self.logger.warning(
-                    "%s of %s: saved %s is later than any pass can have reached by today "
-                    "(%s); reading from where the rest of the state stands less the look-back",
-                    self.name, site, dropped, local_day(self.now, site.zone),
-                )  # fmt: skip
-
     # --- the sync ------------------------------------------------------------------------------
 
     @override
@@ -222,7 +208,7 @@ class JournalStream(CalltouchStream):
                     count, pages = 0, None
         finally:
             self._stopping.set()  # no call of this journal outlives its sync
-            self._log_summary(emitted, sum(len(windows) for _, windows in plans))
+            log_summary(self, emitted, sum(len(windows) for _, windows in plans))
         if self.site_failures and run_journals(self)[-1] is self and not reported_later(self):
             report_stopped_sites(self, self.sites, self.site_failures)
 
@@ -243,17 +229,8 @@ class JournalStream(CalltouchStream):
         plans = self.plans()
         for site, _ in plans:
             self._site_state(site)
-        self._log_plan(plans)
+        log_plan(self, plans)
         return plans
-
-    def _log_plan(self, plans: list[tuple[Site, list[Window]]]) -> None:
-        windows = [window for _, site_windows in plans for window in site_windows]
-        span = f"{min(windows).first_day}..{max(windows).last_day}" if windows else "nothing"
-        sites = f" of {len(plans)} site(s)" if len(self.sites) > 1 else ""
-        self.logger.info(
-            "Syncing %s: %d window(s)%s of up to %d day(s): %s",
-            *(self.name, len(windows), sites, self.planner.window_days, span),
-        )
 
     def _stopped_midway(self, site: Site) -> bool:
         """Whether a site stopped while its window was read, after its answers came.
@@ -385,22 +362,6 @@ class JournalStream(CalltouchStream):
                 for child in children:
                     child.report_left_out()
 
-    def _log_summary(self, total: int, windows: int) -> None:
-        """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
-        self.logger.info(
-            "Made %d API call(s) for %d window(s); %d %s emitted%s%s",
-            *(self.calls_made, windows, total, self.name),
-            f"; {self.undated} without a creation time not emitted" if self.undated else "",
-            self.undeclared.summary(),
-        )
-        if self.held_back is not None:
-            self.logger.warning(
-                "max_api_calls (%s) reached: stopped before window %s; "
-                "the next run continues from there",
-                self.config.get("max_api_calls"),
-                Part(self.held_back.window, self.held_back.site),
-            )
-
     # --- state ---------------------------------------------------------------------------------
 
     def _note_emitted(self, site: Site, value: str | None) -> None:
@@ -457,6 +418,34 @@ class JournalStream(CalltouchStream):
     ) -> Iterator[Context | None]:
         """No per-record child syncs: `get_records` hands each child its rows directly."""
         yield from ()
+
+
+def log_plan(journal: JournalStream, plans: list[tuple[Site, list[Window]]]) -> None:
+    """Say what this sync reads: how many windows, of how many sites, over which days."""
+    windows = [window for _, site_windows in plans for window in site_windows]
+    span = f"{min(windows).first_day}..{max(windows).last_day}" if windows else "nothing"
+    sites = f" of {len(plans)} site(s)" if len(journal.sites) > 1 else ""
+    journal.logger.info(
+        "Syncing %s: %d window(s)%s of up to %d day(s): %s",
+        *(journal.name, len(windows), sites, journal.planner.window_days, span),
+    )
+
+
+def log_summary(journal: JournalStream, total: int, windows: int) -> None:
+    """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
+    journal.logger.info(
+        "Made %d API call(s) for %d window(s); %d %s emitted%s%s",
+        *(journal.calls_made, windows, total, journal.name),
+        f"; {journal.undated} without a creation time not emitted" if journal.undated else "",
+        journal.undeclared.summary(),
+    )
+    if journal.held_back is not None:
+        journal.logger.warning(
+            "max_api_calls (%s) reached: stopped before window %s; "
+            "the next run continues from there",
+            journal.config.get("max_api_calls"),
+            Part(journal.held_back.window, journal.held_back.site),
+        )
 
 
 def run_journals(stream: Stream) -> list[JournalStream]:

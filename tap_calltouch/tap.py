@@ -31,6 +31,7 @@ from tap_calltouch.output import FastSingerWriter
 from tap_calltouch.redact import config_secrets, redact_registered, register_secret
 from tap_calltouch.sites import site_problems
 from tap_calltouch.stopping import Interrupted
+from tap_calltouch.windows import local_day
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -123,7 +124,15 @@ class TapCalltouch(Tap):
         super().load_state(copy.deepcopy(state))  # the caller's state is left as it was
         for stream in self.streams.values():
             if isinstance(stream, journal.JournalStream) and state.get("bookmarks"):
-                stream.drop_untrusted_days()
+                planner = stream.planner
+                for site in stream.sites:
+                    for dropped in planner.drop_untrusted_days(site):
+                        stream.logger.warning(
+                            "%s of %s: saved %s is later than any pass can have reached by "
+                            "today (%s); reading from where the rest of the state stands less "
+                            "the look-back",
+                            stream.name, site, dropped, local_day(stream.now, site.zone),
+                        )  # fmt: skip
         last = [s for s in self.streams.values() if isinstance(s, streams.SiteRunsStream)]
         others = [s for s in self.streams.values() if s not in last]
         self._streams = {stream.name: stream for stream in [*others, *last]}
