@@ -37,14 +37,7 @@ from tap_calltouch.planning import (
     call_limit,
     interleaved,
 )
-from tap_calltouch.projection import (
-    UNDECLARED,
-    Naming,
-    Plan,
-    compile_plan,
-    keep_undeclared,
-    with_declared,
-)
+from tap_calltouch.projection import UNDECLARED, Naming, Undeclared, compile_plan, with_declared
 from tap_calltouch.schemas import OBSOLETE_FIELDS
 from tap_calltouch.windows import Part, parse_instant
 
@@ -293,31 +286,22 @@ class JournalStream(CalltouchStream):
         Projected with the built-in schema, so child rows are cut from complete blocks
         whatever the catalog says about the parent.
         """
-        zone, plan, shape, site_id = part.site.zone, self._projection, self.shape, part.site.site_id
+        site, keep, shape = part.site, self.undeclared.keep, self.shape
+        zone, site_id = site.zone, site.site_id
         for answer in answers:
             for raw in self.parse_answer(answer, part):
                 record = shape(raw, zone)
                 record["siteId"] = site_id  # the site asked for, whatever the record says
-                if keep_undeclared(record, plan, OBSOLETE_FIELDS):
-                    self._name_undeclared(record[UNDECLARED])
+                keep(record)
                 yield record
 
     @cached_property
-    def undeclared(self) -> Naming:
-        """The undeclared fields this run met in this stream's records, each warned of once."""
-        column = ("properties", UNDECLARED)
+    def undeclared(self) -> Undeclared:
+        """The undeclared fields of this run's records, and whether their column goes out."""
         declared = UNDECLARED in self.effective_schema.get("properties", {})
-        return Naming(self.name, kept=declared and self.mask.get(column, True))
-
-    def _name_undeclared(self, fields: dict[str, Any]) -> None:
-        warning = self.undeclared.note(fields)
-        if warning:
-            self.logger.warning(warning)
-
-    @cached_property
-    def _projection(self) -> Plan:
-        """The schema projection plan, compiled once per run rather than per window."""
-        return compile_plan(with_declared(self.schema, self.effective_schema))
+        kept = declared and self.mask.get(("properties", UNDECLARED), True)
+        plan = compile_plan(with_declared(self.schema, self.effective_schema))
+        return Undeclared(plan, Naming(self.name, kept=kept), self.logger.warning, OBSOLETE_FIELDS)
 
     @contextmanager
     def _child_writers(self) -> Iterator[ChildWriter]:
@@ -437,7 +421,7 @@ def log_summary(journal: JournalStream, total: int, windows: int) -> None:
         "Made %d API call(s) for %d window(s); %d %s emitted%s%s",
         *(journal.calls_made, windows, total, journal.name),
         f"; {journal.undated} without a creation time not emitted" if journal.undated else "",
-        journal.undeclared.summary(),
+        journal.undeclared.naming.summary(),
     )
     if journal.held_back is not None:
         journal.logger.warning(
