@@ -320,6 +320,14 @@ def test_a_large_body_broken_midway_yields_the_records_before_then_fails() -> No
     assert got == fillers(700)
 
 
+def test_a_large_page_broken_midway_is_a_bad_body_so_it_is_fetched_again() -> None:
+    """A page is parsed whole in the retry loop: a break anywhere in it is found there."""
+    body, _ = large(b'{"requestId": 1, "sub', at=700)
+    for records_first in (True, False):
+        with pytest.raises(answers.BadBodyError):
+            read_answer(response_of(_page(body, records_first=records_first)), answers.PAGED)
+
+
 def test_a_page_s_records_are_read_under_their_own_key_not_a_look_alike() -> None:
     """A key that ends in an escaped quote and `records` comes before the real key, which is
     written with a unicode escape."""
