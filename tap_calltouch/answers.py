@@ -2,10 +2,13 @@
 
 A body is spooled (`spool.py`) inside the retry loop, so one that is truncated or not what the
 journal sends is simply fetched again. A calls page (a page object of at most `page_size`
-records) is parsed whole there with orjson. A requests answer (a bare array as large as its
-window) is read with ijson: in full there when small; when large, only its edges are checked
-there and its records are streamed from disk as they are emitted, so memory stays flat however
-big a window's answer is.
+records) is parsed whole there with orjson, and again when emitted if it is large. A requests
+answer (a bare array as large as its window) is read with ijson: in full there when small; when
+large, only its edges are checked there and its records are streamed from disk as they are
+emitted, so memory stays flat however big a window's answer is.
+
+Up to 8 answers wait for their turn, and a parsed body takes about five times its size: only
+bodies up to `WHOLE_PARSE_BYTES` wait parsed, larger ones wait on disk.
 """
 
 from __future__ import annotations
@@ -26,10 +29,7 @@ if TYPE_CHECKING:
 
     import requests
 
-#: A requests answer up to this is read in full in the retry loop; a larger one is streamed.
-#: Up to 8 answers wait in memory for their turn, and a parsed body takes about five times its
-#: size, so read ones are kept small.
-WHOLE_PARSE_BYTES = 256 * 1024
+WHOLE_PARSE_BYTES = 256 * 1024  # answers up to this wait parsed; larger ones wait on disk
 SAID_LENGTH = 300  # characters of the API's error text quoted
 
 
@@ -51,6 +51,7 @@ class Answer:
     """One answer: its records parsed, or its body on disk to stream, and what the page said."""
 
     records: list[dict[str, Any]] | IO[bytes]
+    envelope: Envelope = BARE_ARRAY  # how a body on disk is read
     page_total: int | None = None
     records_total: int | None = None
 
@@ -97,34 +98,40 @@ def _not_records(msg: str, parsed: object, response: requests.Response) -> BadBo
 
 
 def read_answer(response: requests.Response, envelope: Envelope = BARE_ARRAY) -> Answer:
-    """Spool the body and read it as its journal's shape is read; a `BadBodyError` if it is not."""
+    """Spool the body and read it as its journal's shape is read; a `BadBodyError` if it is not.
+
+    A large answer keeps its body, which `records_of` reads (a page again) and closes.
+    """
     body = spool(response.iter_content(CHUNK))
-    streamed = False
+    records: list[dict[str, Any]] | IO[bytes]
+    totals: list[int] = []
     try:
         size = body.tell()
         body.seek(0)
-        if envelope.records_key is not None:
-            return _page(body.read(), response, envelope)
-        _check_edges(body, size, response)
-        if size > WHOLE_PARSE_BYTES:
-            streamed = True  # `records_of` reads it, and closes it
-            return Answer(body)
-        try:
-            return Answer(list(_items(body)))
-        except ijson.JSONError as exc:
-            msg = f"HTTP 200 but the body is not {envelope.kind} ({yajl_reason(exc)})"
-            raise BadBodyError(msg, response) from None
-    finally:
-        if not streamed:
-            body.close()
+        if envelope.records_key is None:
+            _check_edges(body, size, response)
+            records = body if size > WHOLE_PARSE_BYTES else _array(body, response)
+        else:
+            records, totals = _page(body.read(), response, envelope)
+            records = body if size > WHOLE_PARSE_BYTES else records
+    except BaseException:
+        body.close()
+        raise
+    if records is not body:
+        body.close()
+    return Answer(records, envelope, *totals)
 
 
 def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
-    """The records of an answer, streamed from disk when it was large."""
+    """The records of an answer; a large one from disk: a page parsed again, an array streamed."""
     if isinstance(answer.records, list):
         yield from answer.records
         return
     with answer.records as body:
+        if answer.envelope.records_key is not None:
+            body.seek(0)
+            yield from orjson.loads(body.read())[answer.envelope.records_key]
+            return
         try:
             yield from _items(body)
         except ijson.JSONError as exc:
@@ -152,7 +159,18 @@ def _items(body: IO[bytes]) -> Iterator[dict[str, Any]]:
     return ijson.items(body, "item", use_float=True)  # type: ignore[no-any-return]
 
 
-def _page(data: bytes, response: requests.Response, envelope: Envelope) -> Answer:
+def _array(body: IO[bytes], response: requests.Response) -> list[dict[str, Any]]:
+    """A small bare array's records, read in full."""
+    try:
+        return list(_items(body))
+    except ijson.JSONError as exc:
+        msg = f"HTTP 200 but the body is not {BARE_ARRAY.kind} ({yajl_reason(exc)})"
+        raise BadBodyError(msg, response) from None
+
+
+def _page(
+    data: bytes, response: requests.Response, envelope: Envelope
+) -> tuple[list[dict[str, Any]], list[int]]:
     """A page object parsed whole: its records, and its totals as whole numbers."""
     try:
         page = orjson.loads(data)
@@ -176,7 +194,7 @@ def _page(data: bytes, response: requests.Response, envelope: Envelope) -> Answe
             msg = f"HTTP 200 but `{key}` is not a whole number ({value!r:.40})"
             raise BadBodyError(msg, response)
         totals.append(value)
-    return Answer(records, *totals)
+    return records, totals
 
 
 def _check_edges(body: IO[bytes], size: int, response: requests.Response) -> None:

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tap_calltouch.answers import Answer
+from tap_calltouch.answers import BARE_ARRAY, Answer
 from tap_calltouch.client import SitesFailedError
 from tap_calltouch.journal import JournalStream
 from tap_calltouch.output import FastSingerWriter
@@ -89,7 +89,7 @@ class FakeLeg:
             with self.lock:
                 pause = self.delay.random() / 500
             threading.Event().wait(pause)
-        return [Answer([])]
+        return [Answer([], BARE_ARRAY)]
 
     def follow_ups(self, part: Part, answers: list[Answer]) -> list[Part]:
         assert answers
