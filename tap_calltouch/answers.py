@@ -1,14 +1,12 @@
 """Answer bodies: from a 200 response to the records it holds, one parser per answer shape.
 
-A body is spooled (`spool.py`) inside the retry loop, so one that is truncated or not what the
-journal sends is simply fetched again. A calls page (a page object of at most `page_size`
-records) is parsed whole there with orjson, and again when emitted if it is large. A requests
-answer (a bare array as large as its window) is read with ijson: in full there when small; when
-large, only its edges are checked there and its records are streamed from disk as they are
-emitted, so memory stays flat however big a window's answer is.
-
-Up to 8 answers wait for their turn, and a parsed body takes about five times its size: only
-bodies up to `WHOLE_PARSE_BYTES` wait parsed, larger ones wait on disk.
+A body is spooled (`spool.py`) inside the retry loop, and read there as far as it can be without
+holding it parsed: a small one in full, a large one (over `WHOLE_PARSE_BYTES`) only its first
+and last bytes and a page's totals. A body that is truncated or not what the journal sends is
+then simply fetched again. Up to 8 answers wait for their turn, and a parsed body takes about
+five times its size, so a large one waits on disk and is read as it is emitted: a calls page (a
+page object of at most `page_size` records) parsed whole with orjson, a requests answer (a bare
+array as large as its window) streamed record by record with ijson, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
 
     import requests
 
-WHOLE_PARSE_BYTES = 256 * 1024  # answers up to this wait parsed; larger ones wait on disk
+WHOLE_PARSE_BYTES = 256 * 1024  # bodies up to this are read in full in the retry loop
 SAID_LENGTH = 300  # characters of the API's error text quoted
 
 
@@ -37,13 +35,15 @@ SAID_LENGTH = 300  # characters of the API's error text quoted
 class Envelope:
     """How a journal wraps its records: a bare array, or a page object around them."""
 
+    opens: bytes  # the body's first character
+    closes: bytes  # and its last
     records_key: str | None  # the key of the records in a page object; None: a bare array
     totals: tuple[str, ...] = ()  # a page's whole numbers: `Answer.page_total`, `.records_total`
     kind: str = "a JSON array"  # for messages
 
 
-BARE_ARRAY = Envelope(None)
-PAGED = Envelope("records", ("pageTotal", "recordsTotal"), "a JSON page object")
+BARE_ARRAY = Envelope(b"[", b"]", None)
+PAGED = Envelope(b"{", b"}", "records", ("pageTotal", "recordsTotal"), "a JSON page object")
 
 
 @dataclass
@@ -63,7 +63,7 @@ class BadBodyError(RetriableAPIError):
 class ErrorBodyError(BadBodyError):
     """A 200 whose body is the API's error object instead of records: what the API said."""
 
-    def __init__(self, msg: str, response: requests.Response, said: list[str]) -> None:
+    def __init__(self, msg: str, response: requests.Response | None, said: list[str]) -> None:
         """Keep the API's own error texts, so the client can tell the points answer."""
         super().__init__(msg, response)
         self.said = said
@@ -87,7 +87,7 @@ def api_error_texts(body: object) -> list[str]:
     return [field for field in fields if isinstance(field, str)]
 
 
-def _not_records(msg: str, parsed: object, response: requests.Response) -> BadBodyError:
+def _not_records(msg: str, parsed: object, response: requests.Response | None) -> BadBodyError:
     """A 200 that holds no records; the API's error text in it, if any, is quoted."""
     said = api_error_texts(parsed)
     if not said:
@@ -98,44 +98,37 @@ def _not_records(msg: str, parsed: object, response: requests.Response) -> BadBo
 
 
 def read_answer(response: requests.Response, envelope: Envelope = BARE_ARRAY) -> Answer:
-    """Spool the body and read it as its journal's shape is read; a `BadBodyError` if it is not.
+    """Spool the body and check it as its journal's shape is read; a `BadBodyError` if it is not.
 
-    A large answer keeps its body, which `records_of` reads (a page again) and closes.
+    A large answer keeps its body, which `records_of` reads and closes.
     """
     body = spool(response.iter_content(CHUNK))
-    records: list[dict[str, Any]] | IO[bytes]
-    totals: list[int] = []
     try:
-        size = body.tell()
-        body.seek(0)
-        if envelope.records_key is None:
-            _check_edges(body, size, response)
-            records = body if size > WHOLE_PARSE_BYTES else _array(body, response)
-        else:
-            records, totals = _page(body.read(), response, envelope)
-            records = body if size > WHOLE_PARSE_BYTES else records
+        answer = _checked(body, response, envelope)
     except BaseException:
         body.close()
         raise
-    if records is not body:
+    if answer.records is not body:
         body.close()
-    return Answer(records, envelope, *totals)
+    return answer
 
 
 def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
-    """The records of an answer; a large one from disk: a page parsed again, an array streamed."""
+    """The records of an answer; a large one from disk: a page parsed whole, an array streamed."""
     if isinstance(answer.records, list):
         yield from answer.records
         return
     with answer.records as body:
-        if answer.envelope.records_key is not None:
-            body.seek(0)
-            yield from orjson.loads(body.read())[answer.envelope.records_key]
-            return
+        body.seek(0)
         try:
-            yield from _items(body)
+            if answer.envelope.records_key is None:
+                yield from ijson.items(body, "item", use_float=True)
+            else:
+                yield from _page(body.read(), None, answer.envelope)[0]
         except ijson.JSONError as exc:
             raise MalformedStreamError(yajl_reason(exc)) from None
+        except BadBodyError as exc:
+            raise MalformedStreamError(str(exc)) from None
 
 
 def release(answers: list[Answer]) -> None:
@@ -154,28 +147,33 @@ def yajl_reason(error: ijson.JSONError) -> str:
     return str(error).strip().partition("\n")[0]
 
 
-def _items(body: IO[bytes]) -> Iterator[dict[str, Any]]:
-    body.seek(0)
-    return ijson.items(body, "item", use_float=True)  # type: ignore[no-any-return]
-
-
-def _array(body: IO[bytes], response: requests.Response) -> list[dict[str, Any]]:
-    """A small bare array's records, read in full."""
+def _checked(body: IO[bytes], response: requests.Response, envelope: Envelope) -> Answer:
+    """A small body read in full; a large one that opens and closes as its envelope does."""
+    size = body.tell()
+    _check_edges(body, size, response, envelope)
+    if size > WHOLE_PARSE_BYTES:
+        return Answer(body, envelope, *_streamed_totals(body, response, envelope))
+    if envelope.records_key is not None:
+        records, totals = _page(body.read(), response, envelope)
+        return Answer(records, envelope, *totals)
     try:
-        return list(_items(body))
+        return Answer(list(ijson.items(body, "item", use_float=True)), envelope)
     except ijson.JSONError as exc:
-        msg = f"HTTP 200 but the body is not {BARE_ARRAY.kind} ({yajl_reason(exc)})"
+        msg = f"HTTP 200 but the body is not {envelope.kind} ({yajl_reason(exc)})"
         raise BadBodyError(msg, response) from None
 
 
 def _page(
-    data: bytes, response: requests.Response, envelope: Envelope
+    data: bytes, response: requests.Response | None, envelope: Envelope
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """A page object parsed whole: its records, and its totals as whole numbers."""
+    """A page object parsed whole: its records, and its totals as whole numbers.
+
+    `response` is None for a large page read again from disk as it is emitted.
+    """
     try:
         page = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        msg = f"HTTP 200 but the body is not {envelope.kind} ({_kind(response)}: {exc})"
+        msg = f"HTTP 200 but the body is not {envelope.kind} ({exc})"
         raise BadBodyError(msg, response) from None
     if not isinstance(page, dict):
         msg = f"HTTP 200 but the body is not {envelope.kind} (a JSON {type(page).__name__})"
@@ -185,6 +183,13 @@ def _page(
         kind = "null" if records is None else type(records).__name__
         msg = f"HTTP 200 but `{envelope.records_key}` is not a list (a JSON {kind})"
         raise _not_records(msg, page, response)
+    return records, _whole_numbers(page, response, envelope)
+
+
+def _whole_numbers(
+    page: dict[str, Any], response: requests.Response | None, envelope: Envelope
+) -> list[int]:
+    """The page's totals; a missing or non-numeric one is a bad body."""
     totals = []
     for key in envelope.totals:
         value = page.get(key)
@@ -194,23 +199,44 @@ def _page(
             msg = f"HTTP 200 but `{key}` is not a whole number ({value!r:.40})"
             raise BadBodyError(msg, response)
         totals.append(value)
-    return records, totals
+    return totals
 
 
-def _check_edges(body: IO[bytes], size: int, response: requests.Response) -> None:
-    """A bare array must open and close as one; the API's error in a small body is quoted."""
+def _streamed_totals(body: IO[bytes], response: requests.Response, envelope: Envelope) -> list[int]:
+    """A large page's totals, read from its top level up to them without building its records."""
+    found: dict[str, Any] = {}
+    if not envelope.totals:
+        return []
+    try:
+        for prefix, event, value in ijson.parse(body, use_float=True):
+            if prefix in envelope.totals and event in {"number", "string", "null", "boolean"}:
+                found[prefix] = value
+                if len(found) == len(envelope.totals):
+                    break
+    except ijson.JSONError as exc:
+        msg = f"HTTP 200 but the body is not {envelope.kind} ({yajl_reason(exc)})"
+        raise BadBodyError(msg, response) from None
+    body.seek(0)
+    return _whole_numbers(found, response, envelope)
+
+
+def _check_edges(
+    body: IO[bytes], size: int, response: requests.Response, envelope: Envelope
+) -> None:
+    """A body must open and close as its envelope does; the API's error in a small one is quoted."""
+    body.seek(0)
     head = body.read(64).lstrip()[:1]
     body.seek(max(0, size - 64))
     tail = body.read().rstrip()[-1:]
     body.seek(0)
-    if (head, tail) == (b"[", b"]"):
+    if (head, tail) == (envelope.opens, envelope.closes):
         return
     parsed = None
     if size <= WHOLE_PARSE_BYTES:
         with contextlib.suppress(orjson.JSONDecodeError):
             parsed = orjson.loads(body.read())
     what = _kind(response) if parsed is None else f"a JSON {type(parsed).__name__}"
-    msg = f"HTTP 200 but the body is not {BARE_ARRAY.kind} ({what}, starts {head!r})"
+    msg = f"HTTP 200 but the body is not {envelope.kind} ({what}, starts {head!r})"
     raise _not_records(msg, parsed, response)
 
 

@@ -293,7 +293,7 @@ VALUES = st.recursive(
 def test_both_shapes_read_long_integers_and_lone_surrogates_alike(
     records: list[dict[str, Any]], chunk: int, *, pretty: bool
 ) -> None:
-    """A calls page (orjson), a small requests answer and a streamed one (ijson): one reading.
+    """Calls pages (orjson) and requests answers (ijson), small and large: one reading.
 
     Small chunks cut the body anywhere, inside escapes and numbers, as it is searched and
     rewritten.
@@ -306,10 +306,13 @@ def test_both_shapes_read_long_integers_and_lone_surrogates_alike(
         page = read_answer(response_of(_page(text, records_first=True)), answers.PAGED)
         assert list(records_of(page)) == expected
         assert read(text) == expected
-        patch.setattr(answers, "WHOLE_PARSE_BYTES", 0)
+        patch.setattr(answers, "WHOLE_PARSE_BYTES", 0)  # read from disk as they are emitted
         streamed = read_answer(response_of(text))
         assert not isinstance(streamed.records, list)
         assert list(records_of(streamed)) == expected
+        page = read_answer(response_of(_page(text, records_first=False)), answers.PAGED)
+        assert not isinstance(page.records, list)
+        assert list(records_of(page)) == expected
 
 
 def test_a_large_body_broken_midway_yields_the_records_before_then_fails() -> None:
@@ -320,12 +323,17 @@ def test_a_large_body_broken_midway_yields_the_records_before_then_fails() -> No
     assert got == fillers(700)
 
 
-def test_a_large_page_broken_midway_is_a_bad_body_so_it_is_fetched_again() -> None:
-    """A page is parsed whole in the retry loop: a break anywhere in it is found there."""
+def test_a_large_page_broken_midway_is_fetched_again_or_gives_no_record() -> None:
+    """Its totals are read in the retry loop: a break before them is a bad body, fetched again.
+    A break after them shows when the page is parsed whole, before any of its records goes out."""
     body, _ = large(b'{"requestId": 1, "sub', at=700)
-    for records_first in (True, False):
-        with pytest.raises(answers.BadBodyError):
-            read_answer(response_of(_page(body, records_first=records_first)), answers.PAGED)
+    with pytest.raises(answers.BadBodyError):
+        read_answer(response_of(_page(body, records_first=True)), answers.PAGED)
+    answer = read_answer(response_of(_page(body, records_first=False)), answers.PAGED)
+    got: list[dict[str, Any]] = []
+    with pytest.raises(answers.MalformedStreamError):
+        got.extend(records_of(answer))
+    assert got == []
 
 
 def test_a_page_s_records_are_read_under_their_own_key_not_a_look_alike() -> None:
