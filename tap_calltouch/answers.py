@@ -4,9 +4,10 @@ A body is spooled (`spool.py`) inside the retry loop, and read there, so that on
 not what the journal sends is simply fetched again: a small one in full, a calls page (a page
 object) parsed whole with orjson and a requests answer (a bare array) with ijson; a large one
 (over `WHOLE_PARSE_BYTES`) only by its first and last bytes and a page's totals. Up to 8 answers
-wait for their turn and a parsed body takes about five times its size (a parsed page of 1,000
-calls raised peak RSS by 25 MB), so a large one waits on disk and its records are streamed with
-ijson as they are emitted: memory stays flat however big a window's answer is.
+wait for their turn and a parsed body takes about five times its size (pages of 1,000 calls
+parsed whole as they are emitted take peak RSS from about 95 MB to 120), so a large one waits on
+disk and its records are streamed with ijson as they are emitted: memory stays flat however big
+a window's answer is.
 """
 
 from __future__ import annotations
