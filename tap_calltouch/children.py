@@ -76,12 +76,12 @@ class ChildStream(ShapedStream):
         Rows share nested objects with the parent, whose RECORD comes after them: a row whose
         way out changes nested objects (`reshapes`) is copied first, so the parent keeps its own.
         """
-        rows = self.rows(parent)
-        isolate = self.reshapes
+        rows: list[dict[str, Any] | None] = self.rows(parent)  # type: ignore[assignment]
+        if rows and self.reshapes:  # else `post_process` has nothing to do
+            rows = [self.post_process(copy.deepcopy(row)) for row in rows if row is not None]
         for row in rows:
-            shaped = self.post_process(copy.deepcopy(row) if isolate else row)
-            if shaped is not None:
-                self._write_record_message(shaped)
+            if row is not None:
+                self._write_record_message(row)
         return len(rows)
 
     @override
@@ -112,7 +112,9 @@ def child_writer(parent: Stream) -> Iterator[ChildWriter]:
             # A parent that a stream map filters out takes its child rows with it.
             if counters and keeps(record):
                 for child, counter in counters:
-                    counter.increment(child.write_rows(record))
+                    written = child.write_rows(record)
+                    if written:  # most parents have no rows of a kind
+                        counter.increment(written)
 
         try:
             yield write

@@ -615,9 +615,9 @@ class JournalStream(CalltouchStream):
     @override
     def generate_child_contexts(
         self, record: Record, context: Context | None
-    ) -> Iterator[Context | None]:
+    ) -> Iterable[Context | None]:
         """No per-record child syncs: `get_records` hands each child its rows directly."""
-        yield from ()
+        return ()
 
 
 def least_progress_first(streams: dict[str, Stream]) -> dict[str, Stream]:

@@ -67,6 +67,12 @@ def local_to_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
     parts = local_parts(value)
     if parts is None:
         return None
+    year, month, day, hour, minute, second = parts
+    steady = _steady_offset(tz, year, month, day)
+    if steady is not None and 0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60:  # noqa: PLR2004
+        ordinal, offset = steady  # the day's one offset: no datetime to build (visits have many)
+        wall = (ordinal - _ORDINAL_1970) * 86_400 + hour * 3600 + minute * 60 + second
+        return epoch_s_to_rfc3339(wall - offset)
     try:
         local = dt.datetime(*parts, tzinfo=tz)
         return local.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
@@ -313,9 +319,7 @@ _ORDER_SUM_FIELDS = ("sum", "realSum", "orderSum")
 def _shape_session(session: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN401
     """The attributed visit; `at`: the request's (or call's) epoch seconds."""
     if isinstance(session, dict):
-        for key in _SESSION_ID_FIELDS:
-            if key in session:
-                session[key] = as_int(session[key])
+        _ints(session, _SESSION_ID_FIELDS)
         _shape_visitor_ids(session)
         _shape_open_values(session, _TAG_LISTS)
         if "sessionDate" in session:
@@ -357,17 +361,13 @@ def _epoch_of(when: str | None) -> int | None:
 
 
 def _shape_visitor_ids(block: Record) -> None:
-    for key in _VISITOR_ID_FIELDS:
-        if key in block:
-            block[key] = as_text(block[key])
+    _texts(block, _VISITOR_ID_FIELDS)
 
 
 def _shape_order(order: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN401
     if not isinstance(order, dict):
         return order
-    for key in _ORDER_ID_FIELDS:
-        if key in order:
-            order[key] = as_int(order[key])
+    _ints(order, _ORDER_ID_FIELDS)
     for key in _ORDER_SUM_FIELDS:
         if key in order:
             order[key] = as_decimal_text(order[key])
@@ -380,9 +380,7 @@ def _shape_order(order: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN4
 
 def shape_request(record: Record, tz: ZoneInfo) -> Record:
     """Normalise one request object in place: times to RFC 3339 UTC, ids to int, sums to text."""
-    for key in _ID_FIELDS:
-        if key in record:
-            record[key] = as_int(record[key])
+    _ints(record, _ID_FIELDS)
     _shape_visitor_ids(record)
     number = record.get("requestNumber")
     if number is not None and not isinstance(number, str):
@@ -399,9 +397,7 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
         _shape_order(order, tz, at)
     _shape_order(record.get("order"), tz, at)
     for comment in _list(record.get("comments")):
-        for key in ("commentId", "requestId", "partyId"):
-            if key in comment:
-                comment[key] = as_int(comment[key])
+        _ints(comment, ("commentId", "requestId", "partyId"))
     _shape_visits(record, tz)
     _shape_ad_ids(record)
     _shape_custom_fields(record)
@@ -436,9 +432,7 @@ def _shape_visits(record: Record, tz: ZoneInfo) -> None:
     placed at all. `sessionDateStr` keeps the text, so a warehouse can read it again.
     """
     for visit in _list(record.get("mapVisits")):
-        for key in _SESSION_ID_FIELDS:
-            if key in visit:
-                visit[key] = as_int(visit[key])
+        _ints(visit, _SESSION_ID_FIELDS)
         _shape_visitor_ids(visit)
         _shape_open_values(visit, _TAG_LISTS)
         text = visit.get("sessionDate")
@@ -454,8 +448,7 @@ def _shape_ad_ids(record: Record) -> None:
     for block_key in _AD_BLOCKS:
         block = record.get(block_key)
         if isinstance(block, dict):
-            for key, value in block.items():
-                block[key] = as_int(value)
+            _ints(block, tuple(block))
 
 
 def _list(value: Any) -> list[Record]:  # noqa: ANN401
@@ -494,7 +487,7 @@ class ChildRows:
             return [], 0
         keys = {self.parent_key: parent.get(self.parent_key), "siteId": parent.get("siteId")}
         key = self.key
-        kept = [item for item in items if _is_id(item.get(key))]
+        kept = [item for item in items if type(item.get(key)) is int]  # an id: no bool, no text
         left_out = len(items) - len(kept)
         if self.unique:
             firsts: dict[int, Record] = {}
@@ -502,10 +495,6 @@ class ChildRows:
                 firsts.setdefault(item[key], item)
             kept = list(firsts.values())
         return [{**item, **keys} for item in kept], left_out
-
-
-def _is_id(value: Any) -> bool:  # noqa: ANN401
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -518,20 +507,25 @@ class TagRows:
 
     def __call__(self, parent: Record) -> list[Record]:
         """The rows of `parent`."""
-        parent_id = parent.get(self.parent_key)
+        entries = _list(parent.get(self.field))
+        if not entries:  # most parents have no tags
+            return []
+        parent_key, parent_id, site_id = (
+            self.parent_key,
+            parent.get(self.parent_key),
+            parent.get("siteId"),
+        )
         unique: dict[str, Record] = {}
-        for entry in _list(parent.get(self.field)):
+        for entry in entries:
             for name in split_tag_names(entry.get("names")):
-                unique.setdefault(
-                    name,
-                    {
-                        self.parent_key: parent_id,
-                        "siteId": parent.get("siteId"),
+                if name not in unique:
+                    unique[name] = {
+                        parent_key: parent_id,
+                        "siteId": site_id,
                         "name": name,
                         "type": entry.get("type"),
                         "category": entry.get("category"),
-                    },
-                )
+                    }
         return list(unique.values())
 
     def split(self, parent: Record) -> tuple[list[Record], int]:
@@ -589,9 +583,9 @@ def any_time_to_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
 
 def shape_call(record: Record, tz: ZoneInfo) -> Record:
     """Normalise one call in place: one JSON type per field, times as RFC 3339 UTC."""
-    _convert(record, _CALL_INT_FIELDS, as_int)
-    _convert(record, _CALL_TEXT_FIELDS, as_text)
-    _convert(record, _CALL_FLAGS, as_bool)
+    _ints(record, _CALL_INT_FIELDS)
+    _texts(record, _CALL_TEXT_FIELDS)
+    _flags(record, _CALL_FLAGS)
     call = call_epoch(record, tz)
     record["date"] = None if call is None else epoch_s_to_rfc3339(call)
     text = record.get("sessionDate")
@@ -599,7 +593,7 @@ def shape_call(record: Record, tz: ZoneInfo) -> Record:
     session = session_epoch(text, tz, call)
     record["sessionDate"] = None if session is None else epoch_s_to_rfc3339(session)
     for comment in _list(record.get("comments")):
-        _convert(comment, ("commentId", "callId", "partyId"), as_int)
+        _ints(comment, ("commentId", "callId", "partyId"))
     for order in _list(record.get("orders")):
         _shape_call_order(order, tz)
     _shape_order(record.get("order"), tz, call)
@@ -626,8 +620,8 @@ def call_epoch(record: Record, tz: ZoneInfo) -> int | None:
 
 
 def _shape_call_order(order: Record, tz: ZoneInfo) -> None:
-    _convert(order, ("orderId",), as_int)
-    _convert(order, ("orderNumber",), as_text)
+    _ints(order, ("orderId",))
+    _texts(order, ("orderNumber",))
     _convert(order, _CALL_ORDER_AMOUNTS, as_decimal_text)
     for key in _CALL_ORDER_TIMES:
         if key in order:
@@ -638,6 +632,31 @@ def _convert(block: Record, keys: tuple[str, ...], convert: Callable[[Any], Any]
     for key in keys:
         if key in block:
             block[key] = convert(block[key])
+
+
+# `_convert` with `as_int`, `as_text` and `as_bool`, called only for the values they would change
+# (most are already of their type): a call per field of every record costs more than the rest.
+
+
+def _ints(block: Record, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = block.get(key)  # absent or null: as_int leaves both
+        if value is not None and not (type(value) is int and _INT64_MIN <= value <= _INT64_MAX):
+            block[key] = as_int(value)
+
+
+def _texts(block: Record, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = block.get(key)
+        if value is not None and type(value) is not str:
+            block[key] = as_text(value)
+
+
+def _flags(block: Record, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = block.get(key)
+        if value is not None and type(value) is not bool:
+            block[key] = as_bool(value)
 
 
 call_order_rows = ChildRows("orders", "callId", "orderId")
