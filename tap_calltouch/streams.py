@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from tap_calltouch import schemas, settings, shaping
+from tap_calltouch import child_rows, schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED, release
 from tap_calltouch.children import ChildStream
 from tap_calltouch.journal import JournalStream, report_stopped_sites, reported_later
@@ -176,7 +176,7 @@ class OrdersStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("orderId",)
     schema = schemas.ORDERS_SCHEMA
-    extract = shaping.order_rows
+    extract = child_rows.order_rows
 
 
 class CommentsStream(ChildStream):
@@ -186,7 +186,7 @@ class CommentsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("commentId",)
     schema = schemas.COMMENTS_SCHEMA
-    extract = shaping.comment_rows
+    extract = child_rows.comment_rows
 
 
 class MapVisitsStream(ChildStream):
@@ -196,7 +196,7 @@ class MapVisitsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("requestId", "sessionId")
     schema = schemas.MAP_VISITS_SCHEMA
-    extract = shaping.map_visit_rows
+    extract = child_rows.map_visit_rows
 
 
 class RequestTagsStream(ChildStream):
@@ -206,7 +206,7 @@ class RequestTagsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("requestId", "name")
     schema = schemas.REQUEST_TAGS_SCHEMA
-    extract = shaping.request_tag_rows
+    extract = child_rows.request_tag_rows
 
 
 class CallOrdersStream(ChildStream):
@@ -216,7 +216,7 @@ class CallOrdersStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "orderId")
     schema = schemas.CALL_ORDERS_SCHEMA
-    extract = shaping.call_order_rows
+    extract = child_rows.call_order_rows
 
 
 class CallCommentsStream(ChildStream):
@@ -226,7 +226,7 @@ class CallCommentsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("commentId",)
     schema = schemas.CALL_COMMENTS_SCHEMA
-    extract = shaping.call_comment_rows
+    extract = child_rows.call_comment_rows
 
 
 class CallMapVisitsStream(ChildStream):
@@ -236,7 +236,7 @@ class CallMapVisitsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "sessionId")
     schema = schemas.CALL_MAP_VISITS_SCHEMA
-    extract = shaping.call_map_visit_rows
+    extract = child_rows.call_map_visit_rows
 
 
 class CallTagsStream(ChildStream):
@@ -246,7 +246,7 @@ class CallTagsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "name")
     schema = schemas.CALL_TAGS_SCHEMA
-    extract = shaping.call_tag_rows
+    extract = child_rows.call_tag_rows
 
 
 STREAM_TYPES: list[type[Stream]] = [
