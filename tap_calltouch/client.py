@@ -28,8 +28,8 @@ from tap_calltouch.answers import (
     records_of,
     release,
 )
-from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
+from tap_calltouch.records import ShapedStream
 from tap_calltouch.redact import redact_registered, shorten
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL
@@ -104,7 +104,7 @@ class UnreachableError(CalltouchAPIError):
     """
 
 
-class CalltouchStream(LeanRecordStream, RESTStream[Any]):
+class CalltouchStream(ShapedStream, RESTStream[Any]):
     """Base stream of the Calltouch API: HTTP, auth, retries, judging answers, fetching parts.
 
     A journal declares `path` (with `{site_id}` where the site id goes in the path), how its
@@ -263,8 +263,12 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     # Fetching
 
     def stop(self) -> None:
-        """Make no more calls in this sync (a signal handler's first step)."""
+        """Make no more calls in this sync."""
         self._stopping.set()
+
+    def check_stopped(self) -> None:
+        """Raise `Interrupted` if a signal has stopped the run: called where answers are awaited."""
+        self._tap.check_stopped()  # type: ignore[attr-defined]
 
     def _check_running(self) -> None:
         """Refuse to call once the run, the sync or the part's site has stopped.
@@ -465,7 +469,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             follow_ups=self.follow_ups,
             release=release,
         )
-        yield from prefetcher.run(parts)
+        yield from prefetcher.run(parts, check=self.check_stopped)
 
     def start_fetching(self) -> None:
         """A new sync: calls may go out again, once the limiter (and its store) is ready."""

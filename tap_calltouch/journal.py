@@ -10,13 +10,11 @@ parent in hand; and moving the bookmark only past what was emitted.
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as dt
 import itertools
 import sys
-from contextlib import ExitStack, contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
@@ -29,13 +27,8 @@ from tap_calltouch.bookmarks import (
     read_complete_through,
     read_resume_day,
 )
+from tap_calltouch.children import child_writer
 from tap_calltouch.client import CalltouchAPIError, CalltouchStream, SitesFailedError
-from tap_calltouch.output import (
-    FastSingerWriter,
-    LeanRecordStream,
-    extracted_now,
-    record_lines,
-)
 from tap_calltouch.projection import (
     UNDECLARED,
     Naming,
@@ -64,20 +57,16 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator
+    from collections.abc import Generator, Iterable, Iterator
     from zoneinfo import ZoneInfo
 
     from singer_sdk import Stream
     from singer_sdk.helpers.types import Context, Record
-    from singer_sdk.metrics import Counter
 
     from tap_calltouch.answers import Answer
-    from tap_calltouch.shaping import ChildRows, TagRows
+    from tap_calltouch.children import ChildWriter
     from tap_calltouch.sites import Site
     from tap_calltouch.windows import Window
-
-    #: Writes a parent's child rows; returns those written straight, as lines extracted then.
-    ChildWriter = Callable[[dict[str, Any], bytes], list[bytes]]
 
 DEFAULT_LOOKBACK_DAYS = 7
 
@@ -286,7 +275,7 @@ class JournalStream(CalltouchStream):
             self.take_turn()
             plans = self._planned()
             left = {site.site_id: len(windows) for site, windows in plans}  # windows to complete
-            with self._child_writers() as write:
+            with child_writer(self) as write:
                 for part, answers in relay.take(self):
                     site = part.site
                     if site.site_id in self.site_failures:
@@ -366,7 +355,7 @@ class JournalStream(CalltouchStream):
                 journal._check_binding()  # noqa: SLF001 - a journal of this run
             if self.config.get("max_api_calls"):
                 legs = [self]
-            relay = Relay(legs, concurrency=self.fetch_concurrency)
+            relay = Relay(legs, concurrency=self.fetch_concurrency, check=self.check_stopped)
             self._tap.relay = relay  # type: ignore[attr-defined]
         return relay
 
@@ -467,27 +456,11 @@ class JournalStream(CalltouchStream):
             if created is None:  # the schema requires it, and the bookmark could not place it
                 self._report_undated(record, site)
                 continue
-            extracted = extracted_now()
-            lines = write_children(record, extracted)
+            write_children(record)
             count += 1
-            declared = self._as_declared(record)
-            self._write_along(declared, lines, extracted)
-            yield declared
+            yield record
             self._note_emitted(site, created)
         return count
-
-    def _write_along(self, record: Record, lines: list[bytes], extracted: bytes) -> None:
-        """Write a record's child rows and, when it goes out straight, its own line: one write.
-
-        The SDK then skips that record's line (`LeanRecordStream._write_record_message`).
-        """
-        direct = self._direct
-        if direct is not None:
-            lines.append(record_lines(direct[1], [record], self._stream_version, extracted))
-            self.written_along = record
-            self.state_manager.is_flushed = False
-        if lines:  # only the fast writer has lines: rows and records written straight
-            cast("FastSingerWriter", self._tap.message_writer).write_lines(lines)
 
     def _report_undated(self, record: Record, site: Site) -> None:
         """Name a record that has no usable creation time; it is counted, not sent broken.
@@ -558,49 +531,6 @@ class JournalStream(CalltouchStream):
     def _projection(self) -> Plan:
         """The schema projection plan, compiled once per run rather than per window."""
         return compile_plan(with_declared(self.schema, self.effective_schema))
-
-    @contextmanager
-    def _child_writers(self) -> Iterator[ChildWriter]:
-        """A function that writes each selected child stream's rows of one parent record.
-
-        Rows written straight are returned as lines, extracted at the time given, for the
-        caller to write with the parent's; others are written at once. Each child's SCHEMA
-        goes out once, here, and its record counter reports at the end.
-        """
-        children = [c for c in self.child_streams if c.selected and isinstance(c, ChildStream)]
-        with ExitStack() as stack:
-            counters = [
-                (child, stack.enter_context(child.get_record_counter())) for child in children
-            ]
-            for child in children:
-                child.write_schema_once()
-            keeps = self.stream_maps[0].get_filter_result
-            straight = [
-                (child.straight_to, child, counter)
-                for child, counter in counters
-                if child.straight_to is not None
-            ]
-            others = [(child, counter) for child, counter in counters if child.straight_to is None]
-
-            def write(record: Record, extracted: bytes) -> list[bytes]:
-                lines: list[bytes] = []
-                if not counters or not keeps(record):  # a parent that a stream map filters
-                    return lines  # out takes its child rows with it
-                for stream, child, counter in straight:
-                    rows = child.rows(record)
-                    if rows:
-                        lines.append(record_lines(stream, rows, child._stream_version, extracted))  # noqa: SLF001
-                        child.state_manager.is_flushed = False
-                        counter.increment(len(rows))
-                for child, counter in others:
-                    child.emit_rows(record, counter)
-                return lines
-
-            try:
-                yield write
-            finally:
-                for child in children:
-                    child.report_left_out()
 
     def _log_summary(self, total: int, windows: int) -> None:
         """Say what the run cost and, if the call budget stopped it, where the next run resumes."""
@@ -685,9 +615,9 @@ class JournalStream(CalltouchStream):
     @override
     def generate_child_contexts(
         self, record: Record, context: Context | None
-    ) -> Iterator[Context | None]:
+    ) -> Iterable[Context | None]:
         """No per-record child syncs: `get_records` hands each child its rows directly."""
-        yield from ()
+        return ()
 
 
 def least_progress_first(streams: dict[str, Stream]) -> dict[str, Stream]:
@@ -754,85 +684,6 @@ class PageCheck:
         """The totals and the distinct records, for a log line."""
         totals = ", ".join(str(total) for total in sorted(self.totals, key=str))
         return f"recordsTotal {totals}; {len(self.seen)} distinct of {self.count} read"
-
-
-class ChildStream(LeanRecordStream):
-    """A stream of records nested in each parent record; rows come from the parent in hand.
-
-    Subclasses declare `name`, `parent_stream_type`, `primary_keys`, `schema` and `extract`.
-    """
-
-    #: Cuts this stream's rows out of one shaped parent (`shaping.ChildRows` or `TagRows`).
-    extract: ClassVar[ChildRows | TagRows]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        """Start with no SCHEMA sent."""
-        super().__init__(*args, **kwargs)
-        self._schema_sent = False
-        self.left_out = 0  # items of the parents without an id of their own, since last said
-
-    def rows(self, parent: dict[str, Any]) -> list[dict[str, Any]]:
-        """This stream's rows of `parent`, counting the items left out for want of an id."""
-        rows, left_out = self.extract.split(parent)
-        self.left_out += left_out
-        return rows
-
-    def report_left_out(self) -> None:
-        """Warn once of the items left out since the last warning."""
-        if self.left_out:
-            self.logger.warning(
-                "%d %s item(s) without an integer `%s` not emitted: the primary key cannot be "
-                "null; the parent's `%s` column still holds them",
-                *(self.left_out, self.name, self.extract.key, self.extract.field),
-            )
-            self.left_out = 0
-
-    def write_schema_once(self) -> None:
-        """One SCHEMA message per run, however many parents pass by."""
-        if not self._schema_sent:
-            self._write_schema_message()
-            self._schema_sent = True
-
-    @cached_property
-    def straight_to(self) -> str | None:
-        """The stream name its rows' lines are written under straight from the parent, if so.
-
-        Straight when nothing will change a row: see `_direct`, and no catalog schema of its own.
-        """
-        direct = self._direct
-        return None if direct is None or self.schema_overridden else direct[1]
-
-    def emit_rows(self, parent: dict[str, Any], counter: Counter) -> None:
-        """Write a RECORD for each row this stream finds in `parent`.
-
-        Rows share nested objects with the parent record, which is written after them; a row
-        that deselection or a catalog schema will change is copied first, so the parent keeps
-        its own values.
-        """
-        rows = self.rows(parent)
-        if not rows:
-            return
-        direct = self._direct
-        if direct is not None and not self.schema_overridden:  # nothing will change a row
-            writer, stream = direct
-            writer.write_records(stream, rows, self._stream_version)
-            self.state_manager.is_flushed = False
-        else:
-            isolate = self._deselects_anything or self.schema_overridden
-            for row in rows:
-                self._write_record_message(
-                    self._as_declared(copy.deepcopy(row)) if isolate else row
-                )
-        counter.increment(len(rows))
-
-    @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Nothing of its own: rows are written while the parent stream syncs."""
-        return []
-
-    @override
-    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
-        """No state of its own: the parent's bookmark covers its rows."""
 
 
 def reported_later(stream: Stream) -> bool:

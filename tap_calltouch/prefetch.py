@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+#: Seconds between two looks at `check` while a result is awaited.
+CHECK_EVERY = 0.2
 
 
 class StoppedError(RuntimeError):
@@ -65,8 +68,14 @@ class OrderedPrefetcher(Generic[Item, Result]):
         """The item whose result is handed out next, once the run has begun; None if none is."""
         return self._pending[0][0] if self._pending else None
 
-    def run(self, items: Iterable[Item]) -> Generator[tuple[Item, Result], None, None]:
-        """Yield (item, result) in order, follow-ups included; a failure is raised in order."""
+    def run(
+        self, items: Iterable[Item], *, check: Callable[[], None] = lambda: None
+    ) -> Generator[tuple[Item, Result], None, None]:
+        """Yield (item, result) in order, follow-ups included; a failure is raised in order.
+
+        `check()` is called every `CHECK_EVERY` seconds while a result is awaited, and once it
+        has come: what it raises (a stop by a signal) ends the run, however long a call takes.
+        """
         stop = threading.Event()
         pending = self._pending = deque()
         upcoming = iter(items)
@@ -80,7 +89,7 @@ class OrderedPrefetcher(Generic[Item, Result]):
             self._top_up(pending, upcoming, guarded, 1)
             while pending:
                 item, future = pending.popleft()
-                result = (future or _start(guarded, item)).result()
+                result = _outcome(future or _start(guarded, item), check)
                 more = self._follow_ups(item, result)
                 pending.extendleft((follow_up, None) for follow_up in reversed(more))
                 self._top_up(pending, upcoming, guarded, self._concurrency)
@@ -141,3 +150,11 @@ def _start(job: Callable[[Item], Result], item: Item) -> Future[Result]:
 
     threading.Thread(target=work, name="calltouch-fetch", daemon=True).start()
     return future
+
+
+def _outcome(future: Future[Result], check: Callable[[], None]) -> Result:
+    """The job's result, or its error; `check` is called while it is awaited, and after."""
+    while not wait((future,), timeout=CHECK_EVERY).done:
+        check()
+    check()  # a job the stop itself ended: the stop is what the consumer sees
+    return future.result()

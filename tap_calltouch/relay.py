@@ -19,7 +19,7 @@ from tap_calltouch.answers import release
 from tap_calltouch.prefetch import OrderedPrefetcher
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from tap_calltouch.answers import Answer
     from tap_calltouch.windows import Part
@@ -51,8 +51,13 @@ if TYPE_CHECKING:
 class Relay:
     """Fetches the parts of `legs`, one after the other with no gap, for each leg to `take`."""
 
-    def __init__(self, legs: Sequence[Leg], *, concurrency: int) -> None:
-        """Nothing is planned or fetched until the first leg asks (`ready` or `take`)."""
+    def __init__(
+        self, legs: Sequence[Leg], *, concurrency: int, check: Callable[[], None] = lambda: None
+    ) -> None:
+        """Nothing is planned or fetched until the first leg asks (`ready` or `take`).
+
+        `check` is the prefetcher's: called while an answer is awaited, to end the run.
+        """
         self.legs = list(legs)
         self._parts: dict[int, Iterable[Part] | None] = {}  # by leg index; None: it failed
         self._failed: dict[int, Exception] = {}  # what a leg's beginning raised, to raise
@@ -70,7 +75,7 @@ class Relay:
             ],
             release=release,
         )
-        self._results = self._prefetcher.run(self._fetches())
+        self._results = self._prefetcher.run(self._fetches(), check=check)
 
     def has(self, leg: Leg) -> bool:
         """Whether this relay is yet to hand `leg` its answers."""
