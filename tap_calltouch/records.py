@@ -21,7 +21,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.json import serialize_json
 
 from tap_calltouch.projection import Plan, compile_plan, project
@@ -33,6 +35,24 @@ else:
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib.encoding.simple import Message
+
+
+class RecordWriter(MsgSpecWriter):
+    """The SDK's msgspec writer, with RECORD lines left in stdout's buffer until the next flush.
+
+    The SDK's writer flushes after every message: a system call per record and child row, a
+    third of the tap's CPU on a backfill. Any other message (SCHEMA, STATE) flushes, so a STATE
+    never reaches the target ahead of the records it covers; Python flushes the rest at exit,
+    and lines a `kill -9` loses are covered by no STATE, so the next run reads them again.
+    With `PYTHONUNBUFFERED=1` stdout has no buffer, and every line is its own write.
+    """
+
+    @override
+    def write_message(self, message: Message) -> None:
+        sys.stdout.buffer.write(self.format_message(message))
+        if not isinstance(message, RecordMessage):
+            sys.stdout.flush()
 
 
 class ShapedStream(Stream):

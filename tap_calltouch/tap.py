@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import (
     CapabilitiesEnum,
@@ -27,6 +26,7 @@ from tap_calltouch import journal, limit_store, settings, shards, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.bookmarks import StateError
 from tap_calltouch.client import DEFAULT_REQUEST_TIMEOUT, CalltouchAPIError
+from tap_calltouch.records import RecordWriter
 from tap_calltouch.redact import config_secrets, redact_registered, register_secret
 from tap_calltouch.sites import DEFAULT_TIMEZONE, SITE_ID_PATTERN, site_problems
 from tap_calltouch.stopping import Interrupted
@@ -105,7 +105,7 @@ class TapCalltouch(Tap):
     """Singer tap for Calltouch's calls and requests journals (deals, comments, visits, tags)."""
 
     name = "tap-calltouch"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = RecordWriter
     #: The SDK's defaults less BATCH and ACTIVATE_VERSION: child rows are written as RECORD
     #: messages while the parent syncs, which neither batch files nor table versions cover.
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
