@@ -32,8 +32,8 @@ from tap_calltouch.errors import (
     judge,
     read_records,
 )
-from tap_calltouch.output import LeanRecordStream
 from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
+from tap_calltouch.records import ShapedStream
 from tap_calltouch.redact import redact_registered
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 DEFAULT_REQUEST_TIMEOUT = 120  # seconds
 
 
-class CalltouchStream(LeanRecordStream, RESTStream[Any]):
+class CalltouchStream(ShapedStream, RESTStream[Any]):
     """Base stream of the Calltouch API: HTTP, auth, retries, judging answers, fetching parts.
 
     A journal declares `path` (with `{site_id}` where the site id goes in the path), how its
@@ -190,8 +190,12 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     # Fetching
 
     def stop(self) -> None:
-        """Make no more calls in this sync (a signal handler's first step)."""
+        """Make no more calls in this sync."""
         self._stopping.set()
+
+    def check_stopped(self) -> None:
+        """Raise `Interrupted` if a signal has stopped the run: called where answers are awaited."""
+        self._tap.check_stopped()  # type: ignore[attr-defined]
 
     def _check_running(self) -> None:
         """Refuse to call once the run, the sync or the part's site has stopped.
@@ -367,7 +371,7 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             follow_ups=self.follow_ups,
             release=release,
         )
-        yield from prefetcher.run(parts)
+        yield from prefetcher.run(parts, check=self.check_stopped)
         if call_limit is not None:
             self.held_back = prefetcher.held_back
 

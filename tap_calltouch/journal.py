@@ -9,26 +9,19 @@ parent in hand; and moving the bookmark only past what was emitted.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import itertools
 import sys
-from contextlib import ExitStack, contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
 from tap_calltouch.bookmarks import COMPLETE_KEY, RESUME_KEY
+from tap_calltouch.children import child_writer
 from tap_calltouch.client import CalltouchStream
 from tap_calltouch.errors import CalltouchAPIError
 from tap_calltouch.outcomes import end_if_every_site_stopped, report_stopped_sites, reported_later
-from tap_calltouch.output import (
-    FastSingerWriter,
-    LeanRecordStream,
-    extracted_now,
-    record_lines,
-)
 from tap_calltouch.pages import PageCheck, read_again
 from tap_calltouch.planning import (
     Planner,
@@ -47,20 +40,16 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator
+    from collections.abc import Generator, Iterable, Iterator
     from zoneinfo import ZoneInfo
 
     from singer_sdk import Stream
     from singer_sdk.helpers.types import Context, Record
-    from singer_sdk.metrics import Counter
 
     from tap_calltouch.answers import Answer
-    from tap_calltouch.shaping import ChildRows, TagRows
+    from tap_calltouch.children import ChildWriter
     from tap_calltouch.sites import Site
     from tap_calltouch.windows import Window
-
-    #: Writes a parent's child rows; returns those written straight, as lines extracted then.
-    ChildWriter = Callable[[dict[str, Any], bytes], list[bytes]]
 
 
 class JournalStream(CalltouchStream):
@@ -162,7 +151,7 @@ class JournalStream(CalltouchStream):
         pages: PageCheck | None = None
         limit = self.ABORT_AT_RECORD_COUNT  # `--test`: a dry run of this many records
         try:
-            with self._child_writers() as write:
+            with child_writer(self) as write:
                 parts = (
                     Part(window, site, 1 if self.paged else None)
                     for site, window in interleaved(plans, self.site_failures)
@@ -245,27 +234,11 @@ class JournalStream(CalltouchStream):
             if created is None:  # the schema requires it, and the bookmark could not place it
                 self._report_undated(record, site)
                 continue
-            extracted = extracted_now()
-            lines = write_children(record, extracted)
+            write_children(record)
             count += 1
-            declared = self._as_declared(record)
-            self._write_along(declared, lines, extracted)
-            yield declared
+            yield record
             self._note_emitted(site, created)
         return count
-
-    def _write_along(self, record: Record, lines: list[bytes], extracted: bytes) -> None:
-        """Write a record's child rows and, when it goes out straight, its own line: one write.
-
-        The SDK then skips that record's line (`LeanRecordStream._write_record_message`).
-        """
-        direct = self._direct
-        if direct is not None:
-            lines.append(record_lines(direct[1], [record], self._stream_version, extracted))
-            self.written_along = record
-            self.state_manager.is_flushed = False
-        if lines:  # only the fast writer has lines: rows and records written straight
-            cast("FastSingerWriter", self._tap.message_writer).write_lines(lines)
 
     def _report_undated(self, record: Record, site: Site) -> None:
         """Name a record that has no usable creation time; it is counted, not sent broken.
@@ -302,49 +275,6 @@ class JournalStream(CalltouchStream):
         kept = declared and self.mask.get(("properties", UNDECLARED), True)
         plan = compile_plan(with_declared(self.schema, self.effective_schema))
         return Undeclared(plan, Naming(self.name, kept=kept), self.logger.warning, OBSOLETE_FIELDS)
-
-    @contextmanager
-    def _child_writers(self) -> Iterator[ChildWriter]:
-        """A function that writes each selected child stream's rows of one parent record.
-
-        Rows written straight are returned as lines, extracted at the time given, for the
-        caller to write with the parent's; others are written at once. Each child's SCHEMA
-        goes out once, here, and its record counter reports at the end.
-        """
-        children = [c for c in self.child_streams if c.selected and isinstance(c, ChildStream)]
-        with ExitStack() as stack:
-            counters = [
-                (child, stack.enter_context(child.get_record_counter())) for child in children
-            ]
-            for child in children:
-                child.write_schema_once()
-            keeps = self.stream_maps[0].get_filter_result
-            straight = [
-                (child.straight_to, child, counter)
-                for child, counter in counters
-                if child.straight_to is not None
-            ]
-            others = [(child, counter) for child, counter in counters if child.straight_to is None]
-
-            def write(record: Record, extracted: bytes) -> list[bytes]:
-                lines: list[bytes] = []
-                if not counters or not keeps(record):  # a parent that a stream map filters
-                    return lines  # out takes its child rows with it
-                for stream, child, counter in straight:
-                    rows = child.rows(record)
-                    if rows:
-                        lines.append(record_lines(stream, rows, child._stream_version, extracted))  # noqa: SLF001
-                        child.state_manager.is_flushed = False
-                        counter.increment(len(rows))
-                for child, counter in others:
-                    child.emit_rows(record, counter)
-                return lines
-
-            try:
-                yield write
-            finally:
-                for child in children:
-                    child.report_left_out()
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -399,9 +329,9 @@ class JournalStream(CalltouchStream):
     @override
     def generate_child_contexts(
         self, record: Record, context: Context | None
-    ) -> Iterator[Context | None]:
+    ) -> Iterable[Context | None]:
         """No per-record child syncs: `get_records` hands each child its rows directly."""
-        yield from ()
+        return ()
 
 
 def log_plan(journal: JournalStream, plans: list[tuple[Site, list[Window]]]) -> None:
@@ -480,82 +410,3 @@ def budgeted_call_limit(journal: JournalStream, journals: list[JournalStream]) -
         later=[each.name for each in later],
         calls=tap.authenticator.calls,
     )
-
-
-class ChildStream(LeanRecordStream):
-    """A stream of records nested in each parent record; rows come from the parent in hand.
-
-    Subclasses declare `name`, `parent_stream_type`, `primary_keys`, `schema` and `extract`.
-    """
-
-    #: Cuts this stream's rows out of one shaped parent (`shaping.ChildRows` or `TagRows`).
-    extract: ClassVar[ChildRows | TagRows]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        """Start with no SCHEMA sent."""
-        super().__init__(*args, **kwargs)
-        self._schema_sent = False
-        self.left_out = 0  # items of the parents without an id of their own, since last said
-
-    def rows(self, parent: dict[str, Any]) -> list[dict[str, Any]]:
-        """This stream's rows of `parent`, counting the items left out for want of an id."""
-        rows, left_out = self.extract.split(parent)
-        self.left_out += left_out
-        return rows
-
-    def report_left_out(self) -> None:
-        """Warn once of the items left out since the last warning."""
-        if self.left_out:
-            self.logger.warning(
-                "%d %s item(s) without an integer `%s` not emitted: the primary key cannot be "
-                "null; the parent's `%s` column still holds them",
-                *(self.left_out, self.name, self.extract.key, self.extract.field),
-            )
-            self.left_out = 0
-
-    def write_schema_once(self) -> None:
-        """One SCHEMA message per run, however many parents pass by."""
-        if not self._schema_sent:
-            self._write_schema_message()
-            self._schema_sent = True
-
-    @cached_property
-    def straight_to(self) -> str | None:
-        """The stream name its rows' lines are written under straight from the parent, if so.
-
-        Straight when nothing will change a row: see `_direct`, and no catalog schema of its own.
-        """
-        direct = self._direct
-        return None if direct is None or self.schema_overridden else direct[1]
-
-    def emit_rows(self, parent: dict[str, Any], counter: Counter) -> None:
-        """Write a RECORD for each row this stream finds in `parent`.
-
-        Rows share nested objects with the parent record, which is written after them; a row
-        that deselection or a catalog schema will change is copied first, so the parent keeps
-        its own values.
-        """
-        rows = self.rows(parent)
-        if not rows:
-            return
-        direct = self._direct
-        if direct is not None and not self.schema_overridden:  # nothing will change a row
-            writer, stream = direct
-            writer.write_records(stream, rows, self._stream_version)
-            self.state_manager.is_flushed = False
-        else:
-            isolate = self._deselects_anything or self.schema_overridden
-            for row in rows:
-                self._write_record_message(
-                    self._as_declared(copy.deepcopy(row)) if isolate else row
-                )
-        counter.increment(len(rows))
-
-    @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Nothing of its own: rows are written while the parent stream syncs."""
-        return []
-
-    @override
-    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
-        """No state of its own: the parent's bookmark covers its rows."""

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
+#: Seconds between two looks at `check` while a result is awaited.
+CHECK_EVERY = 0.2
+
 
 class StoppedError(RuntimeError):
     """A job was not run because the consumer stopped."""
@@ -62,8 +65,14 @@ class OrderedPrefetcher(Generic[Item, Result]):
         # In the order results are handed out; None: a follow-up not started yet.
         self._pending: deque[tuple[Item, Future[Result] | None]] = deque()
 
-    def run(self, items: Iterable[Item]) -> Generator[tuple[Item, Result], None, None]:
-        """Yield (item, result) in order, follow-ups included; a failure is raised in order."""
+    def run(
+        self, items: Iterable[Item], *, check: Callable[[], None] = lambda: None
+    ) -> Generator[tuple[Item, Result], None, None]:
+        """Yield (item, result) in order, follow-ups included; a failure is raised in order.
+
+        `check()` is called every `CHECK_EVERY` seconds while a result is awaited, and once it
+        has come: what it raises (a stop by a signal) ends the run, however long a call takes.
+        """
         stop = threading.Event()
         pending = self._pending = deque()
         upcoming = iter(items)
@@ -83,10 +92,11 @@ class OrderedPrefetcher(Generic[Item, Result]):
                         self._top_up(pending, upcoming, guarded, limit)
                     running = [f for _, f in pending if f is not None and not f.done()]
                     if running:
-                        wait(running, return_when=FIRST_COMPLETED)
+                        wait(running, timeout=CHECK_EVERY, return_when=FIRST_COMPLETED)
+                    check()
                     item, future = pending[0]
                 pending.popleft()
-                result = future.result()
+                result = _outcome(future, check)
                 more = self._follow_ups(item, result)
                 pending.extendleft((follow_up, None) for follow_up in reversed(more))
                 limit = self._concurrency
@@ -152,3 +162,11 @@ def _start(job: Callable[[Item], Result], item: Item) -> Future[Result]:
 
     threading.Thread(target=work, name="calltouch-fetch", daemon=True).start()
     return future
+
+
+def _outcome(future: Future[Result], check: Callable[[], None]) -> Result:
+    """The job's result, or its error; `check` is called while it is awaited, and after."""
+    while not wait((future,), timeout=CHECK_EVERY).done:
+        check()
+    check()  # a job the stop itself ended: the stop is what the consumer sees
+    return future.result()

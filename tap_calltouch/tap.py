@@ -24,10 +24,9 @@ from singer_sdk.helpers.capabilities import (
 from tap_calltouch import journal, limit_store, settings, shards, streams
 from tap_calltouch.auth import RateLimitedTokenAuthenticator, build_limiter, spacing_ms
 from tap_calltouch.bookmarks import StateError
-from tap_calltouch.client import CalltouchStream
 from tap_calltouch.config_schema import CONFIG_SCHEMA
 from tap_calltouch.errors import CalltouchAPIError
-from tap_calltouch.output import FastSingerWriter
+from tap_calltouch.records import RecordWriter
 from tap_calltouch.redact import config_secrets, redact_registered, register_secret
 from tap_calltouch.sites import site_problems
 from tap_calltouch.stopping import Interrupted
@@ -73,7 +72,7 @@ class TapCalltouch(Tap):
     """Singer tap for Calltouch's calls and requests journals (deals, comments, visits, tags)."""
 
     name = "tap-calltouch"
-    message_writer_class = FastSingerWriter
+    message_writer_class = RecordWriter
     #: The SDK's defaults less BATCH and ACTIVATE_VERSION: child rows are written as RECORD
     #: messages while the parent syncs, which neither batch files nor table versions cover.
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
@@ -100,6 +99,7 @@ class TapCalltouch(Tap):
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Start with no site stopped; `_validate_config` has hidden every token by then."""
         self.stopped = threading.Event()  # set by a signal (from here on): no more calls
+        self.stopped_by: int | None = None  # the signal's number
         super().__init__(*args, **kwargs)
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
         self.answered: set[int] = set()  # sites a call of this run got a whole answer for
@@ -224,28 +224,27 @@ class TapCalltouch(Tap):
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGINT or SIGTERM: end the run now and exit with 128 + signum (130, 143).
+        """SIGINT or SIGTERM: record the stop; the main thread ends the run at its next wait.
 
         The SDK's handler writes one more STATE and exits 0, so a killed run looked like a
         finished one, and that STATE, written from inside the handler, could land inside a
-        line the main thread was writing. Here nothing more is written: the last STATE on
-        stdout is already the one after the last complete window. The streams' stop events
-        are set, so no fetch thread makes another call, and `Interrupted` is raised in the
-        main thread, at once or just after the line it is writing. The fetch threads are
-        daemons: one in the middle of a call, a backoff or a limiter wait does not hold the
-        exit up.
+        line the main thread was writing. Here nothing is written or raised: the handler
+        returns, a write it interrupted carries on, and the main thread raises `Interrupted`
+        where it next waits (`check_stopped`): for an answer, or at the end of a stream.
+        The last STATE on stdout is then the one after the last complete window. The fetch
+        threads make no more calls (`CalltouchStream._check_running` reads `stopped`); they
+        are daemons, so one in the middle of a call or a backoff does not hold the exit up.
+        Only `stopped` is set, once: no lock the main thread may hold is taken here (the
+        streams' own stop events are the main thread's to set).
         """
-        self.stopped.set()
-        # `_streams`, not `streams`: a handler must not start discovery (None until loaded).
-        for stream in (getattr(self, "_streams", None) or {}).values():
-            if isinstance(stream, CalltouchStream):
-                stream.stop()
-        stop = Interrupted(signum)
-        writer = getattr(self, "message_writer", None)  # unset while __init__ runs
-        if isinstance(writer, FastSingerWriter):
-            writer.interrupt(stop)
-            return
-        raise stop
+        if self.stopped_by is None:
+            self.stopped_by = signum
+            self.stopped.set()
+
+    def check_stopped(self) -> None:
+        """Raise `Interrupted` if a signal has stopped the run (see `_handle_termination`)."""
+        if self.stopped_by is not None:
+            raise Interrupted(self.stopped_by)
 
     @cached_property
     def started(self) -> dt.datetime:

@@ -84,6 +84,25 @@ def test_one_schema_per_stream_and_state_per_window(config: dict[str, Any]) -> N
     assert set(result.final_state["bookmarks"]) <= set(STREAMS)
 
 
+def test_child_rows_go_out_right_before_their_parent(config: dict[str, Any]) -> None:
+    """Each parent's rows come just before its RECORD, with no SCHEMA or STATE between."""
+    result = run_tap(config)
+    children: list[dict[str, Any]] = []  # the rows before the next parent
+    most_streams = 0
+    for message in result.messages:
+        if message["type"] != "RECORD":
+            assert children == []
+        elif message["stream"] != "requests":
+            children.append(message)
+        else:
+            parent = message["record"]["requestId"]
+            assert all(row["record"]["requestId"] == parent for row in children)
+            most_streams = max(most_streams, len({row["stream"] for row in children}) + 1)
+            children = []
+    assert children == []
+    assert most_streams > 2  # some parent had rows in several child streams
+
+
 def test_bookmark_is_newest_emitted_creation_time(
     config: dict[str, Any], dataset: list[dict[str, Any]]
 ) -> None:
