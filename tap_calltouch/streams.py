@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from tap_calltouch import child_rows, schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED, release
 from tap_calltouch.children import ChildStream
-from tap_calltouch.journal import JournalStream, report_stopped_sites, reported_later
+from tap_calltouch.journal import JournalStream
+from tap_calltouch.outcomes import report_stopped_sites, reported_later
 from tap_calltouch.records import ShapedStream
 from tap_calltouch.shards import shard_in, share
 from tap_calltouch.sites import sites_of
@@ -160,7 +161,6 @@ class CallsStream(JournalStream):
     primary_keys = ("callId",)
     schema = schemas.CALL.to_dict()
     envelope = PAGED
-    paged = True
     date_format = CALLS_DATE_FORMAT
     base_query = staticmethod(settings.call_params)
     shape = staticmethod(shaping.shape_call)

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from hypothesis import strategies as st
 
-from tap_calltouch.client import CalltouchAPIError
+from tap_calltouch.errors import CalltouchAPIError
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, run_tap
 from tests.emulator.calls_dataset import CALL_SESSION_TIME, CALL_TIME, generate_calls, new_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset

@@ -19,7 +19,7 @@ from unittest import mock
 
 import pytest
 
-from tap_calltouch.client import CalltouchAPIError, SitesFailedError, UnreachableError
+from tap_calltouch.errors import CalltouchAPIError, SitesFailedError, UnreachableError
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, TOKEN, Stdout, SyncResult, catalog_selecting
 from tests.emulator.dataset import DEFAULT_SITE_ID

@@ -35,12 +35,8 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from tap_calltouch import answers
-from tap_calltouch.client import (
-    CalltouchAPIError,
-    CalltouchStream,
-    PointsExhaustedError,
-    is_points_answer,
-)
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.errors import CalltouchAPIError, PointsExhaustedError, is_points_answer
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, Stdout, SyncResult, catalog_selecting

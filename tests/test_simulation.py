@@ -40,7 +40,8 @@ from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tap_calltouch.client import CalltouchAPIError, CalltouchStream
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.errors import CalltouchAPIError
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import Stdout, SyncResult
