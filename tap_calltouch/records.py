@@ -15,6 +15,7 @@ before its record path (catalog deselection, stream maps, flattening, the msgspe
 
 from __future__ import annotations
 
+import io
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,8 +46,19 @@ class RecordWriter(MsgSpecWriter):
     third of the tap's CPU on a backfill. Any other message (SCHEMA, STATE) flushes, so a STATE
     never reaches the target ahead of the records it covers; Python flushes the rest at exit,
     and lines a `kill -9` loses are covered by no STATE, so the next run reads them again.
-    With `PYTHONUNBUFFERED=1` stdout has no buffer, and every line is its own write.
+    Under `PYTHONUNBUFFERED=1`, as containers often set, stdout is given a buffer for this.
     """
+
+    def __init__(self) -> None:
+        """Buffer stdout where it has no buffer of its own."""
+        super().__init__()
+        if isinstance(getattr(sys.stdout, "buffer", None), io.RawIOBase):
+            sys.stdout = io.TextIOWrapper(
+                io.BufferedWriter(sys.stdout.buffer, 64 * 1024),
+                encoding=sys.stdout.encoding,
+                errors=sys.stdout.errors,
+                write_through=True,
+            )
 
     @override
     def write_message(self, message: Message) -> None:
