@@ -92,6 +92,56 @@ def run_tap(
     return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])
 
 
+# The modules whose tests take longest (a minute or more each, mostly waiting on processes),
+# started first under `pytest -n` so that the many short tests fill in around them.
+LONGEST = ("test_meltano_end_to_end.py", "test_dagster.py", "test_dashboard.py", "test_process.py")
+
+
+def order(item: pytest.Item) -> int:
+    """Where a test starts under `pytest -n`: the longest modules, then the other integration
+    and slow tests, then the inner loop."""
+    if item.path.name in LONGEST:
+        return 0
+    if item.get_closest_marker("integration"):
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
+
+
+def shares_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture set up once for its module (or class): a server, a run
+    every test of the module then judges."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope in {"module", "class", "package"}
+        for definitions in info.name2fixturedefs.values()
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Units of work for pytest-xdist's `--dist loadgroup`, the longest first.
+
+    A test that shares a module fixture joins its module's group, run by one worker, so that
+    fixture is set up once; every other test is a unit of its own, free to run beside any
+    other. Units are ordered longest first (`order`), each module's tests in their own order.
+    """
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        marked = item.get_closest_marker("xdist_group")
+        if marked is not None:
+            unit = str(marked.args[0] if marked.args else marked.kwargs.get("name", "default"))
+        elif shares_module_fixture(item):
+            unit = item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(unit))
+        else:
+            unit = item.nodeid
+        units.setdefault(unit, []).append(item)
+    ranked = sorted(units.values(), key=lambda unit: min(order(item) for item in unit))
+    items[:] = [item for unit in ranked for item in unit]
+
+
 @pytest.fixture(autouse=True)
 def _own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test masks only the secrets its own taps register.
