@@ -21,6 +21,7 @@ from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
+from tests.integration import figures
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -92,9 +93,15 @@ def run_tap(
     return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])
 
 
+# Under `pytest -n` (pytest-xdist, `--dist loadgroup`, as ./scripts/test runs), each test is a
+# unit of work of its own, free to run beside any other, but for the modules below, whose module
+# fixture is itself a long run every test of the module judges (the process matrix, the
+# dashboard's load and browser): each goes whole to one worker, which runs that fixture once.
+# Other module fixtures (generated data, an emulator) are cheap to set up again on each worker.
+TOGETHER = ("test_process.py", "test_dashboard.py")
 # The modules whose tests take longest (a minute or more each, mostly waiting on processes),
-# started first under `pytest -n` so that the many short tests fill in around them.
-LONGEST = ("test_meltano_end_to_end.py", "test_dagster.py", "test_dashboard.py", "test_process.py")
+# started first so that the many short tests fill in around them.
+LONGEST = ("test_meltano_end_to_end.py", "test_dagster.py", *TOGETHER)
 
 
 def order(item: pytest.Item) -> int:
@@ -107,39 +114,40 @@ def order(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("slow") else 3
 
 
-def shares_module_fixture(item: pytest.Item) -> bool:
-    """Whether the test uses a fixture set up once for its module (or class): a server, a run
-    every test of the module then judges."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        definitions[-1].scope in {"module", "class", "package"}
-        for definitions in info.name2fixturedefs.values()
-    )
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Units of work for pytest-xdist's `--dist loadgroup`, the longest first.
-
-    A test that shares a module fixture joins its module's group, run by one worker, so that
-    fixture is set up once; every other test is a unit of its own, free to run beside any
-    other. Units are ordered longest first (`order`), each module's tests in their own order.
-    """
+    """pytest-xdist's units of work (`xdist_group`), the longest first, each module's tests
+    in their own order."""
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
-        marked = item.get_closest_marker("xdist_group")
-        if marked is not None:
-            unit = str(marked.args[0] if marked.args else marked.kwargs.get("name", "default"))
-        elif shares_module_fixture(item):
-            unit = item.nodeid.split("::")[0]
+        unit = item.nodeid
+        if item.path.name in TOGETHER:
+            unit = item.path.name
             item.add_marker(pytest.mark.xdist_group(unit))
-        else:
-            unit = item.nodeid
         units.setdefault(unit, []).append(item)
     ranked = sorted(units.values(), key=lambda unit: min(order(item) for item in unit))
     items[:] = [item for unit in ranked for item in unit]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand what the integration tests measured to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    text = figures.dumped()
+    if output is not None and text is not None:
+        output[figures.KEY] = text
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:  # noqa: ARG001 - xdist's signature
+    """In pytest-xdist's controller: gather what a finished worker's integration tests measured."""
+    text = getattr(node, "workeroutput", {}).get(figures.KEY)
+    if text is not None:
+        figures.merge(text, node.gateway.id)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The integration tests' timings, rows and model figures."""
+    figures.report(terminalreporter)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ the `postgresql` package first. Every install holds a file lock, so the processe
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -26,13 +25,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 from filelock import FileLock
+
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -49,21 +49,6 @@ PLUGIN_FOLDERS = ("extractors", "loaders", "utilities")
 PG_PASSWORD = "it-Пароль/secret"  # noqa: S105 - a throwaway cluster's password; Cyrillic on purpose
 PG_DATABASE = "calltouch"
 
-# Seconds each slow step took, and rows per table after each run, printed at the end.
-TIMINGS: dict[str, float] = {}
-ROW_COUNTS: dict[str, dict[str, int]] = {}
-MODEL_FIGURES: dict[str, str] = {}  # the dbt models' totals after each run
-
-
-@contextlib.contextmanager
-def timed(step: str) -> Iterator[None]:
-    """Record how long a step took under `step`."""
-    began = time.monotonic()
-    try:
-        yield
-    finally:
-        TIMINGS[step] = time.monotonic() - began
-
 
 def exclusive(guarded: Path | str) -> FileLock:
     """A lock on `guarded` (a venv, a package manager) held across processes: the workers of
@@ -72,23 +57,6 @@ def exclusive(guarded: Path | str) -> FileLock:
     folder.mkdir(exist_ok=True)
     name = hashlib.sha256(str(guarded).encode()).hexdigest()[:16]
     return FileLock(folder / f"{name}.lock")
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the timings of the Meltano and PostgreSQL steps, and the rows each run left."""
-    if TIMINGS:
-        terminalreporter.section("integration timings")
-        for step, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{seconds:7.1f} s  {step}")
-    if ROW_COUNTS:
-        terminalreporter.section("rows in the loaded tables")
-        for when, counts in ROW_COUNTS.items():
-            tables = ", ".join(f"{table} {rows}" for table, rows in counts.items())
-            terminalreporter.write_line(f"{when}: {tables}")
-    if MODEL_FIGURES:
-        terminalreporter.section("dbt models")
-        for when, figures in MODEL_FIGURES.items():
-            terminalreporter.write_line(f"{when}: {figures}")
 
 
 # --- Meltano -----------------------------------------------------------------------------------
@@ -239,16 +207,17 @@ def apt_install(package: str, *, check: bool, present: Callable[[], bool]) -> No
     `present()` says another process installed it meanwhile."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     apt_get = shutil.which("apt-get") or "apt-get"
-    with exclusive(apt_get), timed(f"apt-get install {package}"):
+    with exclusive(apt_get):
         if present():
             return
-        subprocess.run([apt_get, "update"], check=check, env=env, capture_output=True)  # noqa: S603
-        subprocess.run(  # noqa: S603
-            [apt_get, "install", "-y", "--no-install-recommends", package],
-            check=check,
-            env=env,
-            capture_output=True,
-        )
+        with timed(f"apt-get install {package}"):
+            subprocess.run([apt_get, "update"], check=check, env=env, capture_output=True)  # noqa: S603
+            subprocess.run(  # noqa: S603
+                [apt_get, "install", "-y", "--no-install-recommends", package],
+                check=check,
+                env=env,
+                capture_output=True,
+            )
 
 
 def free_port() -> int:

@@ -24,7 +24,8 @@ from tests.bigquery_rules import row_problems, schema_problems
 from tests.captured import account, vary
 from tests.conftest import TOKEN, run_tap
 from tests.emulator.server import Emulator
-from tests.integration.conftest import ROOT, exclusive, run_logged, timed
+from tests.integration.conftest import ROOT, exclusive, run_logged
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -32,7 +32,8 @@ from tap_calltouch.shards import shard_of
 from tests.conftest import TOKEN
 from tests.emulator.server import Emulator
 from tests.emulator.sites import Site, generate_sites, tokens_for
-from tests.integration.conftest import ROOT, exclusive, meltano_env, run_logged, timed
+from tests.integration.conftest import ROOT, exclusive, meltano_env, run_logged
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -42,8 +42,8 @@ from tests.integration.conftest import (
     free_port,
     meltano_env,
     run_logged,
-    timed,
 )
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -30,7 +30,7 @@ VALID = "Plugin configuration is valid"
 INVALID = "Plugin configuration is invalid"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def emulator() -> Iterator[Emulator]:
     dataset = generate_dataset(seed=3, start=FIRST_DAY, days=3, per_day=2)
     with Emulator(dataset=dataset, token=TOKEN, rate_limit=None) as server:
