@@ -93,11 +93,11 @@ def run_tap(
     return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])
 
 
-# Under `pytest -n` (pytest-xdist, `--dist loadgroup`, as ./scripts/test runs), each test is a
-# unit of work of its own, free to run beside any other, but for the modules below, whose module
-# fixture is itself a long run every test of the module judges (the process matrix, the
-# dashboard's load and browser): each goes whole to one worker, which runs that fixture once.
-# Other module fixtures (generated data, an emulator) are cheap to set up again on each worker.
+# Under `pytest -n` (pytest-xdist, as ./scripts/test runs it), each test is a unit of work of its
+# own, free to run beside any other, but for the modules below, whose module fixture is itself a
+# long run every test of the module judges (the process matrix, the dashboard's load and
+# browser): each goes whole to one worker, which runs that fixture once. Other module fixtures
+# (generated data, an emulator) are cheap to set up again on each worker that needs them.
 TOGETHER = ("test_process.py", "test_dashboard.py")
 # The modules whose tests take longest (a minute or more each, mostly waiting on processes),
 # started first so that the many short tests fill in around them.
@@ -114,19 +114,39 @@ def order(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("slow") else 3
 
 
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its module in TOGETHER, else itself."""
+    module = nodeid.split("::", maxsplit=1)[0]
+    return module if module.rsplit("/", 1)[-1] in TOGETHER else nodeid
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """pytest-xdist's units of work (`xdist_group`), the longest first, each module's tests
-    in their own order."""
+    """The tests in the order pytest-xdist hands out its units, the longest first, each
+    module's tests in their own order."""
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
-        unit = item.nodeid
-        if item.path.name in TOGETHER:
-            unit = item.path.name
-            item.add_marker(pytest.mark.xdist_group(unit))
-        units.setdefault(unit, []).append(item)
+        units.setdefault(unit_of(item.nodeid), []).append(item)
     ranked = sorted(units.values(), key=lambda unit: min(order(item) for item in unit))
     items[:] = [item for unit in ranked for item in unit]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's scheduler for `--dist loadgroup`, its groups being `unit_of`'s.
+
+    (xdist's own `xdist_group` mark names the group in the test's id, which pytest 9.2's ids no
+    longer let a plugin change.)
+    """
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only under pytest -n
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return Units(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
