@@ -87,7 +87,7 @@ def meltano_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def install_meltano(logs: Path) -> None:
-    """.venv-meltano afresh, its plugins' project with it."""
+    """.venv-meltano afresh; the plugins installed under the old one (PLUGINS) go with it."""
     stamp = MELTANO_VENV / "requirements.txt"
     with timed("install Meltano into .venv-meltano (pip)"):
         shutil.rmtree(MELTANO_VENV, ignore_errors=True)
