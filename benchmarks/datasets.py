@@ -33,7 +33,7 @@ class Scale:
     per_day: int  # requests per day (the emulator varies each day by +-10 %)
     cpu_days: int = 30
     memory_days: int = 31
-    saturation_days: int = 40
+    saturation_days: int = 80  # 80 calls, as C3 and J3: one start over as many calls
     saturation_latency: float = 1.0
     window_sizes: tuple[int, ...] = (1, 3, 7, 14, 31)
     # The calls journal: one dataset of calls_days x ~calls_per_day calls serves every section.
@@ -46,7 +46,8 @@ class Scale:
     calls_windows_days: int = 31
     calls_saturation_days: int = 8
     calls_saturation_page_size: int = 100  # ~10 pages a day: many pages, little data
-    # Both journals in one run (goal J3), 1-day windows over `saturation_days` each.
+    # Both journals in one run (goal J3), 1-day windows over `journals_days` each.
+    journals_days: int = 40
     journals_calls_per_day: int = 100  # one page a day
 
     @property
@@ -63,6 +64,7 @@ FULL = Scale(per_day=320)
 QUICK = Scale(
     per_day=64,
     saturation_days=12,
+    journals_days=12,
     calls_per_day=200,
     page_size=200,
     calls_saturation_days=4,

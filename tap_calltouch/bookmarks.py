@@ -67,7 +67,7 @@ def drop_untrusted_days(saved: dict[str, Any], *, today: dt.date) -> list[str]:
     """Remove from one stream's (or site's) saved state the days a run may not rely on.
 
     A `resume_from` after `today` or a `complete_through` from `today` on (`trusted_days`):
-    the run then plans as if they were absent, and the STATE it writes no longer holds them,
+    the run then plans as if they were absent, and the STATE it writes leaves them out,
     so they cannot take effect once their day has come. Returns `key value` of each removed;
     a value that is no date is left for the stream to report.
     """

@@ -34,7 +34,7 @@ UNDECLARED_FIELDS = th.Property(
 # kept in `_undeclared` (by path without indices, as `projection.field_name` gives them).
 OBSOLETE_FIELDS = frozenset({"callbackPhone"})
 # A value the vendor gives no type: any JSON value but an array (a list sent there arrives as
-# its JSON text, `shaping.as_value_text`), and a list of such values: any item but null. With
+# its JSON text, `values.as_value_text`), and a list of such values: any item but null. With
 # "array" among a field's types BigQuery's loader makes it a REPEATED column, which rejects a
 # scalar; typed items make it REPEATED FLOAT or STRING. These forms give it a JSON column (or
 # REPEATED JSON), and keep the jsonb / jsonb[] / JSON columns the other loaders already made.
@@ -227,7 +227,7 @@ def child_schema(
     """A child stream's schema: its block's fields, the parent's id and the site's.
 
     `key`, the item's own part of the primary key, is never null: an item without it is not
-    a row (`shaping.ChildRows`).
+    a row (`child_rows.ChildRows`).
     """
     properties = th.PropertiesList(
         th.Property(parent_key, ID, required=True, description=f"The parent {parent}."),

@@ -52,10 +52,10 @@ CALL_FILTERS = {
 MAX_PAGE_SIZE = 1000  # the calls journal refuses a larger `limit`
 # Sane ceilings of settings that have no natural one. Ten years of look-back already re-read
 # everything Calltouch keeps; a million calls is more than two days at 5 calls a second.
-# (Unbounded, `lookback_days: 999999` put the first window before year 1: OverflowError.)
+# (Unbounded, `lookback_days: 999999` would put the first window before year 1: OverflowError.)
 MAX_LOOKBACK_DAYS = 3650
 MAX_API_CALLS = 1_000_000
-# One call in 100 seconds; above 0 alone, 1e-313 passed and made the spacing infinite.
+# One call in 100 seconds; above 0 alone, 1e-313 would pass and make the spacing infinite.
 MIN_REQUESTS_PER_SECOND = 0.01
 # The dates a run can read. Wide (1900 for "from the beginning"), and far enough inside
 # Python's years 1..9999 that a look-back, a window and a time zone's offset stay in them.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from tap_calltouch import schemas, settings, shaping
+from tap_calltouch import child_rows, schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED, release
 from tap_calltouch.journal import ChildStream, JournalStream, report_stopped_sites, reported_later
 from tap_calltouch.output import LeanRecordStream
@@ -171,7 +171,7 @@ class OrdersStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("orderId",)
     schema = schemas.ORDERS_SCHEMA
-    extract = shaping.order_rows
+    extract = child_rows.order_rows
 
 
 class CommentsStream(ChildStream):
@@ -181,7 +181,7 @@ class CommentsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("commentId",)
     schema = schemas.COMMENTS_SCHEMA
-    extract = shaping.comment_rows
+    extract = child_rows.comment_rows
 
 
 class MapVisitsStream(ChildStream):
@@ -191,7 +191,7 @@ class MapVisitsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("requestId", "sessionId")
     schema = schemas.MAP_VISITS_SCHEMA
-    extract = shaping.map_visit_rows
+    extract = child_rows.map_visit_rows
 
 
 class RequestTagsStream(ChildStream):
@@ -201,7 +201,7 @@ class RequestTagsStream(ChildStream):
     parent_stream_type = RequestsStream
     primary_keys = ("requestId", "name")
     schema = schemas.REQUEST_TAGS_SCHEMA
-    extract = shaping.request_tag_rows
+    extract = child_rows.request_tag_rows
 
 
 class CallOrdersStream(ChildStream):
@@ -211,7 +211,7 @@ class CallOrdersStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "orderId")
     schema = schemas.CALL_ORDERS_SCHEMA
-    extract = shaping.call_order_rows
+    extract = child_rows.call_order_rows
 
 
 class CallCommentsStream(ChildStream):
@@ -221,7 +221,7 @@ class CallCommentsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("commentId",)
     schema = schemas.CALL_COMMENTS_SCHEMA
-    extract = shaping.call_comment_rows
+    extract = child_rows.call_comment_rows
 
 
 class CallMapVisitsStream(ChildStream):
@@ -231,7 +231,7 @@ class CallMapVisitsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "sessionId")
     schema = schemas.CALL_MAP_VISITS_SCHEMA
-    extract = shaping.call_map_visit_rows
+    extract = child_rows.call_map_visit_rows
 
 
 class CallTagsStream(ChildStream):
@@ -241,7 +241,7 @@ class CallTagsStream(ChildStream):
     parent_stream_type = CallsStream
     primary_keys = ("callId", "name")
     schema = schemas.CALL_TAGS_SCHEMA
-    extract = shaping.call_tag_rows
+    extract = child_rows.call_tag_rows
 
 
 STREAM_TYPES: list[type[Stream]] = [

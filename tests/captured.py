@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tap_calltouch.shaping import epoch_seconds, local_epoch
+from tap_calltouch.timestamps import epoch_seconds, local_epoch
 from tests.emulator.calls_dataset import CALL_SESSION_TIME, CALL_TIME, generate_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, DEFAULT_TZ, SESSION_TIME, generate_dataset
 from tests.emulator.sites import Site

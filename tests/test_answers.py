@@ -1,8 +1,9 @@
 """Answer bodies with what JSON parsers disagree on: lone UTF-16 surrogates and huge integers.
 
-Each body is read through `read_answer` and `records_of` from a real `requests.Response`
-(its raw stream an in-memory file), once small (parsed whole with orjson) and once large
-(spooled, then streamed with ijson); both paths must give the same records.
+Each body is read through `read_answer` and `records_of` from a real `requests.Response` (its
+raw stream an in-memory file): read in full when small (a calls page with orjson, a requests
+answer with ijson) and streamed from its spooled file with ijson when large. All must give the
+same records.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_calltouch import answers, redact
+from tap_calltouch import answers, redact, spool
 from tap_calltouch.answers import WHOLE_PARSE_BYTES, read_answer, records_of
 from tap_calltouch.shaping import as_int
 from tests.conftest import TOKEN
@@ -124,9 +125,9 @@ def test_lone_surrogate_cut_by_a_chunk_edge_is_still_found() -> None:
     # The body's only escape is placed so that its `\u` ends one chunk and `d83d` starts the next.
     record = rb'{"high": "a\ud83db"}'
     body, total = large(record, at=0)
-    pad = answers._CHUNK - 2 - body.index(rb"\ud83d")
+    pad = spool.CHUNK - 2 - body.index(rb"\ud83d")
     body = body[:1] + b" " * pad + body[1:]
-    assert body.index(rb"\ud83d") + 2 == answers._CHUNK
+    assert body.index(rb"\ud83d") + 2 == spool.CHUNK
     assert read(body) == [{"high": "a\ufffdb"}, *fillers(total)]
 
 
@@ -192,7 +193,7 @@ def test_as_int_keeps_ids_within_int64_and_text_beyond() -> None:
 # --- the same patterns on Python 3.10 ----------------------------------------------------------
 
 # Possessive quantifiers came in 3.11; on 3.10 the careful path compiles its patterns without
-# them. Both flavours must match exactly the same text, or 3.10 would repair bodies differently.
+# them. Both flavours must match exactly the same text, or 3.10 would rewrite bodies differently.
 _POSSESSIVE_MARK = re.compile(rb"(?<=[*+}?])\+")
 JSONISH = st.lists(
     st.sampled_from(
@@ -212,7 +213,7 @@ JSONISH = st.lists(
 def test_careful_patterns_match_the_same_without_possessive_quantifiers(
     name: str, data: bytes
 ) -> None:
-    pattern: re.Pattern[bytes] = getattr(answers, name)
+    pattern: re.Pattern[bytes] = getattr(spool, name)
     greedy = re.compile(_POSSESSIVE_MARK.sub(b"", pattern.pattern), pattern.flags)
     if sys.version_info >= (3, 11):
         assert greedy.pattern != pattern.pattern  # the marks are there to remove
@@ -223,7 +224,7 @@ def test_careful_patterns_match_the_same_without_possessive_quantifiers(
         )
 
 
-# --- large bodies in batches -------------------------------------------------------------------
+# --- large bodies and pages -------------------------------------------------------------------
 
 NESTED = (
     b'{"requestId": 7, "orders": [{"requestId": 7, "x": "},{\\"requestId\\": 1"},'
@@ -238,14 +239,8 @@ def _page(records: bytes, *, records_first: bool) -> bytes:
     return b"{" + totals + b', "records": ' + records + b"}"
 
 
-def test_large_bodies_are_parsed_in_batches_by_orjson_not_streamed_by_ijson(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def refuse(*_: object, **__: object) -> None:
-        raise AssertionError
-
+def test_large_bodies_and_pages_read_records_that_hold_what_looks_like_a_record() -> None:
     body, total = large(NESTED, at=700)
-    monkeypatch.setattr(ijson, "items", refuse)
     expected = [*fillers(700), orjson.loads(NESTED), *fillers(total - 700)]
     assert read(body) == expected
     for records_first in (True, False):
@@ -261,36 +256,63 @@ def test_large_page_with_huge_integers_before_its_totals_reads_as_the_small_one_
         assert INTEGERS_READ in list(records_of(answer))
 
 
-# Texts and keys of JSON's delimiters, and nested objects opening as a record does.
-PIECES = st.sampled_from(["callId", "v", "},{", '"', "]", "[", ",", "\\", ":", '{"callId":'])
-RECORD_VALUES = st.recursive(
-    st.none() | st.integers(-(2**70), 2**70) | PIECES,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(PIECES, inner, max_size=3),
-    max_leaves=6,
+def exactly(value: Any) -> Any:
+    """`value` as the tap reads it: an integer beyond int64 (or -2**63) as its digits, a lone
+    surrogate as U+FFFD, pairs joined."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -(2**63) < value < 2**63 else str(value)
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, list):
+        return [exactly(item) for item in value]
+    if isinstance(value, dict):
+        return {exactly(key): exactly(item) for key, item in value.items()}
+    return value
+
+
+# Surrogates alone and paired, escapes, and integers about the int64 bounds and far beyond.
+TEXTS = st.text(
+    st.sampled_from(["a", "\ud83d", "\ude00", "\\", '"', "я", "\U0001f600"]), max_size=5
 )
-RECORDS = st.lists(
-    st.fixed_dictionaries({"callId": st.integers(0, 99)}, optional={"v": RECORD_VALUES}),
-    min_size=1,
-    max_size=12,
+INTEGERS_ABOUT = st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 + 1]).flatmap(
+    lambda bound: st.integers(bound - 2, bound + 2)
+)
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | INTEGERS_ABOUT | TEXTS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXTS, inner, max_size=3),
+    max_leaves=8,
 )
 
 
 @settings(max_examples=150, derandomize=True)
-@given(records=RECORDS, pretty=st.booleans(), paged=st.booleans(), first=st.booleans())
-def test_batches_read_any_body_as_the_whole_parse_does(
-    records: list[dict[str, Any]], *, pretty: bool, paged: bool, first: bool
+@given(
+    records=st.lists(st.dictionaries(TEXTS, VALUES, max_size=4), min_size=1, max_size=6),
+    chunk=st.sampled_from([7, 64, spool.CHUNK]),
+    pretty=st.booleans(),
+)
+def test_both_shapes_read_long_integers_and_lone_surrogates_alike(
+    records: list[dict[str, Any]], chunk: int, *, pretty: bool
 ) -> None:
-    # Tiny batches, so bodies of a few records are cut many times, inside nested objects too.
-    text = json.dumps(records, indent=2 if pretty else None).encode()  # integers of any size
-    body = _page(text, records_first=first) if paged else text
-    envelope = answers.PAGED if paged else answers.BARE_ARRAY
-    whole = list(records_of(read_answer(response_of(body), envelope)))
+    """Calls pages and requests answers, small (read in full) and large (streamed): one reading.
+
+    Small chunks cut the body anywhere, inside escapes and numbers, as it is searched and
+    rewritten.
+    """
+    text = json.dumps(records, indent=2 if pretty else None).encode()  # escapes, exact integers
+    expected = exactly(records)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(answers, "WHOLE_PARSE_BYTES", 0)
-        patch.setattr(answers, "BATCH_BYTES", 40)
-        batched = read_answer(response_of(body), envelope)
-        assert not isinstance(batched.records, list)
-        assert list(records_of(batched)) == whole
+        patch.setattr(answers, "CHUNK", chunk)
+        patch.setattr(spool, "CHUNK", chunk)
+        page = read_answer(response_of(_page(text, records_first=True)), answers.PAGED)
+        assert list(records_of(page)) == expected
+        assert read(text) == expected
+        patch.setattr(answers, "WHOLE_PARSE_BYTES", 0)  # read from disk as they are emitted
+        streamed = read_answer(response_of(text))
+        assert not isinstance(streamed.records, list)
+        assert list(records_of(streamed)) == expected
+        page = read_answer(response_of(_page(text, records_first=False)), answers.PAGED)
+        assert not isinstance(page.records, list)
+        assert list(records_of(page)) == expected
 
 
 def test_a_large_body_broken_midway_yields_the_records_before_then_fails() -> None:
@@ -301,24 +323,26 @@ def test_a_large_body_broken_midway_yields_the_records_before_then_fails() -> No
     assert got == fillers(700)
 
 
-def _records_key_look_alikes() -> list[bytes]:
-    """Large pages where the text `"records"` is not (only) the page's one records key.
+def test_a_large_page_broken_midway_is_fetched_again_or_yields_the_records_before() -> None:
+    """Its totals are read in the retry loop: a break before them is a bad body, fetched again;
+    one after them shows as its records are streamed, as in a large requests answer."""
+    body, _ = large(b'{"requestId": 1, "sub', at=700)
+    with pytest.raises(answers.BadBodyError):
+        read_answer(response_of(_page(body, records_first=True)), answers.PAGED)
+    answer = read_answer(response_of(_page(body, records_first=False)), answers.PAGED)
+    got: list[dict[str, Any]] = []
+    with pytest.raises(answers.MalformedStreamError):
+        got.extend(records_of(answer))
+    assert got == fillers(700)
 
-    A key that ends in an escaped quote and `records` comes before the real key, which is
-    written with a unicode escape; or the records key comes twice, the second escaped.
-    """
-    # Records that open as the look-alike's do, without a `]` in them.
+
+def test_a_page_s_records_are_read_under_their_own_key_not_a_look_alike() -> None:
+    """A key that ends in an escaped quote and `records` comes before the real key, which is
+    written with a unicode escape."""
     count = WHOLE_PARSE_BYTES // 1000 + 1
     body = orjson.dumps([{"callId": n, "text": "x" * 1000} for n in range(count)])
     totals = b'"pageTotal": 1, "recordsTotal": 3'
-    return [
-        b'{"a\\"records": [{"callId": 1}], ' + totals + b', "\\u0072ecords": ' + body + b"}",
-        b'{"records": ' + body + b", " + totals + b', "\\u0072ecords": [{"callId": 2}]}',
-    ]
-
-
-@pytest.mark.parametrize("page", _records_key_look_alikes(), ids=["look-alike key", "twice"])
-def test_batches_read_the_records_key_as_the_streamed_read_does(page: bytes) -> None:
+    page = b'{"a\\"records": [{"callId": 1}], ' + totals + b', "\\u0072ecords": ' + body + b"}"
     expected = list(ijson.items(io.BytesIO(page), "records.item", use_float=True))
     assert list(records_of(read_answer(response_of(page), answers.PAGED))) == expected
 

@@ -1,4 +1,4 @@
-"""Record shaping: pure functions over the vendor's own example record."""
+"""Record shaping, its times, values and child rows: pure functions over the vendor's example."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from tap_calltouch import shaping
+from tap_calltouch import child_rows, shaping, timestamps, values
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 EXAMPLE = json.loads((Path(__file__).parent / "data" / "vendor_example.json").read_text("utf-8"))
@@ -25,35 +25,35 @@ def request_record() -> dict:
 
 def test_epoch_ms_becomes_rfc3339_utc() -> None:
     # The vendor's example: 1554382259240 is 04/04/2019 15:50:59 in Moscow (UTC+3).
-    assert shaping.epoch_ms_to_rfc3339(1554382259240) == "2019-04-04T12:50:59.240Z"
-    assert shaping.epoch_ms_to_rfc3339("1554382259240") == "2019-04-04T12:50:59.240Z"
-    assert shaping.epoch_ms_to_rfc3339(None) is None
+    assert timestamps.epoch_ms_to_rfc3339(1554382259240) == "2019-04-04T12:50:59.240Z"
+    assert timestamps.epoch_ms_to_rfc3339("1554382259240") == "2019-04-04T12:50:59.240Z"
+    assert timestamps.epoch_ms_to_rfc3339(None) is None
 
 
 def test_local_string_read_in_account_zone() -> None:
-    assert shaping.local_to_rfc3339("04/04/2019 15:50:59", MOSCOW) == "2019-04-04T12:50:59Z"
-    assert shaping.local_to_rfc3339("2019-04-04", MOSCOW) is None
+    assert timestamps.local_to_rfc3339("04/04/2019 15:50:59", MOSCOW) == "2019-04-04T12:50:59Z"
+    assert timestamps.local_to_rfc3339("2019-04-04", MOSCOW) is None
 
 
 def test_ids_and_sums_settle_on_one_type() -> None:
-    assert shaping.as_int("145507") == 145507
-    assert shaping.as_int(145507) == 145507
-    assert shaping.as_int("abc") == "abc"
-    assert shaping.as_decimal_text(2800) == "2800"
-    assert shaping.as_decimal_text("2800.0000") == "2800.0000"
-    assert shaping.as_decimal_text(None) is None
+    assert values.as_int("145507") == 145507
+    assert values.as_int(145507) == 145507
+    assert values.as_int("abc") == "abc"
+    assert values.as_decimal_text(2800) == "2800"
+    assert values.as_decimal_text("2800.0000") == "2800.0000"
+    assert values.as_decimal_text(None) is None
 
 
 def test_tags_split_on_commas() -> None:
-    assert shaping.split_tag_names(["Горячий,VIP", " Повтор ", "", "a,,b"]) == [
+    assert child_rows.split_tag_names(["Горячий,VIP", " Повтор ", "", "a,,b"]) == [
         "Горячий",
         "VIP",
         "Повтор",
         "a",
         "b",
     ]
-    assert shaping.split_tag_names("x,y") == ["x", "y"]
-    assert shaping.split_tag_names(None) == []
+    assert child_rows.split_tag_names("x,y") == ["x", "y"]
+    assert child_rows.split_tag_names(None) == []
 
 
 def test_shape_request_converts_times_and_ids(request_record: dict) -> None:
@@ -78,10 +78,10 @@ def test_number_and_sums_from_drifting_types() -> None:
 
 def test_child_rows_carry_parent_id(request_record: dict) -> None:
     request_record["siteId"] = 777  # set by the journal from the site it asked for
-    orders = shaping.order_rows(request_record)
-    comments = shaping.comment_rows(request_record)
-    visits = shaping.map_visit_rows(request_record)
-    tags = shaping.request_tag_rows(request_record)
+    orders = child_rows.order_rows(request_record)
+    comments = child_rows.comment_rows(request_record)
+    visits = child_rows.map_visit_rows(request_record)
+    tags = child_rows.request_tag_rows(request_record)
     assert [o["orderId"] for o in orders] == [119901]
     assert [c["commentId"] for c in comments] == [7319]
     assert [v["sessionId"] for v in visits] == [15952760, 16441053]
@@ -107,8 +107,8 @@ def test_child_rows_dedupe_on_their_keys() -> None:
             {"type": "MANUAL", "category": "", "names": ["b", "c"]},
         ],
     }
-    assert [v["sessionId"] for v in shaping.map_visit_rows(record)] == [5, 6]
-    assert [(t["name"], t["type"]) for t in shaping.request_tag_rows(record)] == [
+    assert [v["sessionId"] for v in child_rows.map_visit_rows(record)] == [5, 6]
+    assert [(t["name"], t["type"]) for t in child_rows.request_tag_rows(record)] == [
         ("a", "AUTO-CT"),
         ("b", "AUTO-CT"),
         ("c", "MANUAL"),
@@ -118,15 +118,15 @@ def test_child_rows_dedupe_on_their_keys() -> None:
 def test_missing_or_null_blocks_give_no_rows() -> None:
     record = {"requestId": 1, "orders": None, "comments": [], "session": None}
     shaped = shaping.shape_request(record, MOSCOW)
-    assert shaping.order_rows(shaped) == []
-    assert shaping.comment_rows(shaped) == []
-    assert shaping.map_visit_rows(shaped) == []
-    assert shaping.request_tag_rows(shaped) == []
+    assert child_rows.order_rows(shaped) == []
+    assert child_rows.comment_rows(shaped) == []
+    assert child_rows.map_visit_rows(shaped) == []
+    assert child_rows.request_tag_rows(shaped) == []
 
 
 def test_comment_text_is_kept_verbatim() -> None:
     record = {"requestId": 1, "comments": [{"commentId": "9", "comment": "Перезвонить\n"}]}
-    rows = shaping.comment_rows(shaping.shape_request(record, MOSCOW))
+    rows = child_rows.comment_rows(shaping.shape_request(record, MOSCOW))
     assert rows == [{"commentId": 9, "comment": "Перезвонить\n", "requestId": 1, "siteId": None}]
 
 
@@ -167,7 +167,7 @@ def java_hh(instant: dt.datetime, zone: ZoneInfo) -> str:
 
 
 def read_session(text: str, zone: ZoneInfo, call: dt.datetime) -> dt.datetime | None:
-    seconds = shaping.session_epoch(text, zone, int(call.timestamp()))
+    seconds = timestamps.session_epoch(text, zone, int(call.timestamp()))
     return None if seconds is None else dt.datetime.fromtimestamp(seconds, UTC)
 
 
@@ -255,16 +255,16 @@ def test_a_session_a_day_before_is_never_placed_by_a_guess(
 
 def test_session_texts_that_fit_no_reading() -> None:
     call = int(dt.datetime(2024, 3, 13, 11, 0, tzinfo=UTC).timestamp())  # 14:00 in Moscow
-    assert shaping.session_epoch("13/03/2024 02:41:42", MOSCOW, call) is not None
-    assert shaping.session_epoch("13/03/2024 02:41:42", MOSCOW, None) is None
-    assert shaping.session_epoch("14/03/2024 01:00:00", MOSCOW, call) is None  # after the call
-    assert shaping.session_epoch(None, MOSCOW, call) is None
-    assert shaping.session_epoch("", MOSCOW, call) is None
-    assert shaping.session_epoch("31/02/2024 02:41:42", MOSCOW, call) is None
-    assert shaping.session_epoch("13/03/2024 25:41:42", MOSCOW, call) is None
+    assert timestamps.session_epoch("13/03/2024 02:41:42", MOSCOW, call) is not None
+    assert timestamps.session_epoch("13/03/2024 02:41:42", MOSCOW, None) is None
+    assert timestamps.session_epoch("14/03/2024 01:00:00", MOSCOW, call) is None  # after the call
+    assert timestamps.session_epoch(None, MOSCOW, call) is None
+    assert timestamps.session_epoch("", MOSCOW, call) is None
+    assert timestamps.session_epoch("31/02/2024 02:41:42", MOSCOW, call) is None
+    assert timestamps.session_epoch("13/03/2024 25:41:42", MOSCOW, call) is None
     # A 24-hour hour (00, 13..23) is read as it is: the API would then have fixed its clock.
     afternoon = dt.datetime(2024, 3, 13, 13, 30, tzinfo=MOSCOW).timestamp()
-    assert shaping.session_epoch("13/03/2024 13:30:00", MOSCOW, call) == afternoon
+    assert timestamps.session_epoch("13/03/2024 13:30:00", MOSCOW, call) == afternoon
 
 
 def call_record(**fields: object) -> dict:
@@ -374,11 +374,11 @@ def _iso_s(seconds: int) -> str | None:
 @example(ms=-1)
 @example(ms=0)
 def test_epoch_times_are_written_as_datetime_writes_them(ms: int) -> None:
-    assert shaping.epoch_ms_to_rfc3339(ms) == _iso_ms(ms)
-    assert shaping.epoch_ms_to_rfc3339(str(ms)) == _iso_ms(ms)
+    assert timestamps.epoch_ms_to_rfc3339(ms) == _iso_ms(ms)
+    assert timestamps.epoch_ms_to_rfc3339(str(ms)) == _iso_ms(ms)
     seconds = ms // 1000
     if seconds > 0:  # the calls journal's times: epoch_seconds and session_epoch are positive
-        assert shaping.epoch_s_to_rfc3339(seconds) == _iso_s(seconds)
+        assert timestamps.epoch_s_to_rfc3339(seconds) == _iso_s(seconds)
 
 
 def test_values_of_no_fixed_type_are_kept_but_never_as_an_array_or_null_item() -> None:
@@ -399,7 +399,7 @@ def test_values_of_no_fixed_type_are_kept_but_never_as_an_array_or_null_item() -
     )
     assert call["customFields"] == [{"value": None}]
     assert call["phrases"] == [{"t": "алло"}]
-    assert shaping.as_value_text(2**70) == str(2**70)  # beyond what orjson writes
+    assert values.as_value_text(2**70) == str(2**70)  # beyond what orjson writes
 
 
 def test_the_captured_requests_session_time_is_57_seconds_before_it() -> None:
@@ -453,10 +453,10 @@ def test_child_items_without_an_integer_id_are_left_out_and_counted() -> None:
         "mapVisits": [{"sessionId": None}, {"sessionId": 5}, {"sessionId": 5}],
     }
     shaped = shaping.shape_request(record, MOSCOW)
-    assert shaping.order_rows.split(shaped) == (
+    assert child_rows.order_rows.split(shaped) == (
         [{"orderId": 3, "requestId": 1, "siteId": 2}],
         3,
     )
-    visits, left_out = shaping.map_visit_rows.split(shaped)
+    visits, left_out = child_rows.map_visit_rows.split(shaped)
     assert ([v["sessionId"] for v in visits], left_out) == ([5], 1)
-    assert shaping.request_tag_rows.split({"requestId": 1}) == ([], 0)
+    assert child_rows.request_tag_rows.split({"requestId": 1}) == ([], 0)

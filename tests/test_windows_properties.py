@@ -17,7 +17,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from tap_calltouch.shaping import epoch_ms_to_rfc3339, local_to_rfc3339
+from tap_calltouch.timestamps import epoch_ms_to_rfc3339, local_to_rfc3339
 from tap_calltouch.windows import (
     HOURS_PER_DAY,
     Window,
