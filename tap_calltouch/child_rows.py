@@ -48,7 +48,7 @@ class ChildRows:
             return [], 0
         keys = {self.parent_key: parent.get(self.parent_key), "siteId": parent.get("siteId")}
         key = self.key
-        kept = [item for item in items if _is_id(item.get(key))]
+        kept = [item for item in items if type(item.get(key)) is int]  # an id: no bool, no text
         left_out = len(items) - len(kept)
         if self.unique:
             firsts: dict[int, Record] = {}
@@ -56,10 +56,6 @@ class ChildRows:
                 firsts.setdefault(item[key], item)
             kept = list(firsts.values())
         return [{**item, **keys} for item in kept], left_out
-
-
-def _is_id(value: Any) -> bool:  # noqa: ANN401
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -72,20 +68,22 @@ class TagRows:
 
     def __call__(self, parent: Record) -> list[Record]:
         """The rows of `parent`."""
-        parent_id = parent.get(self.parent_key)
+        entries = dicts_in(parent.get(self.field))
+        if not entries:  # most parents have no tags
+            return []
+        parent_key, parent_id = self.parent_key, parent.get(self.parent_key)
+        site_id = parent.get("siteId")
         unique: dict[str, Record] = {}
-        for entry in dicts_in(parent.get(self.field)):
+        for entry in entries:
             for name in split_tag_names(entry.get("names")):
-                unique.setdefault(
-                    name,
-                    {
-                        self.parent_key: parent_id,
-                        "siteId": parent.get("siteId"),
+                if name not in unique:
+                    unique[name] = {
+                        parent_key: parent_id,
+                        "siteId": site_id,
                         "name": name,
                         "type": entry.get("type"),
                         "category": entry.get("category"),
-                    },
-                )
+                    }
         return list(unique.values())
 
     def split(self, parent: Record) -> tuple[list[Record], int]:

@@ -1,19 +1,15 @@
-"""HTTP policy for the Calltouch API: one base stream owns URLs, auth, retries and body checks."""
+"""HTTP policy for the Calltouch API: one base stream owns URLs, auth, retries and fetching."""
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
 from functools import cached_property
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import backoff
-import orjson
 import requests
-import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 
@@ -21,16 +17,24 @@ from tap_calltouch.answers import (
     BARE_ARRAY,
     Answer,
     Envelope,
-    ErrorBodyError,
     MalformedStreamError,
-    api_error_texts,
-    read_answer,
     records_of,
     release,
 )
-from tap_calltouch.output import LeanRecordStream
+from tap_calltouch.errors import (
+    TRANSIENT_NETWORK_ERRORS,
+    AnswerTooLargeError,
+    CalltouchAPIError,
+    NoConnectionError,
+    TransientNetworkError,
+    UnreachableError,
+    could_not_connect,
+    judge,
+    read_records,
+)
 from tap_calltouch.prefetch import OrderedPrefetcher, StoppedError
-from tap_calltouch.redact import redact_registered, shorten
+from tap_calltouch.records import ShapedStream
+from tap_calltouch.redact import redact_registered
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.settings import DEFAULT_API_URL
 from tap_calltouch.shards import shard_in, share
@@ -50,73 +54,19 @@ if TYPE_CHECKING:
     from tap_calltouch.auth import RateLimitedTokenAuthenticator
 
 DEFAULT_REQUEST_TIMEOUT = 120  # seconds
-_TRANSIENT_NETWORK_ERRORS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
-#: Failures before the call was sent: no site's call can get through them. A refused or
-#: unresolved host is a `ConnectionError` whose urllib3 reason is one of `_CONNECT_REASONS`.
-_CONNECT_ERRORS = (
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.ProxyError,
-    requests.exceptions.SSLError,
-)
-_CONNECT_REASONS = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
 
 
-class CalltouchAPIError(FatalAPIError):
-    """A failure a person has to act on; the message says what to check."""
-
-
-class TransientNetworkError(RetriableAPIError):
-    """A reset, refused connection or timeout; the message is redacted."""
-
-
-class NoConnectionError(TransientNetworkError):
-    """The host could not be connected to: refused, unresolved, a connect timeout, TLS.
-
-    The call was never sent, so no site's call can fare better.
-    """
-
-
-class AnswerTooLargeError(RetriableAPIError):
-    """504: the server could not build the answer in time, most often because it is too big."""
-
-
-class PointsExhaustedError(CalltouchAPIError):
-    """The project's daily API points are spent; calls fail until tomorrow."""
-
-
-class SitesFailedError(CalltouchAPIError):
-    """Some sites stopped (rejected token, spent points, calls failing every try)."""
-
-
-class UnreachableError(CalltouchAPIError):
-    """The API could not be reached at all: no site can be read, so the run stops.
-
-    Told from one site's answers breaking once a call has failed at the transport level
-    through all its tries (`CalltouchStream._exhausted`): a call that could not connect
-    (refused, unresolved, connect timeout, TLS) stops every site; a call whose answer broke
-    (read timeout, reset, body cut off) stops its site alone, unless another site's call
-    broke the same way and the API answered no call since.
-    """
-
-
-class CalltouchStream(LeanRecordStream, RESTStream[Any]):
+class CalltouchStream(ShapedStream, RESTStream[Any]):
     """Base stream of the Calltouch API: HTTP, auth, retries, judging answers, fetching parts.
 
     A journal declares `path` (with `{site_id}` where the site id goes in the path), how its
-    answers are wrapped (`envelope`), its date format and whether it is `paged`.
+    answers are wrapped (`envelope`, which says whether it is `paged`) and its date format.
     """
 
     #: Where the records sit in an answer, and what else the answer must say.
     envelope: ClassVar[Envelope] = BARE_ARRAY
     #: How `dateFrom`/`dateTo` are written.
     date_format: ClassVar[str] = REQUESTS_DATE_FORMAT
-    #: Whether a window is read page by page (`page`, `pageTotal`).
-    paged: ClassVar[bool] = False
     #: The query parameter naming the site; None where `path` has `{site_id}` instead.
     site_parameter: ClassVar[str | None] = None
     #: The query every call carries besides dates, page and token (a function of `settings`).
@@ -127,8 +77,6 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     backoff_tries = 8
     #: The first part not started because `max_api_calls` was reached, if any.
     held_back: Part | None = None
-    #: Calls of `max_api_calls` this stream leaves for the journals that sync after it.
-    reserved_calls = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Set up the per-sync fetch bookkeeping shared with the fetch threads."""
@@ -140,8 +88,11 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         self._current_part = threading.local()  # the part a fetch thread works on, its stop
         self._answered_at = -1.0  # time.monotonic() of the last whole HTTP answer, any site
         self._silent_failure: tuple[Site, float] | None = None  # see `_exhausted`
-        self._ahead = False  # begun by the run's relay while a journal before it syncs
-        self._stopped_ahead: dict[int, str] = {}  # sites its calls stopped meanwhile
+
+    @property
+    def paged(self) -> bool:
+        """Whether a window is read page by page: its answers are pages saying `pageTotal`."""
+        return "pageTotal" in self.envelope.totals
 
     @property
     @override
@@ -177,22 +128,37 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @property
     def site_failures(self) -> dict[int, str]:
-        """Sites stopped in this run, and why: the tap's own, shared by both journals.
-
-        With those this stream stopped while it was ahead of its turn (see `stop_site`).
-        """
+        """Sites stopped in this run, and why: the tap's own, shared by every stream."""
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
-        return {**failures, **self._stopped_ahead} if self._stopped_ahead else failures
-
-    def take_turn(self) -> None:
-        """This stream's sync begins: the sites its calls stopped ahead of it stop for the run."""
-        with self._count_lock:
-            self._ahead = False
-            for site_id, why in self._stopped_ahead.items():
-                self._tap.site_failures.setdefault(site_id, why)  # type: ignore[attr-defined]
-            self._stopped_ahead.clear()
+        return failures
 
     # Retries
+
+    @override
+    def request_decorator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """The SDK's backoff around one attempt (`_send`), with a `giveup` of its own.
+
+        Only `RetriableAPIError` is retried: `_send` turns transport failures into one, with
+        the token masked. Nothing is retried once the sync has stopped, and a 504 of a window
+        that can be split is given up at once: its days are fetched instead (`_fetch`).
+        """
+        decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = backoff.on_exception(
+            self.backoff_wait_generator,
+            RetriableAPIError,
+            max_tries=self.backoff_max_tries,
+            giveup=self._gives_up,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )
+        return decorator(func)
+
+    def _gives_up(self, exc: Exception) -> bool:
+        current = self._current_part
+        return bool(
+            current.stopping.is_set()
+            or (current.splittable and isinstance(exc, AnswerTooLargeError))
+        )
 
     @override
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
@@ -218,59 +184,24 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        """Retry 429/5xx, stop on spent points or rejected credentials, report 3xx and other 4xx.
-
-        429 and 5xx are retried whatever their body says (a gateway's "all endpoints busy"
-        is not the points answer); only a 4xx whose API error names the points is.
-        """
-        status = response.status_code
-        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
-            # Not followed (see `_send`): its `Location` would take the token in the query along.
-            msg = (
-                f"Calltouch answered HTTP {status} {response.reason}, a redirect, which the tap "
-                f"does not follow (the token travels in the query): check the `api_url` setting"
-            )
-            raise CalltouchAPIError(msg)
-        if status == HTTPStatus.GATEWAY_TIMEOUT:
-            msg = f"HTTP {status} {response.reason} from Calltouch"
-            raise AnswerTooLargeError(msg, response)
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            msg = f"HTTP {status} {response.reason} from Calltouch"
-            raise RetriableAPIError(msg, response)
-        if status >= HTTPStatus.BAD_REQUEST and is_points_answer(response):
-            raise PointsExhaustedError(_points_message(status, self._api_message(response)))
-        if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
-            msg = (
-                f"Calltouch rejected the credentials (HTTP {status}): check the `api_token` "
-                f"and `site_id` settings. API said: {self._api_message(response)}"
-            )
-            raise CalltouchAPIError(msg)
-        if status >= HTTPStatus.BAD_REQUEST:
-            msg = f"Calltouch refused the call (HTTP {status}): {self._api_message(response)}"
-            raise CalltouchAPIError(msg)
-
-    @staticmethod
-    def _api_message(response: requests.Response) -> str:
-        """The API's own error text, shortened and with the token masked."""
-        try:
-            text = response.text
-        except (requests.RequestException, UnicodeDecodeError):  # pragma: no cover
-            text = ""
-        # Redact the whole text before shortening it: a cut through the token would leave
-        # its first part unmasked.
-        return shorten(redact_registered(text.strip())) or response.reason or "no message"
+        """Judge an answer's status: see `errors.judge`."""
+        judge(response)
 
     # Fetching
 
     def stop(self) -> None:
-        """Make no more calls in this sync (a signal handler's first step)."""
+        """Make no more calls in this sync."""
         self._stopping.set()
+
+    def check_stopped(self) -> None:
+        """Raise `Interrupted` if a signal has stopped the run: called where answers are awaited."""
+        self._tap.check_stopped()  # type: ignore[attr-defined]
 
     def _check_running(self) -> None:
         """Refuse to call once the run, the sync or the part's site has stopped.
 
-        The run's stop (a signal) outlasts `start_fetching`: a journal the relay begins after
-        the signal, before the main thread raises it, makes no call either.
+        The run's stop (a signal) outlasts `start_fetching`: a journal that begins after the
+        signal, before the main thread raises it, makes no call either.
         """
         if (
             self._current_part.stopping.is_set()
@@ -285,9 +216,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         with self.authenticator.turn():
             self._check_running()  # the limiter may have kept us waiting past a fatal error
             signed = self.authenticator.sign(prepared, self._current_part.value.site.token)
-            self._parts_called.add(self._current_part.value)
             with self._count_lock:
                 self.calls_made += 1
+            self._parts_called.add(self._current_part.value)
         try:  # sent right after the turn ends, which the next turn counts from
             # Redirects are not followed: one keeps the query, token included, for any host.
             response = self.requests_session.send(
@@ -296,40 +227,19 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
             with response:
                 try:
                     self.validate_response(response)
-                    answer = _read_records(response, self.envelope)
+                    answer = read_records(response, self.envelope)
                 except (RetriableAPIError, FatalAPIError):
                     self._answered_at = time.monotonic()  # an error, but a whole answer
                     raise
             self._answered_at = time.monotonic()
-        except _TRANSIENT_NETWORK_ERRORS as exc:
+        except TRANSIENT_NETWORK_ERRORS as exc:
             # requests puts the whole URL, token included, into its messages; the redacted
             # error is raised outside this block so the original is not chained to it.
             message = redact_registered(str(exc))
-            kind = NoConnectionError if _could_not_connect(exc) else TransientNetworkError
+            kind = NoConnectionError if could_not_connect(exc) else TransientNetworkError
         else:
             return answer
         raise kind(message)
-
-    def _retrying(
-        self, send: Callable[[requests.PreparedRequest], Answer], *, can_split: bool
-    ) -> Callable[[requests.PreparedRequest], Answer]:
-        """The SDK's backoff hooks around `send`.
-
-        A splittable window is not retried on 504, and nothing is retried once the sync
-        has stopped.
-        """
-        return backoff.on_exception(
-            self.backoff_wait_generator,
-            RetriableAPIError,
-            max_tries=self.backoff_max_tries,
-            giveup=lambda exc: (
-                self._current_part.stopping.is_set()
-                or (can_split and isinstance(exc, AnswerTooLargeError))
-            ),
-            on_backoff=self.backoff_handler,
-            jitter=self.backoff_jitter,
-            logger=None,
-        )(send)
 
     def fetch_part(self, part: Part) -> list[Answer]:
         """Answers covering one part: one, or several when the server cannot build a window.
@@ -356,17 +266,12 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         """Note that a site stopped, and why; raise `error` when it stops the whole run.
 
         It does with one site configured (a shard holding one site of a longer `sites` is a
-        share of the list: its site stops alone), or when the API cannot be reached at all. A
-        stream ahead of its turn (its first calls made while the journal before it still
-        syncs) stops the site for itself until its turn: the journal before keeps the answers
-        of the site it has, as an error of this stream's would reach it only in this stream's
-        turn with one site.
+        share of the list: its site stops alone), or when the API cannot be reached at all.
         """
         if len(sites_of(dict(self.config))) == 1 or isinstance(error, UnreachableError):
             raise error
         with self._count_lock:
-            failures = self._stopped_ahead if self._ahead else self._tap.site_failures  # type: ignore[attr-defined]
-            failures.setdefault(site.site_id, str(error))
+            self.site_failures.setdefault(site.site_id, str(error))
         self.logger.error("%s stopped, the other sites go on: %s", site, error)
 
     def _fetch(self, part: Part) -> list[Answer]:
@@ -381,8 +286,9 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
         prepared = requests.Request("GET", url, params=params, headers=headers)
         error: Exception
         began = time.monotonic()
+        self._current_part.splittable = bool(pieces)  # read by `_gives_up`
         try:
-            return [self._retrying(self._send, can_split=bool(pieces))(prepared.prepare())]
+            return [self.request_decorator(self._send)(prepared.prepare())]
         except RetriableAPIError as exc:
             splittable = bool(pieces) and isinstance(exc, AnswerTooLargeError)
             error = exc if splittable else self._exhausted(part, exc, began)
@@ -437,41 +343,43 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
                 self._silent_failure = (part.site, began)
         return CalltouchAPIError(self._failure_message(part, exc))
 
-    def may_start(self, in_flight: list[Part]) -> bool:
-        """Whether `max_api_calls` leaves a call for one more part of this stream.
-
-        It does until the calls made by the run, retries included, plus one for each part
-        started that has not called yet, plus the `reserved_calls` owed to journals that sync
-        later, reach it. A window once started is read to its end.
-        """
-        budget = self.config.get("max_api_calls")
-        pending_first_calls = sum(part not in self._parts_called for part in in_flight)
-        spoken_for = self.authenticator.calls + pending_first_calls + self.reserved_calls
-        return not budget or spoken_for < budget
-
     def follow_ups(self, part: Part, answers: list[Answer]) -> list[Part]:
         """A window's other pages, once its first page's answer says how many there are."""
         return part.following(answers[0].page_total or 0) if answers else []
 
-    def fetch_in_order(self, parts: Iterable[Part]) -> Iterator[tuple[Part, list[Answer]]]:
+    def fetch_in_order(
+        self, parts: Iterable[Part], *, call_limit: int | None = None
+    ) -> Iterator[tuple[Part, list[Answer]]]:
         """Fetch parts concurrently under the shared limiter, yielding them in order.
 
-        A window's first page brings its other pages in right after it. No budget applies:
-        this reads a window again that the run has already begun (see `relay` for the rest).
+        A window's first page brings its other pages in right after it. With `call_limit`,
+        no new part starts once the run's calls, retries included, plus one for each part
+        started that has not called yet, reach it; `held_back` then names the first part
+        left for the next run. A window once started is read to its end.
         """
+
+        def may_start(_part: Part, in_flight: list[Part]) -> bool:
+            if call_limit is None:
+                return True
+            pending_first_calls = sum(part not in self._parts_called for part in in_flight)
+            return self.authenticator.calls + pending_first_calls < call_limit
+
         prefetcher: OrderedPrefetcher[Part, list[Answer]] = OrderedPrefetcher(
             self.fetch_part,
             concurrency=self.fetch_concurrency,
+            may_start=may_start,
             follow_ups=self.follow_ups,
             release=release,
         )
-        yield from prefetcher.run(parts)
+        yield from prefetcher.run(parts, check=self.check_stopped)
+        if call_limit is not None:
+            self.held_back = prefetcher.held_back
 
     def start_fetching(self) -> None:
         """A new sync: calls may go out again, once the limiter (and its store) is ready."""
         _ = self.authenticator
-        # A new event, not the old one cleared: calls of a sync that was stopped (a relay
-        # closed while it had begun this journal) stay stopped when this one begins.
+        # A new event, not the old one cleared: calls still waiting from a sync that was
+        # stopped (a `--test` run ended early) stay stopped when this one begins.
         self._stopping = threading.Event()
         self._parts_called.clear()
         self.held_back = None
@@ -504,68 +412,3 @@ class CalltouchStream(LeanRecordStream, RESTStream[Any]):
     def get_new_paginator(self) -> None:
         """Pages are parts of their own, fetched concurrently: see `fetch_in_order`."""
         return
-
-
-#: The API's points answer, as the emulator gives it: 403 with the JSON error
-#: `{"error": "POINTS_LIMIT_EXCEEDED", "message": "Daily API points limit exceeded"}`. The
-#: vendor says only that calls fail until the next day once the points are spent, and gives
-#: no status or body; so the answer is told by its API error naming the points (the word
-#: "points", or "балл" in Russian), never by a word found anywhere in a page.
-_POINTS = re.compile(r"\bpoints?\b|POINTS_LIMIT|балл", re.IGNORECASE)
-
-
-def is_points_answer(response: requests.Response) -> bool:
-    """Whether a 4xx answer is the API saying the daily points budget is spent.
-
-    429 and 5xx never are: they are retried. The API's errors are JSON: `error` and `message`
-    at the top, or `data.apiErrorData.errorMessage` (shapes clients saw); an HTML page is a
-    gateway's, not the API's.
-    """
-    status = response.status_code
-    if not HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
-        return False
-    if status == HTTPStatus.TOO_MANY_REQUESTS:
-        return False
-    return any(_POINTS.search(text) for text in _api_error_texts(response))
-
-
-def _api_error_texts(response: requests.Response) -> list[str]:
-    """The API's own error fields of an answer, or none when it is not a JSON object."""
-    try:  # a body broken on its way is a transport fault, retried: not caught here
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return []
-    return api_error_texts(body)
-
-
-def _points_message(status: int, said: str) -> str:
-    return (
-        f"Calltouch's daily API points are used up (HTTP {status}: {said}). Stopped at once; "
-        "the state holds the last complete window, so the next run (after the daily reset) "
-        "continues from there."
-    )
-
-
-def _read_records(response: requests.Response, envelope: Envelope) -> Answer:
-    """`read_answer`, with the points answer told in a 200 too: the API's error naming them."""
-    try:
-        return read_answer(response, envelope)
-    except ErrorBodyError as error:
-        if not any(_POINTS.search(text) for text in error.said):
-            raise
-        said = redact_registered(" / ".join(error.said))
-        raise PointsExhaustedError(_points_message(response.status_code, shorten(said))) from None
-
-
-def _could_not_connect(exc: Exception) -> bool:
-    """Whether a transport failure came before the call was sent.
-
-    Refused, unresolved, a connect timeout, TLS or a proxy; requests wraps urllib3's reason
-    in `args[0]`.
-    """
-    if isinstance(exc, _CONNECT_ERRORS):
-        return True
-    if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
-        return False
-    reason = getattr(exc.args[0], "reason", None)
-    return isinstance(reason, _CONNECT_REASONS)

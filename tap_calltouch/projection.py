@@ -352,3 +352,24 @@ def _keep(_: Any) -> Found:  # noqa: ANN401
 
 _INDEX = re.compile(r"\[\d+\]")
 _SPECIAL = re.compile(r"[.\[\]]")
+
+
+@dataclass
+class Undeclared:
+    """A stream's undeclared fields in one run: moved into `_undeclared`, each warned of once.
+
+    `plan` is the built-in schema's with the catalog's declared fields added (`with_declared`),
+    so a field the catalog declares goes to its column.
+    """
+
+    plan: Plan
+    naming: Naming
+    warn: Callable[[str], None]
+    obsolete: frozenset[str] = frozenset()
+
+    def keep(self, record: dict[str, Any]) -> None:
+        """Move `record`'s undeclared fields into its `_undeclared` column; warn of new ones."""
+        if keep_undeclared(record, self.plan, self.obsolete):
+            warning = self.naming.note(record[UNDECLARED])
+            if warning:
+                self.warn(warning)

@@ -23,13 +23,14 @@ from tap_calltouch.timestamps import (
 )
 from tap_calltouch.values import (
     Record,
-    as_bool,
     as_decimal_text,
     as_int,
-    as_text,
     as_value_text,
     as_values,
     dicts_in,
+    flags,
+    ints,
+    texts,
 )
 
 if TYPE_CHECKING:
@@ -49,9 +50,7 @@ _ORDER_SUM_FIELDS = ("sum", "realSum", "orderSum")
 def _shape_session(session: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN401
     """The attributed visit; `at`: the request's (or call's) epoch seconds."""
     if isinstance(session, dict):
-        for key in _SESSION_ID_FIELDS:
-            if key in session:
-                session[key] = as_int(session[key])
+        ints(session, _SESSION_ID_FIELDS)
         _shape_visitor_ids(session)
         _shape_open_values(session, _TAG_LISTS)
         if "sessionDate" in session:
@@ -93,17 +92,13 @@ def _epoch_of(when: str | None) -> int | None:
 
 
 def _shape_visitor_ids(block: Record) -> None:
-    for key in _VISITOR_ID_FIELDS:
-        if key in block:
-            block[key] = as_text(block[key])
+    texts(block, _VISITOR_ID_FIELDS)
 
 
 def _shape_order(order: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN401
     if not isinstance(order, dict):
         return order
-    for key in _ORDER_ID_FIELDS:
-        if key in order:
-            order[key] = as_int(order[key])
+    ints(order, _ORDER_ID_FIELDS)
     for key in _ORDER_SUM_FIELDS:
         if key in order:
             order[key] = as_decimal_text(order[key])
@@ -116,9 +111,7 @@ def _shape_order(order: Any, tz: ZoneInfo, at: int | None) -> Any:  # noqa: ANN4
 
 def shape_request(record: Record, tz: ZoneInfo) -> Record:
     """Normalise one request object in place: times to RFC 3339 UTC, ids to int, sums to text."""
-    for key in _ID_FIELDS:
-        if key in record:
-            record[key] = as_int(record[key])
+    ints(record, _ID_FIELDS)
     _shape_visitor_ids(record)
     number = record.get("requestNumber")
     if number is not None and not isinstance(number, str):
@@ -135,9 +128,7 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
         _shape_order(order, tz, at)
     _shape_order(record.get("order"), tz, at)
     for comment in dicts_in(record.get("comments")):
-        for key in ("commentId", "requestId", "partyId"):
-            if key in comment:
-                comment[key] = as_int(comment[key])
+        ints(comment, ("commentId", "requestId", "partyId"))
     _shape_visits(record, tz)
     _shape_ad_ids(record)
     _shape_custom_fields(record)
@@ -172,9 +163,7 @@ def _shape_visits(record: Record, tz: ZoneInfo) -> None:
     placed at all. `sessionDateStr` keeps the text, so a warehouse can read it again.
     """
     for visit in dicts_in(record.get("mapVisits")):
-        for key in _SESSION_ID_FIELDS:
-            if key in visit:
-                visit[key] = as_int(visit[key])
+        ints(visit, _SESSION_ID_FIELDS)
         _shape_visitor_ids(visit)
         _shape_open_values(visit, _TAG_LISTS)
         text = visit.get("sessionDate")
@@ -190,8 +179,7 @@ def _shape_ad_ids(record: Record) -> None:
     for block_key in _AD_BLOCKS:
         block = record.get(block_key)
         if isinstance(block, dict):
-            for key, value in block.items():
-                block[key] = as_int(value)
+            ints(block, tuple(block))
 
 
 # Calls: local times, drifting ids, flags sent as booleans or as "True"/"false" strings.
@@ -217,9 +205,9 @@ _CALL_OPEN_LISTS = ("additionalTags", "phrases", "phonesInText")
 
 def shape_call(record: Record, tz: ZoneInfo) -> Record:
     """Normalise one call in place: one JSON type per field, times as RFC 3339 UTC."""
-    _convert(record, _CALL_INT_FIELDS, as_int)
-    _convert(record, _CALL_TEXT_FIELDS, as_text)
-    _convert(record, _CALL_FLAGS, as_bool)
+    ints(record, _CALL_INT_FIELDS)
+    texts(record, _CALL_TEXT_FIELDS)
+    flags(record, _CALL_FLAGS)
     call = call_epoch(record, tz)
     record["date"] = None if call is None else epoch_s_to_rfc3339(call)
     text = record.get("sessionDate")
@@ -227,7 +215,7 @@ def shape_call(record: Record, tz: ZoneInfo) -> Record:
     session = session_epoch(text, tz, call)
     record["sessionDate"] = None if session is None else epoch_s_to_rfc3339(session)
     for comment in dicts_in(record.get("comments")):
-        _convert(comment, ("commentId", "callId", "partyId"), as_int)
+        ints(comment, ("commentId", "callId", "partyId"))
     for order in dicts_in(record.get("orders")):
         _shape_call_order(order, tz)
     _shape_order(record.get("order"), tz, call)
@@ -254,8 +242,8 @@ def call_epoch(record: Record, tz: ZoneInfo) -> int | None:
 
 
 def _shape_call_order(order: Record, tz: ZoneInfo) -> None:
-    _convert(order, ("orderId",), as_int)
-    _convert(order, ("orderNumber",), as_text)
+    ints(order, ("orderId",))
+    texts(order, ("orderNumber",))
     _convert(order, _CALL_ORDER_AMOUNTS, as_decimal_text)
     for key in _CALL_ORDER_TIMES:
         if key in order:

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from tap_calltouch import child_rows, schemas, settings, shaping
 from tap_calltouch.answers import BARE_ARRAY, PAGED, release
-from tap_calltouch.journal import ChildStream, JournalStream, report_stopped_sites, reported_later
-from tap_calltouch.output import LeanRecordStream
+from tap_calltouch.children import ChildStream
+from tap_calltouch.journal import JournalStream
+from tap_calltouch.outcomes import report_stopped_sites, reported_later
+from tap_calltouch.records import ShapedStream
 from tap_calltouch.shards import shard_in, share
 from tap_calltouch.sites import sites_of
 from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT, Part, first_hour
@@ -35,7 +37,7 @@ DEFAULT_WINDOW_DAYS = 14
 DEFAULT_CALLS_WINDOW_DAYS = 14
 
 
-class SitesStream(LeanRecordStream):
+class SitesStream(ShapedStream):
     """The sites this run reads, from the config: the site dimension of every report.
 
     It is how dbt learns each site's name and time zone (the raw tables hold neither). Full
@@ -82,7 +84,11 @@ class SitesStream(LeanRecordStream):
             and (not budget or tap.authenticator.calls < budget)
         ):
             requests: RequestsStream = tap.streams[RequestsStream.name]
-            release(requests.fetch_part(Part(first_hour(tap.started, site.zone), site)))
+            # On a fetch thread, as every call: a signal meanwhile stops the wait for it.
+            for _, answers in requests.fetch_in_order(
+                [Part(first_hour(tap.started, site.zone), site)]
+            ):
+                release(answers)
         return site.site_id in tap.answered
 
     def _journals_follow(self) -> bool:
@@ -96,7 +102,7 @@ class SitesStream(LeanRecordStream):
         )
 
 
-class SiteRunsStream(LeanRecordStream):
+class SiteRunsStream(ShapedStream):
     """Each site's outcome in this run: read, or stopped and why; synced after the journals.
 
     The record a warehouse keeps of a stopped site, so that a run which goes on with the
@@ -155,7 +161,6 @@ class CallsStream(JournalStream):
     primary_keys = ("callId",)
     schema = schemas.CALL.to_dict()
     envelope = PAGED
-    paged = True
     date_format = CALLS_DATE_FORMAT
     base_query = staticmethod(settings.call_params)
     shape = staticmethod(shaping.shape_call)

@@ -62,6 +62,12 @@ def local_to_rfc3339(value: Any, tz: ZoneInfo) -> str | None:  # noqa: ANN401
     parts = local_parts(value)
     if parts is None:
         return None
+    year, month, day, hour, minute, second = parts
+    steady = _steady_offset(tz, year, month, day)
+    if steady is not None and 0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60:  # noqa: PLR2004
+        ordinal, offset = steady  # the day's one offset: no datetime to build (visits have many)
+        wall = (ordinal - _ORDINAL_1970) * 86_400 + hour * 3600 + minute * 60 + second
+        return epoch_s_to_rfc3339(wall - offset)
     try:
         local = dt.datetime(*parts, tzinfo=tz)
         return local.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")

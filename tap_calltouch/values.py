@@ -93,3 +93,32 @@ def dicts_in(value: Any) -> list[Record]:  # noqa: ANN401
     if not value or not isinstance(value, list):  # absent, null or empty, as most are
         return []
     return [item for item in value if isinstance(item, dict)]
+
+
+# `as_int`, `as_text` and `as_bool` over a block's keys, in place, called only for the values they
+# would change (most are already of their type): a call per field of every record costs more
+# than the rest of its shaping. An absent key stays absent.
+
+
+def ints(block: Record, keys: tuple[str, ...]) -> None:
+    """`as_int` over `keys` of `block`."""
+    for key in keys:
+        value = block.get(key)  # absent or null: as_int leaves both
+        if value is not None and not (type(value) is int and _INT64_MIN <= value <= _INT64_MAX):
+            block[key] = as_int(value)
+
+
+def texts(block: Record, keys: tuple[str, ...]) -> None:
+    """`as_text` over `keys` of `block`."""
+    for key in keys:
+        value = block.get(key)
+        if value is not None and type(value) is not str:
+            block[key] = as_text(value)
+
+
+def flags(block: Record, keys: tuple[str, ...]) -> None:
+    """`as_bool` over `keys` of `block`."""
+    for key in keys:
+        value = block.get(key)
+        if value is not None and type(value) is not bool:
+            block[key] = as_bool(value)

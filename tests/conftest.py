@@ -74,6 +74,19 @@ def catalog_selecting(streams: tuple[str, ...]) -> dict[str, Any]:
     return catalog
 
 
+class Stdout(io.TextIOWrapper):
+    """A stdout for a tap run in this process: the SDK's msgspec writer writes to its bytes."""
+
+    def __init__(self) -> None:
+        self._bytes = io.BytesIO()
+        super().__init__(self._bytes, encoding="utf-8", write_through=True)
+
+    def getvalue(self) -> str:
+        """Everything written so far."""
+        self.flush()
+        return self._bytes.getvalue().decode()
+
+
 def run_tap(
     config: dict[str, Any],
     state: dict[str, Any] | None = None,
@@ -87,7 +100,7 @@ def run_tap(
     """
     if catalog is None and streams is not None:
         catalog = catalog_selecting(streams)
-    out = io.StringIO()
+    out = Stdout()
     with contextlib.redirect_stdout(out):
         TapCalltouch(config=config, state=state, catalog=catalog).sync_all()
     return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])

@@ -330,7 +330,7 @@ def plan_a_run(tap: TapCalltouch) -> None:
         if isinstance(stream, JournalStream):
             assert stream.timeout > 0
             for site in stream.sites:
-                assert stream.plan_windows(site) is not None
+                assert stream.planner.windows(site) is not None
 
 
 def test_the_property_tries_every_setting() -> None:
@@ -366,3 +366,13 @@ def test_any_json_value_of_a_setting_is_taken_or_refused_naming_it(
 
     taken_or_refused()
     assert server.count() == 0
+
+
+def test_a_journal_class_without_its_declarations_fails_as_it_is_defined() -> None:
+    with pytest.raises(TypeError, match=r"journal Incomplete does not declare shape, base_query$"):
+
+        class Incomplete(JournalStream):
+            name = "incomplete"
+            window_days_setting = "window_days"
+            default_window_days = 1
+            bind_setting = "bind_to"

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from hypothesis import strategies as st
 
-from tap_calltouch.client import CalltouchAPIError
+from tap_calltouch.errors import CalltouchAPIError
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, run_tap
 from tests.emulator.calls_dataset import CALL_SESSION_TIME, CALL_TIME, generate_calls, new_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
@@ -504,3 +504,25 @@ def test_every_record_fits_its_schema_whatever_its_times(
             assert f"{stream} emitted; {count} without a creation time not emitted" in caplog.text
         bookmark = result.final_state["bookmarks"][stream]["replication_key_value"]
         assert bookmark == max(r["date"] for r in result.records[stream]), stream
+
+
+def test_a_run_failing_midway_has_written_the_records_it_read_and_no_state_for_them() -> None:
+    """A refusal on the second page of the first window: the first page's records went out
+    (a target loads what it gets), while no STATE covers them, so the next run reads them again."""
+    calls = generate_calls(seed=5, start=FIRST_DAY, days=4, per_day=60)
+    with Emulator(dataset=[], calls=calls, token=TOKEN) as emulator:
+        emulator.inject("status", status=403, journal="calls", page=2)
+        settings = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": FIRST_DAY.isoformat(),
+            "end_date": (FIRST_DAY + dt.timedelta(days=3)).isoformat(),
+            "api_url": emulator.url,
+            "page_size": PAGE,
+        }
+        run = sync(settings, streams=("calls", "call_tags"))
+    assert isinstance(run.error, CalltouchAPIError)
+    assert len(run.result.records["calls"]) == PAGE
+    assert run.result.records["call_tags"]
+    bookmarks = [state.get("bookmarks", {}).get("calls", {}) for state in run.result.states]
+    assert not any("replication_key_value" in bookmark for bookmark in bookmarks)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import json
 import subprocess
 from typing import TYPE_CHECKING, Any
@@ -20,9 +19,9 @@ from unittest import mock
 
 import pytest
 
-from tap_calltouch.client import CalltouchAPIError, SitesFailedError, UnreachableError
+from tap_calltouch.errors import CalltouchAPIError, SitesFailedError, UnreachableError
 from tap_calltouch.tap import TapCalltouch
-from tests.conftest import FIRST_DAY, TOKEN, SyncResult, catalog_selecting
+from tests.conftest import FIRST_DAY, TOKEN, Stdout, SyncResult, catalog_selecting
 from tests.emulator.dataset import DEFAULT_SITE_ID
 from tests.emulator.server import Emulator
 from tests.emulator.sites import generate_sites
@@ -56,7 +55,7 @@ def run(
 ) -> tuple[SyncResult, Exception | None]:
     """A whole sync; what it wrote before it ended, and the error it ended with."""
     catalog = catalog_selecting(streams) if streams is not None else None
-    out = io.StringIO()
+    out = Stdout()
     error: Exception | None = None
     with contextlib.redirect_stdout(out):
         try:

@@ -14,7 +14,6 @@ import contextlib
 import copy
 import datetime as dt
 import http.server
-import io
 import json
 import logging
 import re
@@ -36,15 +35,11 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from tap_calltouch import answers
-from tap_calltouch.client import (
-    CalltouchAPIError,
-    CalltouchStream,
-    PointsExhaustedError,
-    is_points_answer,
-)
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.errors import CalltouchAPIError, PointsExhaustedError, is_points_answer
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
-from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, catalog_selecting
+from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, Stdout, SyncResult, catalog_selecting
 from tests.emulator.dataset import DEFAULT_SITE_ID, add_requests, generate_dataset
 from tests.emulator.server import Emulator
 
@@ -100,7 +95,7 @@ def sync(
     Only the requests journal by default, as in `run_tap`; `streams=None` syncs every stream.
     """
     catalog = catalog_selecting(streams) if streams is not None else None
-    out = io.StringIO()
+    out = Stdout()
     error: Exception | None = None
     with contextlib.redirect_stdout(out):
         try:

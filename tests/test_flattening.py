@@ -8,7 +8,6 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tap_calltouch.output import FlatteningRepair
 from tests.conftest import run_tap
 
 STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
@@ -108,20 +107,3 @@ def test_flattened_keys_respect_max_key_length(config: dict[str, Any], depth: in
     assert any("__" in key for key in names)
     if depth == 3:
         assert "ord__ses__utmCampaign" in names  # order__session__utmCampaign, abbreviated
-
-
-def test_repair_drops_null_objects_and_turns_open_scalars_into_text() -> None:
-    schema = {
-        "properties": {
-            "session__source": {"type": ["string", "null"]},
-            "isMarked": {"type": ["string", "null"]},
-            "sum": {"type": ["integer", "null"]},
-        }
-    }
-    repair = FlatteningRepair.for_schema(schema)
-    record = {"session": None, "isMarked": True, "sum": 5, "stray": {"a": 1}}
-    assert repair(record) == {"isMarked": "true", "sum": 5, "stray": {"a": 1}}
-    assert repair({"session__source": "yandex", "isMarked": '{"a":1}'}) == {
-        "session__source": "yandex",
-        "isMarked": '{"a":1}',
-    }

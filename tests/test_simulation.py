@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import json
 import os
 from collections import Counter, defaultdict
@@ -41,10 +40,11 @@ from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tap_calltouch.client import CalltouchAPIError, CalltouchStream
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.errors import CalltouchAPIError
 from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
-from tests.conftest import SyncResult
+from tests.conftest import Stdout, SyncResult
 from tests.emulator.calls_dataset import (
     CALL_TIME,
     add_call_comment,
@@ -322,7 +322,7 @@ class Simulation(RuleBasedStateMachine):
         self.runs += 1
         existing = self._existing()
         config = self._config(budget, end)
-        out = io.StringIO()
+        out = Stdout()
         error: Exception | None = None
         self.emulator.idle()  # runs are minutes apart, not milliseconds
         self.emulator.reset_log()

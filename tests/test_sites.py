@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_calltouch.client import CalltouchStream, SitesFailedError, UnreachableError
+from tap_calltouch.client import CalltouchStream
+from tap_calltouch.errors import SitesFailedError, UnreachableError
 from tap_calltouch.sites import Site as SiteSetting
 from tap_calltouch.sites import failure_summary, site_problems, sites_of
 from tap_calltouch.tap import TapCalltouch
@@ -600,3 +601,55 @@ def test_the_summary_does_not_claim_others_completed_when_every_site_stopped() -
     assert every.startswith("2 of 2 site(s) stopped; the next run continues each site")
     assert "the others completed" not in every
     assert "  site 102 (B): because" in every.splitlines()
+
+
+def test_a_site_the_second_journal_stops_still_gets_the_first_journal_whole() -> None:
+    """A site the second journal's calls stop (here, refused with 400) stops for the rest of the
+    run: the journal synced before keeps every answer of the site, its slow last window too, and
+    its pass over the site is whole. Were the site's last window dropped, a lasting fault would
+    drop it again in every run, and that site's newest days would never come."""
+    days = 4
+    sites = generate_sites(
+        2, seed=13, start=FIRST_DAY, days=days, requests_per_day=3, calls_per_day=3,
+        zones=("Europe/Moscow",),
+    )  # fmt: skip
+    faulty, other = sites
+    tokens = {site.site_id: f"second/tok+{k}" for k, site in enumerate(sites)}
+    last_day = FIRST_DAY + dt.timedelta(days=days - 1)
+    settings: dict[str, Any] = {
+        "sites": [{"site_id": str(s.site_id), "api_token": tokens[s.site_id]} for s in sites],
+        "start_date": FIRST_DAY.isoformat(),
+        "end_date": last_day.isoformat(),
+        "window_days": 1,
+        "calls_window_days": 1,
+    }
+    journal_keys = {"requests": "requestId", "calls": "callId"}
+    first, second = (name for name in TapCalltouch(config=settings).streams if name in journal_keys)
+    formats = {"requests": "%m/%d/%Y", "calls": "%d/%m/%Y"}
+    with Emulator(sites=sites, tokens={t: {sid} for sid, t in tokens.items()}) as emulator:
+        emulator.inject(
+            "slow", journal=first, site=faulty.site_id, delay=1.5,
+            dateFrom=last_day.strftime(formats[first]),
+        )  # fmt: skip
+        emulator.inject("status", times=100, status=400, journal=second, site=faulty.site_id)
+        run = sync({**settings, "api_url": emulator.url}, streams=None)
+        log = list(emulator.calls)
+    assert log[0].journal == first
+    assert isinstance(run.error, SitesFailedError)
+    assert str(faulty.site_id) in str(run.error)
+    assert str(other.site_id) not in str(run.error)
+
+    def delivered(journal: str) -> set[tuple[int, int]]:
+        return {(r["siteId"], r[journal_keys[journal]]) for r in run.result.records[journal]}
+
+    def held(journal: str, of: list[Site]) -> set[tuple[int, int]]:
+        return {(s.site_id, int(r[journal_keys[journal]])) for s in of for r in getattr(s, journal)}
+
+    assert delivered(first) == held(first, sites)
+    assert delivered(second) == held(second, [other])
+    (partition,) = [
+        p
+        for p in run.result.final_state["bookmarks"][first]["partitions"]
+        if p["context"] == {"siteId": faulty.site_id}
+    ]
+    assert "resume_from" not in partition  # its pass over the first journal is whole

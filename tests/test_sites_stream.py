@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from tap_calltouch.client import SitesFailedError
+from tap_calltouch.errors import SitesFailedError
 from tests.conftest import FIRST_DAY, TOKEN, run_tap
 from tests.emulator.dataset import DEFAULT_SITE_ID
 from tests.emulator.server import Emulator

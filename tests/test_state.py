@@ -16,7 +16,7 @@ from tap_calltouch.bookmarks import (
     read_complete_through,
     read_resume_day,
 )
-from tap_calltouch.client import CalltouchAPIError
+from tap_calltouch.errors import CalltouchAPIError
 from tap_calltouch.tap import TapCalltouch
 from tests.conftest import FIRST_DAY, REQUEST_STREAMS, TOKEN, SyncResult, catalog_selecting, run_tap
 from tests.emulator.calls_dataset import add_calls, generate_calls
@@ -433,8 +433,8 @@ def test_a_journal_never_read_goes_before_one_that_read_an_empty_today() -> None
 
 
 def test_the_pages_of_a_window_do_not_eat_for_ever_the_call_owed_to_the_other_journal() -> None:
-    """Found by the simulation: 2 calls a run, a calls window of 2 pages. Before the fix the
-    calls journal synced first every run and its pages spent the call owed to requests."""
+    """Found by the simulation: 2 calls a run, a calls window of 2 pages. The calls journal
+    syncs first; its pages must not spend, run after run, the call owed to requests."""
     today = FIRST_DAY
     requests = add_requests([], 1, today, times=[dt.time(8)])
     calls = add_calls([], 3, today, times=[dt.time(h) for h in (8, 9, 10)])

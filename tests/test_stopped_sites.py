@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tap_calltouch.client import SitesFailedError
+from tap_calltouch.errors import SitesFailedError
 from tap_calltouch.shards import shard_of
 from tests.emulator.server import Emulator
 from tests.test_faults import assert_no_token, sync

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import logging
-from typing import TYPE_CHECKING, Any
+import signal
+import threading
+from collections import Counter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tap_calltouch.journal import JournalStream
+from tap_calltouch.prefetch import StoppedError
+from tap_calltouch.stopping import Interrupted
+from tap_calltouch.tap import TapCalltouch
 from tests.conftest import DAYS, FIRST_DAY, TOKEN, run_tap
-from tests.emulator.dataset import add_order, add_tag
-
-if TYPE_CHECKING:
-    from tests.emulator.server import Emulator
+from tests.emulator.calls_dataset import generate_calls
+from tests.emulator.dataset import DEFAULT_SITE_ID, add_order, add_tag, generate_dataset
+from tests.emulator.server import Emulator
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
@@ -74,6 +82,25 @@ def test_one_schema_per_stream_and_state_per_window(config: dict[str, Any]) -> N
     # One STATE per window plus the SDK's opening and closing ones, never one per record.
     assert len(result.states) <= 4 + 3
     assert set(result.final_state["bookmarks"]) <= set(STREAMS)
+
+
+def test_child_rows_go_out_right_before_their_parent(config: dict[str, Any]) -> None:
+    """Each parent's rows come just before its RECORD, with no SCHEMA or STATE between."""
+    result = run_tap(config)
+    children: list[dict[str, Any]] = []  # the rows before the next parent
+    most_streams = 0
+    for message in result.messages:
+        if message["type"] != "RECORD":
+            assert children == []
+        elif message["stream"] != "requests":
+            children.append(message)
+        else:
+            parent = message["record"]["requestId"]
+            assert all(row["record"]["requestId"] == parent for row in children)
+            most_streams = max(most_streams, len({row["stream"] for row in children}) + 1)
+            children = []
+    assert children == []
+    assert most_streams > 2  # some parent had rows in several child streams
 
 
 def test_bookmark_is_newest_emitted_creation_time(
@@ -213,3 +240,59 @@ def test_token_never_logged_even_when_retrying(
     assert "clientApiId" in caplog.text  # urllib3's debug lines with URLs were captured...
     assert TOKEN not in caplog.text  # ...and masked
     assert "tEsT" not in caplog.text
+
+
+def test_a_journal_that_syncs_after_a_signal_makes_no_call() -> None:
+    """A signal stops the run's calls for good: a journal whose sync begins after it, before
+    the main thread has stopped the run, readies no call of its own."""
+    requests = generate_dataset(seed=3, start=FIRST_DAY, days=2, per_day=2)
+    calls = generate_calls(seed=5, start=FIRST_DAY, days=2, per_day=2)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator:
+        tap = TapCalltouch(
+            config={
+                "api_token": TOKEN,
+                "site_id": str(DEFAULT_SITE_ID),
+                "start_date": FIRST_DAY.isoformat(),
+                "end_date": (FIRST_DAY + dt.timedelta(days=1)).isoformat(),
+                "api_url": emulator.url,
+            }
+        )
+        stream = tap.streams["calls"]
+        assert isinstance(stream, JournalStream)
+        tap._handle_termination(signal.SIGTERM, None)
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # the writer writes bytes
+        with contextlib.redirect_stdout(out), pytest.raises((StoppedError, Interrupted)):
+            list(stream.get_records(None))
+        assert emulator.calls == []
+
+
+@pytest.mark.slow
+def test_a_dry_run_asks_no_window_twice() -> None:
+    """`--test` ends the first journal after one record, its calls in flight; the next journal
+    then syncs, and no call of the first goes out after it ended: each window is asked once."""
+    days = 6
+    requests = generate_dataset(seed=3, start=FIRST_DAY, days=days, per_day=5)
+    calls = generate_calls(seed=5, start=FIRST_DAY, days=days, per_day=10)
+    with Emulator(dataset=requests, calls=calls, token=TOKEN) as emulator:
+        config: dict[str, Any] = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": FIRST_DAY.isoformat(),
+            "end_date": (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat(),
+            "api_url": emulator.url,
+            "window_days": 1,
+            "calls_window_days": days,  # the first journal (calls) is one window of pages
+            "page_size": 20,
+        }
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # the writer writes bytes
+        with contextlib.redirect_stdout(out):
+            tap = TapCalltouch(config=config)
+            assert tap.run_sync_dry_run(dry_run_record_limit=1)
+        for thread in threading.enumerate():  # the fetch threads left have made their calls
+            if thread.name == "calltouch-fetch":
+                thread.join(10.0)
+        asked = Counter(
+            (call.journal, call.params.get("dateFrom"), call.page) for call in emulator.calls
+        )
+    assert {journal for journal, *_ in asked} == {"calls", "requests"}
+    assert {part: n for part, n in asked.items() if n > 1} == {}
