@@ -21,6 +21,7 @@ from tap_calltouch.retry import exponential_waits
 from tap_calltouch.tap import TapCalltouch
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
+from tests.integration import figures
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -103,6 +104,83 @@ def run_tap(
     with contextlib.redirect_stdout(out):
         TapCalltouch(config=config, state=state, catalog=catalog).sync_all()
     return SyncResult([json.loads(line) for line in out.getvalue().splitlines() if line])
+
+
+# Under `pytest -n` (pytest-xdist, as ./scripts/test runs it), each test is a unit of work of its
+# own, free to run beside any other, but for the modules below, whose module fixture is itself a
+# long run every test of the module judges (the process matrix, the dashboard's load and
+# browser): each goes whole to one worker, which runs that fixture once. Other module fixtures
+# (generated data, an emulator) are cheap to set up again on each worker that needs them.
+TOGETHER = ("test_process.py", "test_dashboard.py")
+# The modules whose tests take longest (a minute or more each, mostly waiting on processes),
+# started first so that the many short tests fill in around them.
+LONGEST = ("test_meltano_end_to_end.py", "test_dagster.py", *TOGETHER)
+
+
+def order(item: pytest.Item) -> int:
+    """Where a test starts under `pytest -n`: the longest modules, then the other integration
+    and slow tests, then the inner loop."""
+    if item.path.name in LONGEST:
+        return 0
+    if item.get_closest_marker("integration"):
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
+
+
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its module in TOGETHER, else itself."""
+    module = nodeid.split("::", maxsplit=1)[0]
+    return module if module.rsplit("/", 1)[-1] in TOGETHER else nodeid
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests in the order pytest-xdist hands out its units, the longest first, each
+    module's tests in their own order."""
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(unit_of(item.nodeid), []).append(item)
+    ranked = sorted(units.values(), key=lambda unit: min(order(item) for item in unit))
+    items[:] = [item for unit in ranked for item in unit]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's scheduler for `--dist loadgroup`, its groups being `unit_of`'s.
+
+    (xdist's own `xdist_group` mark names the group in the test's id, which pytest 9.2's ids no
+    longer let a plugin change.)
+    """
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only under pytest -n
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return Units(config, log)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand what the integration tests measured to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    text = figures.dumped()
+    if output is not None and text is not None:
+        output[figures.KEY] = text
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:  # noqa: ARG001 - xdist's signature
+    """In pytest-xdist's controller: gather what a finished worker's integration tests measured."""
+    text = getattr(node, "workeroutput", {}).get(figures.KEY)
+    if text is not None:
+        figures.merge(text, node.gateway.id)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The integration tests' timings, rows and model figures."""
+    figures.report(terminalreporter)
 
 
 @pytest.fixture(autouse=True)

@@ -1,18 +1,22 @@
 """Real services for the end-to-end tests: Meltano with its plugins, and a PostgreSQL server.
 
 Meltano goes into .venv-meltano (from scripts/meltano-requirements.txt, shared with
-./scripts/demo, reused while that file is unchanged). Each session copies meltano.yml and the
-dbt project (transform/) into a temporary project, pointed at this checkout, and `meltano
-install`s the tap, two loaders and the two dbt utilities there. PostgreSQL is a cluster of its
-own in a temporary folder on a free loopback port, run as the `postgres` user when the tests run
-as root, and stopped afterwards; when its binaries are missing and apt-get can install them (as
-root), this installs the `postgresql` package first.
+./scripts/demo, reused while that file is unchanged). Its plugins (the tap from this checkout, two
+loaders, two dbt utilities; target-clickhouse and dbt-clickhouse when a test asks) are installed
+once into a Meltano project kept in .venv-meltano/plugins, reused while meltano.yml and the tap's
+pyproject.toml are unchanged; each pytest process works in a copy of its own (meltano.yml,
+transform/, its own system database and dbt target folders) whose plugin folders are links to
+those venvs. PostgreSQL is a cluster of its own per pytest process, in a temporary folder on a
+free loopback port, run as the `postgres` user when the tests run as root, and stopped
+afterwards; when its binaries are missing and apt-get can install them (as root), this installs
+the `postgresql` package first. Every install holds a file lock, so the processes of
+`pytest -n` (pytest-xdist) install each thing once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import shutil
@@ -21,55 +25,38 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+from filelock import FileLock
+
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO_VENV = ROOT / ".venv-meltano"
 REQUIREMENTS = ROOT / "scripts" / "meltano-requirements.txt"
 LOADERS = ("target-postgres", "target-duckdb")
 UTILITIES = ("dbt-postgres", "dbt-duckdb")
+# The installed plugins every process's project links to (under .venv-meltano: a new Meltano
+# starts them afresh), and the plugin folders linked.
+PLUGINS = MELTANO_VENV / "plugins"
+PLUGIN_FOLDERS = ("extractors", "loaders", "utilities")
 PG_PASSWORD = "it-Пароль/secret"  # noqa: S105 - a throwaway cluster's password; Cyrillic on purpose
 PG_DATABASE = "calltouch"
 
-# Seconds each slow step took, and rows per table after each run, printed at the end.
-TIMINGS: dict[str, float] = {}
-ROW_COUNTS: dict[str, dict[str, int]] = {}
-MODEL_FIGURES: dict[str, str] = {}  # the dbt models' totals after each run
 
-
-@contextlib.contextmanager
-def timed(step: str) -> Iterator[None]:
-    """Record how long a step took under `step`."""
-    began = time.monotonic()
-    try:
-        yield
-    finally:
-        TIMINGS[step] = time.monotonic() - began
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the timings of the Meltano and PostgreSQL steps, and the rows each run left."""
-    if TIMINGS:
-        terminalreporter.section("integration timings")
-        for step, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{seconds:7.1f} s  {step}")
-    if ROW_COUNTS:
-        terminalreporter.section("rows in the loaded tables")
-        for when, counts in ROW_COUNTS.items():
-            tables = ", ".join(f"{table} {rows}" for table, rows in counts.items())
-            terminalreporter.write_line(f"{when}: {tables}")
-    if MODEL_FIGURES:
-        terminalreporter.section("dbt models")
-        for when, figures in MODEL_FIGURES.items():
-            terminalreporter.write_line(f"{when}: {figures}")
+def exclusive(guarded: Path | str) -> FileLock:
+    """A lock on `guarded` (a venv, a package manager) held across processes: the workers of
+    `pytest -n`, or two test runs in one checkout, install each thing once."""
+    folder = Path(tempfile.gettempdir()) / "tap-calltouch-locks"
+    folder.mkdir(exist_ok=True)
+    name = hashlib.sha256(str(guarded).encode()).hexdigest()[:16]
+    return FileLock(folder / f"{name}.lock")
 
 
 # --- Meltano -----------------------------------------------------------------------------------
@@ -92,9 +79,16 @@ def meltano_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Meltano from PyPI in .venv-meltano, installed once and reused while current."""
     meltano = MELTANO_VENV / "bin" / "meltano"
     stamp = MELTANO_VENV / "requirements.txt"
-    if meltano.exists() and stamp.exists() and stamp.read_bytes() == REQUIREMENTS.read_bytes():
-        return meltano
-    logs = tmp_path_factory.mktemp("meltano-venv")
+    with exclusive(MELTANO_VENV):
+        if meltano.exists() and stamp.exists() and stamp.read_bytes() == REQUIREMENTS.read_bytes():
+            return meltano
+        install_meltano(tmp_path_factory.mktemp("meltano-venv"))
+    return meltano
+
+
+def install_meltano(logs: Path) -> None:
+    """.venv-meltano afresh; the plugins installed under the old one (PLUGINS) go with it."""
+    stamp = MELTANO_VENV / "requirements.txt"
     with timed("install Meltano into .venv-meltano (pip)"):
         shutil.rmtree(MELTANO_VENV, ignore_errors=True)
         run_logged([sys.executable, "-m", "venv", str(MELTANO_VENV)], logs / "venv.log")
@@ -103,7 +97,6 @@ def meltano_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run_logged([*pip, "--upgrade", "pip"], logs / "pip.log")
         run_logged([*pip, "-r", str(REQUIREMENTS)], logs / "requirements.log")
         shutil.copyfile(REQUIREMENTS, stamp)
-    return meltano
 
 
 def meltano_env(**extra: str) -> dict[str, str]:
@@ -129,29 +122,60 @@ class MeltanoProject:
         return log.read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="session")
-def meltano_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
-    """meltano.yml and transform/ in a temporary folder, the tap from this checkout, the loaders
-    and the dbt utilities."""
-    root = tmp_path_factory.mktemp("meltano-project")
+def project_manifest(loader_python: str | None = None) -> str:
+    """meltano.yml with the tap installed from this checkout and, given one, the Python
+    target-clickhouse gets instead of the `python: '3.11'` it names."""
     text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
     assert text.count("pip_url: -e .\n") == 1, "the tap's pip_url is no longer `-e .`"
-    (root / "meltano.yml").write_text(text.replace("pip_url: -e .\n", f"pip_url: -e {ROOT}\n"))
+    text = text.replace("pip_url: -e .\n", f"pip_url: -e {ROOT}\n")
+    if loader_python is None:
+        return text
+    assert "python: '3.11'" in text, "target-clickhouse no longer asks for Python 3.11"
+    return text.replace("python: '3.11'", f"python: {loader_python}")
+
+
+def install_plugins(
+    meltano: Path, manifest: str, plugins: Mapping[str, tuple[str, ...]], logs: Path
+) -> None:
+    """`meltano install` PLUGINS (type: names) into the shared project, unless installed there
+    from this very manifest and the tap's pyproject.toml."""
+    key = hashlib.sha256(
+        manifest.encode() + (ROOT / "pyproject.toml").read_bytes() + repr(plugins).encode()
+    ).hexdigest()
+    stamp = PLUGINS / ".installed" / key
+    env = meltano_env()
+    with exclusive(PLUGINS):
+        if stamp.exists():
+            return
+        PLUGINS.mkdir(exist_ok=True)
+        (PLUGINS / "meltano.yml").write_text(manifest, encoding="utf-8")
+        project = MeltanoProject(PLUGINS, meltano)
+        names = " ".join(name for group in plugins.values() for name in group)
+        with timed(f"meltano install {names}"):
+            for kind, group in plugins.items():
+                project.run(["install", "--plugin-type", kind, *group], logs / f"{kind}.log", env)
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.touch()
+
+
+@pytest.fixture(scope="session")
+def meltano_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
+    """meltano.yml and transform/ in a temporary folder of this process, with the tap from this
+    checkout, the loaders and the dbt utilities installed (in the shared project, linked)."""
+    manifest = project_manifest()
+    plugins = {"extractor": ("tap-calltouch",), "loader": LOADERS, "utility": UTILITIES}
+    install_plugins(meltano_bin, manifest, plugins, tmp_path_factory.mktemp("meltano-install"))
+    root = tmp_path_factory.mktemp("meltano-project")
+    (root / "meltano.yml").write_text(manifest, encoding="utf-8")
     shutil.copytree(
         ROOT / "transform",
         root / "transform",
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
     )
-    project = MeltanoProject(root, meltano_bin)
-    env = meltano_env()
-    with timed("meltano install tap-calltouch " + " ".join(LOADERS)):
-        project.run(
-            ["install", "--plugin-type", "extractor", "tap-calltouch"], root / "i1.log", env
-        )
-        project.run(["install", "--plugin-type", "loader", *LOADERS], root / "i2.log", env)
-    with timed("meltano install " + " ".join(UTILITIES)):
-        project.run(["install", "--plugin-type", "utility", *UTILITIES], root / "i3.log", env)
-    return project
+    (root / ".meltano").mkdir()
+    for folder in PLUGIN_FOLDERS:
+        (root / ".meltano" / folder).symlink_to(PLUGINS / ".meltano" / folder)
+    return MeltanoProject(root, meltano_bin)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
@@ -175,21 +199,25 @@ def install_postgres() -> None:
             "PostgreSQL's initdb/pg_ctl are missing: install the server "
             "(Debian: `apt-get install -y postgresql`) or run ./scripts/test as root"
         )
-    apt_install("postgresql", check=True)
+    apt_install("postgresql", check=True, present=lambda: postgres_bin_dir() is not None)
 
 
-def apt_install(package: str, *, check: bool) -> None:
-    """`apt-get update` then `apt-get install -y` one Debian package, quietly, as root."""
+def apt_install(package: str, *, check: bool, present: Callable[[], bool]) -> None:
+    """`apt-get update` then `apt-get install -y` one Debian package, quietly, as root, unless
+    `present()` says another process installed it meanwhile."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     apt_get = shutil.which("apt-get") or "apt-get"
-    with timed(f"apt-get install {package}"):
-        subprocess.run([apt_get, "update"], check=check, env=env, capture_output=True)  # noqa: S603
-        subprocess.run(  # noqa: S603
-            [apt_get, "install", "-y", "--no-install-recommends", package],
-            check=check,
-            env=env,
-            capture_output=True,
-        )
+    with exclusive(apt_get):
+        if present():
+            return
+        with timed(f"apt-get install {package}"):
+            subprocess.run([apt_get, "update"], check=check, env=env, capture_output=True)  # noqa: S603
+            subprocess.run(  # noqa: S603
+                [apt_get, "install", "-y", "--no-install-recommends", package],
+                check=check,
+                env=env,
+                capture_output=True,
+            )
 
 
 def free_port() -> int:
@@ -385,7 +413,7 @@ def python_for_loader() -> str:
             "target-clickhouse needs Python 3.11 (or 3.10) on PATH: install it "
             "(Debian 12: `apt-get install -y python3.11-venv`) or run ./scripts/test as root"
         )
-    apt_install("python3.11-venv", check=False)
+    apt_install("python3.11-venv", check=False, present=lambda: bool(shutil.which("python3.11")))
     found = shutil.which("python3.11")
     if not found:
         pytest.fail(
@@ -396,19 +424,14 @@ def python_for_loader() -> str:
 
 
 @pytest.fixture(scope="session")
-def clickhouse_project(meltano_project: MeltanoProject) -> MeltanoProject:
-    """The session's Meltano project with target-clickhouse (in a Python 3.11 venv, from
+def clickhouse_project(
+    meltano_project: MeltanoProject, tmp_path_factory: pytest.TempPathFactory
+) -> MeltanoProject:
+    """This process's Meltano project with target-clickhouse (in a Python 3.11 venv, from
     whichever Python 3.11 this machine has) and dbt-clickhouse installed too."""
-    manifest = meltano_project.root / "meltano.yml"
-    text = manifest.read_text(encoding="utf-8")
-    assert "python: '3.11'" in text, "target-clickhouse no longer asks for Python 3.11"
-    manifest.write_text(text.replace("python: '3.11'", f"python: {python_for_loader()}"))
-    root, env = meltano_project.root, meltano_env()
-    with timed("meltano install target-clickhouse dbt-clickhouse"):
-        meltano_project.run(
-            ["install", "--plugin-type", "loader", "target-clickhouse"], root / "i4.log", env
-        )
-        meltano_project.run(
-            ["install", "--plugin-type", "utility", "dbt-clickhouse"], root / "i5.log", env
-        )
+    manifest = project_manifest(python_for_loader())
+    plugins = {"loader": ("target-clickhouse",), "utility": ("dbt-clickhouse",)}
+    logs = tmp_path_factory.mktemp("clickhouse-install")
+    install_plugins(meltano_project.meltano, manifest, plugins, logs)
+    (meltano_project.root / "meltano.yml").write_text(manifest, encoding="utf-8")
     return meltano_project

@@ -24,7 +24,8 @@ from tests.bigquery_rules import row_problems, schema_problems
 from tests.captured import account, vary
 from tests.conftest import TOKEN, run_tap
 from tests.emulator.server import Emulator
-from tests.integration.conftest import ROOT, run_logged, timed
+from tests.integration.conftest import ROOT, exclusive, run_logged
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,18 +51,21 @@ def bigquery_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wanted = f"{plugin.get('python', '3')} {plugin['pip_url']}"
     python = VENV / "bin" / "python"
     stamp = VENV / "pip_url.txt"
-    if python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
-        return python
-    base = shutil.which(f"python{plugin.get('python', '3')}")
-    if base is None:
-        pytest.fail(f"target-bigquery needs Python {plugin.get('python')} (meltano.yml): not found")
-    logs = tmp_path_factory.mktemp("bigquery-venv")
-    with timed("install target-bigquery into .venv-bigquery (pip)"):
-        shutil.rmtree(VENV, ignore_errors=True)
-        run_logged([base, "-m", "venv", str(VENV)], logs / "venv.log")
-        pip = [str(python), "-m", "pip", "install", "--progress-bar", "off"]
-        run_logged([*pip, *plugin["pip_url"].split()], logs / "pip.log")
-        stamp.write_text(wanted, encoding="utf-8")
+    with exclusive(VENV):
+        if python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
+            return python
+        base = shutil.which(f"python{plugin.get('python', '3')}")
+        if base is None:
+            pytest.fail(
+                f"target-bigquery needs Python {plugin.get('python')} (meltano.yml): not found"
+            )
+        logs = tmp_path_factory.mktemp("bigquery-venv")
+        with timed("install target-bigquery into .venv-bigquery (pip)"):
+            shutil.rmtree(VENV, ignore_errors=True)
+            run_logged([base, "-m", "venv", str(VENV)], logs / "venv.log")
+            pip = [str(python), "-m", "pip", "install", "--progress-bar", "off"]
+            run_logged([*pip, *plugin["pip_url"].split()], logs / "pip.log")
+            stamp.write_text(wanted, encoding="utf-8")
     return python
 
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.integration.conftest import CH_DATABASE, ROOT, ROW_COUNTS
+from tests.integration.conftest import CH_DATABASE, ROOT
+from tests.integration.figures import ROW_COUNTS
 from tests.integration.test_meltano_end_to_end import run_twice
 from tests.integration.warehouses import STREAMS, ClickHouseWarehouse
 

@@ -9,13 +9,12 @@ built empty `leads` whose tests passed.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.integration.conftest import ROOT, MeltanoProject, meltano_env, timed
+from tests.integration.conftest import MeltanoProject, meltano_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,23 +25,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 RAW, MODELS = "agency_raw", "agency_models"  # databases of no other test
-
-
-@pytest.fixture(scope="module")
-def dbt_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
-    """meltano.yml and transform/ in a temporary folder with dbt-clickhouse alone installed."""
-    root = tmp_path_factory.mktemp("dbt-clickhouse-project")
-    shutil.copyfile(ROOT / "meltano.yml", root / "meltano.yml")
-    shutil.copytree(
-        ROOT / "transform",
-        root / "transform",
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
-    )
-    project = MeltanoProject(root, meltano_bin)
-    with timed("meltano install dbt-clickhouse (settings test)"):
-        command = ["install", "--plugin-type", "utility", "dbt-clickhouse"]
-        project.run(command, root / "i.log", meltano_env())
-    return project
 
 
 @pytest.fixture
@@ -77,9 +59,9 @@ def dbt_run(project: MeltanoProject, server: ChdbServer, log: Path) -> tuple[int
 
 
 def test_a_raw_database_that_is_not_there_fails_naming_the_variables(
-    dbt_project: MeltanoProject, server: ChdbServer, tmp_path: Path
+    clickhouse_project: MeltanoProject, server: ChdbServer, tmp_path: Path
 ) -> None:
-    code, output = dbt_run(dbt_project, server, tmp_path / "missing.log")
+    code, output = dbt_run(clickhouse_project, server, tmp_path / "missing.log")
     assert code != 0, output[-3000:]
     assert f"No database {RAW} on ClickHouse 127.0.0.1" in output, output[-3000:]
     assert "TARGET_CLICKHOUSE_DATABASE" in output
@@ -88,10 +70,10 @@ def test_a_raw_database_that_is_not_there_fails_naming_the_variables(
 
 
 def test_an_empty_raw_database_still_builds_empty_models(
-    dbt_project: MeltanoProject, server: ChdbServer, tmp_path: Path
+    clickhouse_project: MeltanoProject, server: ChdbServer, tmp_path: Path
 ) -> None:
     server.session.query(f"CREATE DATABASE {RAW}")
-    code, output = dbt_run(dbt_project, server, tmp_path / "empty.log")
+    code, output = dbt_run(clickhouse_project, server, tmp_path / "empty.log")
     assert code == 0, output[-3000:]
     count = server.session.query(f"SELECT count() FROM {MODELS}.leads", "CSV").bytes()  # noqa: S608 - our own constant
     assert count.strip() == b"0"

@@ -17,13 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.conftest import (
-    ROOT,
-    MeltanoProject,
-    meltano_env,
-    python_for_loader,
-    timed,
-)
+from tests.integration.conftest import MeltanoProject, meltano_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -48,20 +42,6 @@ MESSAGES = [
     },
     {"type": "RECORD", "stream": "sites", "record": {"siteId": 7, "name": "TLS"}},
 ]
-
-
-@pytest.fixture(scope="module")
-def loader_project(meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
-    """meltano.yml in a temporary folder with target-clickhouse alone installed."""
-    root = tmp_path_factory.mktemp("tls-project")
-    text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
-    text = text.replace("python: '3.11'", f"python: {python_for_loader()}")
-    (root / "meltano.yml").write_text(text, encoding="utf-8")
-    project = MeltanoProject(root, meltano_bin)
-    with timed("meltano install target-clickhouse (TLS test)"):
-        command = ["install", "--plugin-type", "loader", "target-clickhouse"]
-        project.run(command, root / "i.log", meltano_env())
-    return project
 
 
 @pytest.fixture
@@ -118,10 +98,12 @@ def tls_env(server: ChdbServer, **extra: str) -> dict[str, str]:
 
 
 def test_loads_over_tls_with_the_certificate_checked(
-    loader_project: MeltanoProject, tls_server: tuple[ChdbServer, Path], tmp_path: Path
+    clickhouse_project: MeltanoProject, tls_server: tuple[ChdbServer, Path], tmp_path: Path
 ) -> None:
     server, ca = tls_server
-    done = load(loader_project, tls_env(server, REQUESTS_CA_BUNDLE=str(ca)), tmp_path / "load.log")
+    done = load(
+        clickhouse_project, tls_env(server, REQUESTS_CA_BUNDLE=str(ca)), tmp_path / "load.log"
+    )
     output = (tmp_path / "load.log").read_text(encoding="utf-8")
     assert done.returncode == 0, output[-3000:]
     rows = server.session.query(f"SELECT siteid, name FROM {DATABASE}.sites", "CSV").bytes()  # noqa: S608 - our own constant
@@ -132,10 +114,10 @@ def test_loads_over_tls_with_the_certificate_checked(
 
 
 def test_an_untrusted_certificate_is_refused(
-    loader_project: MeltanoProject, tls_server: tuple[ChdbServer, Path], tmp_path: Path
+    clickhouse_project: MeltanoProject, tls_server: tuple[ChdbServer, Path], tmp_path: Path
 ) -> None:
     server, _ = tls_server
-    done = load(loader_project, tls_env(server), tmp_path / "load.log")
+    done = load(clickhouse_project, tls_env(server), tmp_path / "load.log")
     output = (tmp_path / "load.log").read_text(encoding="utf-8")
     assert done.returncode != 0
     assert "CERTIFICATE_VERIFY_FAILED" in output, output[-3000:]

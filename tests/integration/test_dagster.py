@@ -32,7 +32,8 @@ from tap_calltouch.shards import shard_of
 from tests.conftest import TOKEN
 from tests.emulator.server import Emulator
 from tests.emulator.sites import Site, generate_sites, tokens_for
-from tests.integration.conftest import ROOT, meltano_env, run_logged, timed
+from tests.integration.conftest import ROOT, exclusive, meltano_env, run_logged
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,9 +86,16 @@ def dagster_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Dagster from PyPI in .venv-dagster, installed once and reused while current."""
     dagster = DAGSTER_VENV / "bin" / "dagster"
     stamp = DAGSTER_VENV / "requirements.txt"
-    if dagster.exists() and stamp.exists() and stamp.read_bytes() == REQUIREMENTS.read_bytes():
-        return dagster
-    logs = tmp_path_factory.mktemp("dagster-venv")
+    with exclusive(DAGSTER_VENV):
+        if dagster.exists() and stamp.exists() and stamp.read_bytes() == REQUIREMENTS.read_bytes():
+            return dagster
+        install_dagster(tmp_path_factory.mktemp("dagster-venv"))
+    return dagster
+
+
+def install_dagster(logs: Path) -> None:
+    """.venv-dagster afresh from orchestrate/requirements.txt."""
+    stamp = DAGSTER_VENV / "requirements.txt"
     with timed("install Dagster into .venv-dagster (pip)"):
         shutil.rmtree(DAGSTER_VENV, ignore_errors=True)
         run_logged([sys.executable, "-m", "venv", str(DAGSTER_VENV)], logs / "venv.log")
@@ -102,7 +110,6 @@ def dagster_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run_logged([*pip, "--upgrade", "pip"], logs / "pip.log")
         run_logged([*pip, "-r", str(REQUIREMENTS)], logs / "requirements.log")
         shutil.copyfile(REQUIREMENTS, stamp)
-    return dagster
 
 
 def max_overlap(spans: list[list[float]]) -> int:

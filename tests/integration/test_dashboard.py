@@ -35,7 +35,15 @@ import pytest
 from tests.conftest import TOKEN
 from tests.emulator.server import Emulator
 from tests.emulator.sites import Site, generate_sites
-from tests.integration.conftest import ROOT, free_port, meltano_env, run_logged, timed
+from tests.integration.conftest import (
+    ROOT,
+    apt_install,
+    exclusive,
+    free_port,
+    meltano_env,
+    run_logged,
+)
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -65,7 +73,10 @@ MONEY = re.compile(r"^(\d{1,3}(?:,\d{3})*)(\.\d\d)? ₽$")  # '1,234,567.89 ₽'
 def dashboard_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """.venv-dashboard as ./scripts/dashboard makes it, plus Playwright and pandas' stubs."""
     logs = tmp_path_factory.mktemp("dashboard-venv")
-    with timed("dashboard: ./scripts/dashboard --setup, requirements-test.txt"):
+    with (
+        exclusive(DASHBOARD_VENV),
+        timed("dashboard: ./scripts/dashboard --setup, requirements-test.txt"),
+    ):
         run_logged([str(ROOT / "scripts" / "dashboard"), "--setup"], logs / "setup.log")
         requirements = ROOT / "dashboard" / "requirements-test.txt"
         pip = [str(PYTHON), "-m", "pip", "install", "--progress-bar", "off"]
@@ -83,16 +94,7 @@ def chromium() -> str:
     if shutil.which(CHROMIUM) is None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium`, or run as root")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        apt_get = shutil.which("apt-get") or "apt-get"
-        with timed("apt-get install chromium"):
-            subprocess.run([apt_get, "update"], check=True, env=env, capture_output=True)  # noqa: S603
-            subprocess.run(  # noqa: S603
-                [apt_get, "install", "-y", "--no-install-recommends", "chromium"],
-                check=True,
-                env=env,
-                capture_output=True,
-            )
+        apt_install("chromium", check=True, present=lambda: shutil.which(CHROMIUM) is not None)
     return CHROMIUM
 
 

@@ -3,7 +3,7 @@
 Meltano runs the tap with its selection and calls the configuration valid at the first RECORD
 (or BATCH); otherwise it fails with the last line the tap wrote. The tap must fail, with its
 one message, for a rejected token, an unknown site and an `api_url` where nothing listens, and
-pass for a good configuration. Only the extractor is installed into a copy of the project.
+pass for a good configuration. It runs in the suite's Meltano project (tests/integration).
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import pytest
 from tests.conftest import FIRST_DAY, TOKEN
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
-from tests.integration.conftest import ROOT, MeltanoProject, meltano_env, timed
+from tests.integration.conftest import MeltanoProject, meltano_env
 from tests.test_faults import assert_no_token, closed_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 pytestmark = pytest.mark.integration
 
@@ -31,26 +30,7 @@ VALID = "Plugin configuration is valid"
 INVALID = "Plugin configuration is invalid"
 
 
-@pytest.fixture(scope="module")
-def extractor_project(
-    meltano_bin: Path, tmp_path_factory: pytest.TempPathFactory
-) -> MeltanoProject:
-    """meltano.yml in a temporary folder with the tap from this checkout installed, alone."""
-    root = tmp_path_factory.mktemp("meltano-config-test")
-    text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
-    assert text.count("pip_url: -e .\n") == 1, "the tap's pip_url is no longer `-e .`"
-    (root / "meltano.yml").write_text(text.replace("pip_url: -e .\n", f"pip_url: -e {ROOT}\n"))
-    project = MeltanoProject(root, meltano_bin)
-    with timed("meltano install tap-calltouch (config test)"):
-        project.run(
-            ["install", "--plugin-type", "extractor", "tap-calltouch"],
-            root / "install.log",
-            meltano_env(),
-        )
-    return project
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def emulator() -> Iterator[Emulator]:
     dataset = generate_dataset(seed=3, start=FIRST_DAY, days=3, per_day=2)
     with Emulator(dataset=dataset, token=TOKEN, rate_limit=None) as server:
@@ -77,10 +57,8 @@ def config_test(project: MeltanoProject, **settings: str) -> subprocess.Complete
     )
 
 
-def test_a_good_configuration_is_valid(
-    extractor_project: MeltanoProject, emulator: Emulator
-) -> None:
-    done = config_test(extractor_project, TAP_CALLTOUCH_API_URL=emulator.url)
+def test_a_good_configuration_is_valid(meltano_project: MeltanoProject, emulator: Emulator) -> None:
+    done = config_test(meltano_project, TAP_CALLTOUCH_API_URL=emulator.url)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert VALID in output
@@ -109,7 +87,7 @@ def test_a_good_configuration_is_valid(
     ],
 )
 def test_a_wrong_configuration_fails_with_the_taps_message(
-    extractor_project: MeltanoProject,
+    meltano_project: MeltanoProject,
     emulator: Emulator,
     settings: dict[str, str],
     says: list[str],
@@ -118,7 +96,7 @@ def test_a_wrong_configuration_fails_with_the_taps_message(
     url = emulator.url
     if settings.get("TAP_CALLTOUCH_API_URL") == "unreachable":
         settings = {**settings, "TAP_CALLTOUCH_API_URL": f"http://127.0.0.1:{closed_port()}"}
-    done = config_test(extractor_project, **{"TAP_CALLTOUCH_API_URL": url, **settings})
+    done = config_test(meltano_project, **{"TAP_CALLTOUCH_API_URL": url, **settings})
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert INVALID in output

@@ -47,7 +47,8 @@ from tests.emulator.dataset import (
 )
 from tests.emulator.server import Emulator
 from tests.emulator.sites import Site, generate_sites
-from tests.integration.conftest import MODEL_FIGURES, ROW_COUNTS, meltano_env, timed
+from tests.integration.conftest import meltano_env
+from tests.integration.figures import MODEL_FIGURES, ROW_COUNTS, timed
 from tests.integration.warehouses import (
     STREAMS,
     DuckDBWarehouse,

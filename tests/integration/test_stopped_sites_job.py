@@ -17,7 +17,8 @@ import pytest
 
 from tests.emulator.server import Emulator
 from tests.emulator.sites import Site, generate_sites
-from tests.integration.conftest import meltano_env, timed
+from tests.integration.conftest import meltano_env
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from pathlib import Path

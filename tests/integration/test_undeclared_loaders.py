@@ -22,7 +22,8 @@ from tests.conftest import TOKEN
 from tests.emulator.calls_dataset import generate_calls
 from tests.emulator.dataset import DEFAULT_SITE_ID, generate_dataset
 from tests.emulator.server import Emulator
-from tests.integration.conftest import meltano_env, timed
+from tests.integration.conftest import meltano_env
+from tests.integration.figures import timed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
