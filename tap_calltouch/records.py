@@ -50,11 +50,21 @@ class RecordWriter(MsgSpecWriter):
     """
 
     def __init__(self) -> None:
-        """Buffer stdout where it has no buffer of its own."""
+        """Buffer stdout where it has no buffer of its own.
+
+        The buffer writes to stdout's file descriptor through a file object of its own, which
+        never closes the descriptor: the stream it stands in for belongs to whoever set it up
+        (Python, or a host that captures output), and stays open when this one is dropped.
+        """
         super().__init__()
-        if isinstance(getattr(sys.stdout, "buffer", None), io.RawIOBase):
+        raw = getattr(sys.stdout, "buffer", None)
+        if isinstance(raw, io.RawIOBase):
+            try:
+                descriptor = raw.fileno()
+            except (OSError, ValueError):  # no descriptor (io.UnsupportedOperation), or closed
+                return
             sys.stdout = io.TextIOWrapper(
-                io.BufferedWriter(sys.stdout.buffer, 64 * 1024),
+                io.BufferedWriter(io.FileIO(descriptor, "wb", closefd=False), 64 * 1024),
                 encoding=sys.stdout.encoding,
                 errors=sys.stdout.errors,
                 write_through=True,
