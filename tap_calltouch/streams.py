@@ -84,6 +84,8 @@ class SitesStream(ShapedStream):
             and (not budget or tap.authenticator.calls < budget)
         ):
             requests: RequestsStream = tap.streams[RequestsStream.name]
+            # A fetch of its own: the requests journal's sync, if it ran, stopped its calls.
+            requests.start_fetching()
             # On a fetch thread, as every call: a signal meanwhile stops the wait for it.
             for _, answers in requests.fetch_in_order(
                 [Part(first_hour(tap.started, site.zone), site)]
