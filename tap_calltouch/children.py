@@ -14,7 +14,7 @@ import sys
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from tap_calltouch.records import ShapedStream
+from tap_calltouch.records import ShapedStream, flush_records
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -99,7 +99,7 @@ def child_writer(parent: Stream) -> Iterator[ChildWriter]:
     """A function writing each selected child stream's rows of one record of `parent`.
 
     Each child's SCHEMA goes out once, here; its record counter reports at the end, and so do
-    the items it left out.
+    the items it left out. A sync that fails writes the RECORD lines it holds first.
     """
     children = [c for c in parent.child_streams if c.selected and isinstance(c, ChildStream)]
     with ExitStack() as stack:
@@ -118,6 +118,9 @@ def child_writer(parent: Stream) -> Iterator[ChildWriter]:
 
         try:
             yield write
+        except Exception:
+            flush_records(parent)  # what was read before the failure reaches the target
+            raise
         finally:
             for child in children:
                 child.report_left_out()

@@ -15,7 +15,6 @@ before its record path (catalog deselection, stream maps, flattening, the msgspe
 
 from __future__ import annotations
 
-import io
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -40,41 +39,41 @@ if TYPE_CHECKING:
 
 
 class RecordWriter(MsgSpecWriter):
-    """The SDK's msgspec writer, with RECORD lines left in stdout's buffer until the next flush.
+    """The SDK's msgspec writer, with RECORD lines written in batches of up to 64 KB.
 
-    The SDK's writer flushes after every message: a system call per record and child row, a
-    third of the tap's CPU on a backfill. Any other message (SCHEMA, STATE) flushes, so a STATE
-    never reaches the target ahead of the records it covers; Python flushes the rest at exit,
-    and lines a `kill -9` loses are covered by no STATE, so the next run reads them again.
-    Under `PYTHONUNBUFFERED=1`, as containers often set, stdout is given a buffer for this.
+    The SDK's writer writes and flushes each message: a system call per record and child row,
+    a third of the tap's CPU on a backfill (and stdout has no buffer of its own under
+    `PYTHONUNBUFFERED=1`, as containers often set). RECORD lines wait here; any other message
+    (SCHEMA, STATE) writes them first, so a STATE never reaches the target ahead of the records
+    it covers. A stream's sync writes what is left as it ends or fails (`flush`); lines a kill
+    loses are covered by no STATE, so the next run reads them again.
     """
 
-    def __init__(self) -> None:
-        """Buffer stdout where it has no buffer of its own.
+    BUFFER_BYTES = 64 * 1024
 
-        The buffer writes to stdout's file descriptor through a file object of its own, which
-        never closes the descriptor: the stream it stands in for belongs to whoever set it up
-        (Python, or a host that captures output), and stays open when this one is dropped.
-        """
+    def __init__(self) -> None:
+        """Start with no line waiting."""
         super().__init__()
-        raw = getattr(sys.stdout, "buffer", None)
-        if isinstance(raw, io.RawIOBase):
-            try:
-                descriptor = raw.fileno()
-            except (OSError, ValueError):  # no descriptor (io.UnsupportedOperation), or closed
-                return
-            sys.stdout = io.TextIOWrapper(
-                io.BufferedWriter(io.FileIO(descriptor, "wb", closefd=False), 64 * 1024),
-                encoding=sys.stdout.encoding,
-                errors=sys.stdout.errors,
-                write_through=True,
-            )
+        self._lines = bytearray()
 
     @override
     def write_message(self, message: Message) -> None:
-        sys.stdout.buffer.write(self.format_message(message))
-        if not isinstance(message, RecordMessage):
-            sys.stdout.flush()
+        self._lines += self.format_message(message)
+        if not isinstance(message, RecordMessage) or len(self._lines) >= self.BUFFER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines waiting, whole, and flush stdout.
+
+        Unbuffered, stdout is a raw file: a write to a full pipe that a signal interrupts
+        returns having written part of the data, and the rest is written here.
+        """
+        out, view = sys.stdout.buffer, memoryview(bytes(self._lines))
+        self._lines.clear()
+        while view:
+            written = out.write(view)
+            view = view[written if written is not None else 0 :]
+        sys.stdout.flush()
 
 
 class ShapedStream(Stream):
@@ -123,7 +122,15 @@ class ShapedStream(Stream):
     def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
         """Finish the stream's state; a run stopped by a signal meanwhile stops here."""
         super().finalize_state_progress_markers(state)
+        flush_records(self)
         self._tap.check_stopped()  # type: ignore[attr-defined]
+
+
+def flush_records(stream: Stream) -> None:
+    """Write the RECORD lines the tap's writer holds: a stream's sync ends, or failed."""
+    writer = stream._tap.message_writer  # noqa: SLF001 - the tap the stream belongs to
+    if isinstance(writer, RecordWriter):
+        writer.flush()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import logging
 import re
+import signal
 import sys
 import threading
 import warnings
@@ -97,10 +98,20 @@ class TapCalltouch(Tap):
     config_jsonschema = CONFIG_SCHEMA
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        """Start with no site stopped; `_validate_config` has hidden every token by then."""
+        """Start with no site stopped; `_validate_config` has hidden every token by then.
+
+        A setting given as `null` is taken as not set (its default applies): the schema lets
+        null through, and `int(None)` would fail the run. SIGINT and SIGTERM go to `on_signal`.
+        """
         self.stopped = threading.Event()  # set by a signal (from here on): no more calls
         self.stopped_by: int | None = None  # the signal's number
+        config = kwargs.get("config")
+        if isinstance(config, dict):
+            kwargs["config"] = {key: value for key, value in config.items() if value is not None}
         super().__init__(*args, **kwargs)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self.on_signal)
         self.site_failures: dict[int, str] = {}  # site id -> why it stopped, across streams
         self.answered: set[int] = set()  # sites a call of this run got a whole answer for
         #: Each journal's share of `max_api_calls`, settled as the first journal syncs.
@@ -147,10 +158,7 @@ class TapCalltouch(Tap):
         The SDK calls this first thing in `__init__`, on the raw config (files and environment
         merged): every token in it, of any type, is registered for masking here, before a
         schema message can quote one or a log line print one, and the messages are redacted.
-        A setting given as `null` is taken as not set (its default applies): the schema lets
-        null through, and `int(None)` would fail the run.
         """
-        self._config = {key: value for key, value in self._config.items() if value is not None}
         config = dict(self.config)
         for secret in config_secrets(config):
             register_secret(secret)
@@ -222,14 +230,14 @@ class TapCalltouch(Tap):
             )
             raise
 
-    @override
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         """SIGINT or SIGTERM: record the stop; the main thread ends the run at its next wait.
 
-        The SDK's handler writes one more STATE and exits 0, so a killed run looked like a
-        finished one, and that STATE, written from inside the handler, could land inside a
-        line the main thread was writing. Here nothing is written or raised: the handler
-        returns, a write it interrupted carries on, and the main thread raises `Interrupted`
+        It replaces the SDK's handler, which writes one more STATE and exits 0, so a killed
+        run would look like a finished one, and that STATE, written from inside the handler,
+        could land inside a line the main thread was writing. Here nothing is written or
+        raised: the handler returns, a write it interrupted carries on, and the main thread
+        raises `Interrupted`
         where it next waits (`check_stopped`): for an answer, or at the end of a stream.
         The last STATE on stdout is then the one after the last complete window. The fetch
         threads make no more calls (`CalltouchStream._check_running` reads `stopped`); they
@@ -242,7 +250,7 @@ class TapCalltouch(Tap):
             self.stopped.set()
 
     def check_stopped(self) -> None:
-        """Raise `Interrupted` if a signal has stopped the run (see `_handle_termination`)."""
+        """Raise `Interrupted` if a signal has stopped the run (see `on_signal`)."""
         if self.stopped_by is not None:
             raise Interrupted(self.stopped_by)
 

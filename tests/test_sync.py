@@ -259,7 +259,7 @@ def test_a_journal_that_syncs_after_a_signal_makes_no_call() -> None:
         )
         stream = tap.streams["calls"]
         assert isinstance(stream, JournalStream)
-        tap._handle_termination(signal.SIGTERM, None)
+        tap.on_signal(signal.SIGTERM, None)
         out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # the writer writes bytes
         with contextlib.redirect_stdout(out), pytest.raises((StoppedError, Interrupted)):
             list(stream.get_records(None))
