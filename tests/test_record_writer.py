@@ -1,8 +1,7 @@
-"""The tap's message writer: RECORD lines wait in stdout's buffer, any other message flushes.
+"""The tap's message writer: RECORD lines wait in the writer, any other message writes them.
 
-Under `PYTHONUNBUFFERED=1` stdout has no buffer of its own, and the writer gives it one. The
-stream it stands in for is not the tap's: a host that captures output (pytest does) or Python
-itself still holds it, and it must stay open and whole when the tap's buffer is dropped.
+Under `PYTHONUNBUFFERED=1` stdout has no buffer of its own. The stream is not the tap's: a
+host that captures output (pytest does) or Python itself holds it, and it stays as it is.
 """
 
 from __future__ import annotations
@@ -29,9 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def test_an_unbuffered_stdout_gets_a_buffer_and_stays_open_once_it_is_dropped(
-    tmp_path: Path,
-) -> None:
+def test_records_wait_for_the_next_state_and_stdout_stays_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "stdout"
     saved = sys.stdout
     with path.open("wb", buffering=0) as raw:  # what `python -u` and pytest's capture give
@@ -40,16 +37,18 @@ def test_an_unbuffered_stdout_gets_a_buffer_and_stays_open_once_it_is_dropped(
         sys.stdout = owned
         try:
             writer = RecordWriter()
+            assert sys.stdout is owned
             writer.write_message(RecordMessage(stream="s", record={"n": 1}))
-            assert path.read_bytes() == b""  # a RECORD waits in the buffer
+            assert path.read_bytes() == b""  # a RECORD waits
             writer.write_message(StateMessage(value={"n": 1}))
             assert path.read_bytes().count(b"\n") == 2  # a STATE goes out after its records
             writer.write_message(RecordMessage(stream="s", record={"n": 2}))
+            writer.flush()  # a stream's sync ended or failed
         finally:
-            buffered, sys.stdout = sys.stdout, saved
-        del buffered, writer
+            sys.stdout = saved
+        del writer
         gc.collect()
-        assert not raw.closed, "dropping the tap's buffer closed the stream it stood in for"
+        assert not raw.closed
         owned.write("after\n")
     lines = path.read_bytes().decode().splitlines()
     assert [json.loads(line)["type"] for line in lines[:3]] == ["RECORD", "STATE", "RECORD"]
