@@ -201,6 +201,7 @@ class JournalStream(CalltouchStream):
         """
         journals = run_journals(self)
         check_bindings(journals)
+        check_saved_states(journals)
         limit = budgeted_call_limit(self, journals)
         plans = self._planned()
         self.start_fetching()
@@ -387,6 +388,18 @@ def check_bindings(journals: list[JournalStream]) -> None:
         )
         if refused:
             raise CalltouchAPIError(refused)
+
+
+def check_saved_states(journals: list[JournalStream]) -> None:
+    """Read every journal's saved state of each of its sites; a `StateError` if one cannot be.
+
+    Each journal plans as it begins: state of a later journal that cannot be read would
+    otherwise fail the run after the journals before it synced whole, not before its first call.
+    """
+    for journal in journals:
+        planner = journal.planner
+        for site in journal.sites:
+            planner.saved(site)
 
 
 def budgeted_call_limit(journal: JournalStream, journals: list[JournalStream]) -> int | None:

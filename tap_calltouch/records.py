@@ -16,6 +16,7 @@ before its record path (catalog deselection, stream maps, flattening, the msgspe
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ else:
     from typing_extensions import override
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib.encoding.simple import Message
 
@@ -131,6 +134,20 @@ def flush_records(stream: Stream) -> None:
     writer = stream._tap.message_writer  # noqa: SLF001 - the tap the stream belongs to
     if isinstance(writer, RecordWriter):
         writer.flush()
+
+
+@contextmanager
+def written_on_failure(stream: Stream) -> Iterator[None]:
+    """Write the RECORD lines the tap's writer holds when what runs inside fails.
+
+    No STATE follows a failure, and the lines would die with the process: `sites` and
+    `site_runs` records of a run that ends failing on its stopped sites among them.
+    """
+    try:
+        yield
+    except Exception:
+        flush_records(stream)
+        raise
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from tap_calltouch.answers import BARE_ARRAY, PAGED, release
 from tap_calltouch.children import ChildStream
 from tap_calltouch.journal import JournalStream
 from tap_calltouch.outcomes import report_stopped_sites, reported_later
-from tap_calltouch.records import ShapedStream
+from tap_calltouch.records import ShapedStream, written_on_failure
 from tap_calltouch.shards import shard_in, share
 from tap_calltouch.sites import sites_of
 from tap_calltouch.windows import CALLS_DATE_FORMAT, REQUESTS_DATE_FORMAT, Part, first_hour
@@ -61,12 +61,13 @@ class SitesStream(ShapedStream):
         config = dict(self.config)
         sites = share(sites_of(config), shard_in(config))  # a shard's run: its own sites
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
-        for site in sites:
-            if self.prove(site):
-                yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
-        # Else the last journal names them, or `sites` or `site_runs` after it.
-        if failures and not self._journals_follow() and not reported_later(self):
-            report_stopped_sites(self, sites, failures)
+        with written_on_failure(self):
+            for site in sites:
+                if self.prove(site):
+                    yield {"siteId": site.site_id, "name": site.name, "timezone": site.timezone}
+            # Else the last journal names them, or `sites` or `site_runs` after it.
+            if failures and not self._journals_follow() and not reported_later(self):
+                report_stopped_sites(self, sites, failures)
 
     def prove(self, site: Site) -> bool:
         """Whether the API answered a call for the site in this run, making one if none did.
@@ -84,6 +85,8 @@ class SitesStream(ShapedStream):
             and (not budget or tap.authenticator.calls < budget)
         ):
             requests: RequestsStream = tap.streams[RequestsStream.name]
+            # A fetch of its own: the requests journal's sync, if it ran, stopped its calls.
+            requests.start_fetching()
             # On a fetch thread, as every call: a signal meanwhile stops the wait for it.
             for _, answers in requests.fetch_in_order(
                 [Part(first_hour(tap.started, site.zone), site)]
@@ -123,17 +126,18 @@ class SiteRunsStream(ShapedStream):
         failures: dict[int, str] = self._tap.site_failures  # type: ignore[attr-defined]
         started = self._tap.started.isoformat()  # type: ignore[attr-defined]
         sites = share(sites_of(config), shard_in(config))
-        for site in sites:
-            reason = failures.get(site.site_id)
-            yield {
-                "siteId": site.site_id,
-                "name": site.name,
-                "startedAt": started,
-                "stopped": reason is not None,
-                "reason": reason,
-            }
-        if failures and not reported_later(self):  # `sites`, synced after it, lists first
-            report_stopped_sites(self, sites, failures)
+        with written_on_failure(self):
+            for site in sites:
+                reason = failures.get(site.site_id)
+                yield {
+                    "siteId": site.site_id,
+                    "name": site.name,
+                    "startedAt": started,
+                    "stopped": reason is not None,
+                    "reason": reason,
+                }
+            if failures and not reported_later(self):  # `sites`, synced after it, lists first
+                report_stopped_sites(self, sites, failures)
 
 
 class RequestsStream(JournalStream):

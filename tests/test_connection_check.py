@@ -192,6 +192,21 @@ def test_of_several_sites_one_rejected_is_never_listed_and_fails_the_run(
     assert listed == [DEFAULT_SITE_ID]
 
 
+def test_sites_proves_a_site_the_requests_journal_had_no_window_for(
+    account: tuple[Emulator, list[Site]],
+) -> None:
+    """A `start_date` ahead: the requests journal syncs, reads nothing, and ends its sync."""
+    emulator, _ = account
+    now = dt.datetime.combine(FIRST_DAY - dt.timedelta(days=2), dt.time(12), dt.timezone.utc)
+    with mock.patch.object(TapCalltouch, "clock", staticmethod(lambda: now)):
+        result, error = run(
+            TapCalltouch, one_site(emulator.url, end_date=None), ("requests", "sites")
+        )
+    assert error is None, repr(error)
+    assert len(emulator.calls) == 1
+    assert [r["siteId"] for r in result.records["sites"]] == [DEFAULT_SITE_ID]
+
+
 def test_sites_respects_the_call_budget(account: tuple[Emulator, list[Site]]) -> None:
     emulator, _ = account
     config = {**two_sites(emulator.url), "max_api_calls": 1}

@@ -217,6 +217,28 @@ def test_a_garbage_state_fails_clearly_before_any_call(
     assert emulator.count() == 0
 
 
+def test_a_later_journals_garbage_state_fails_before_the_first_call_of_the_run() -> None:
+    """`calls` syncs before `requests`: its calls and records must not go out first."""
+    days = 6
+    dataset = generate_dataset(seed=3, start=FIRST_DAY, days=days, per_day=3)
+    calls = generate_calls(seed=3, start=FIRST_DAY, days=days, per_day=3)
+    with Emulator(dataset=dataset, calls=calls, token=TOKEN) as server:
+        config = {
+            "api_token": TOKEN,
+            "site_id": str(DEFAULT_SITE_ID),
+            "start_date": FIRST_DAY.isoformat(),
+            "end_date": (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat(),
+            "api_url": server.url,
+        }
+        state = {"bookmarks": {"requests": {"replication_key_value": "not a time"}}}
+        run = sync(config, state=state, streams=("requests", "calls"))
+        made = server.count()
+    assert isinstance(run.error, StateError), run.error
+    assert "'requests'" in str(run.error)
+    assert made == 0, f"{made} call(s) went out before the unreadable state was refused"
+    assert not run.result.records
+
+
 # --- a budget shared by sites and journals; today read again; journals with no records --------
 
 MOSCOW_NOON = dt.time(12, tzinfo=MOSCOW)
