@@ -14,7 +14,7 @@ import sys
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from tap_calltouch.records import ShapedStream, flush_records
+from tap_calltouch.records import ShapedStream, written_on_failure
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -103,6 +103,7 @@ def child_writer(parent: Stream) -> Iterator[ChildWriter]:
     """
     children = [c for c in parent.child_streams if c.selected and isinstance(c, ChildStream)]
     with ExitStack() as stack:
+        stack.enter_context(written_on_failure(parent))
         counters = [(child, stack.enter_context(child.get_record_counter())) for child in children]
         for child in children:
             child.write_schema_once()
@@ -118,9 +119,6 @@ def child_writer(parent: Stream) -> Iterator[ChildWriter]:
 
         try:
             yield write
-        except Exception:
-            flush_records(parent)  # what was read before the failure reaches the target
-            raise
         finally:
             for child in children:
                 child.report_left_out()
