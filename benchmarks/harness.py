@@ -24,8 +24,8 @@ from benchmarks.datasets import (
     BENCH,
     FIRST_DAY,
     JOURNAL_STREAMS,
-    PYTHON,
     ROOT,
+    RUN_PYTHON,
     SITE_ID,
     STREAMS,
     TAP,
@@ -113,14 +113,14 @@ def tap_program(label: str = "tap-calltouch", journal: str = "requests") -> Prog
 
 
 def bare_program(label: str = "bare orjson loop", journal: str = "requests") -> Program:
-    argv = [str(PYTHON), str(BENCH / "bare_loop.py")]
+    argv = [str(RUN_PYTHON), str(BENCH / "bare_loop.py")]
     if journal != "requests":
         argv += ["--journal", journal]
     return Program(label, argv, journal=journal)
 
 
 def plain_program() -> Program:
-    return Program("plain SDK tap", [str(PYTHON), str(BENCH / "plain_sdk_tap.py")])
+    return Program("plain SDK tap", [str(RUN_PYTHON), str(BENCH / "plain_sdk_tap.py")])
 
 
 class Runner:
@@ -219,7 +219,7 @@ class Runner:
             argv = program.argv
             if program.is_tap:  # only this journal's streams: the other one is not measured
                 argv = [*argv, "--catalog", str(self.catalog(journal))]
-            if wrap and argv[0] == str(PYTHON):  # the wrapper is the interpreter
+            if wrap and argv[0] == str(RUN_PYTHON):  # the wrapper is the interpreter
                 argv = argv[1:]
             _measure([*wrap, *argv, "--config", str(config)], stderr, run)
         run.server = ServerLog(**emulator.command("stats"))
@@ -246,7 +246,7 @@ def precompile() -> str:
     already hold their bytecode. Python reads bytecode that exists whatever that setting says.
     """
     subprocess.run(
-        [str(PYTHON), "-m", "compileall", "-q", str(ROOT / "tap_calltouch")],
+        [str(RUN_PYTHON), "-m", "compileall", "-q", str(ROOT / "tap_calltouch")],
         check=True,
         cwd=ROOT,
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.datasets import MB, PYTHON, ROOT, STREAMS, WINDOW_SETTING
+from benchmarks.datasets import MB, ROOT, RUN_PYTHON, STREAMS, WINDOW_SETTING
 from benchmarks.goals import CPU_VS_BARE, MAX_CALLS_PER_SECOND, MAX_RSS_MB, STATE_SLACK
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ def machine() -> str:
         "print(sys.version.split()[0], m.version('singer-sdk'))"
     )
     version = subprocess.run(
-        [str(PYTHON), "-c", probe], capture_output=True, text=True, check=False
+        [str(RUN_PYTHON), "-c", probe], capture_output=True, text=True, check=False
     ).stdout.split()
     python, sdk = [*version, "?", "?"][:2]
     return (

@@ -44,6 +44,7 @@ from benchmarks.report import (
     state_check,
     tap_version,
 )
+from benchmarks.runtime import ensure_runtime
 from benchmarks.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     report = Report(mode)
     began = time.perf_counter()
-    environment = precompile()
+    environment = f"{ensure_runtime()}; {precompile()}"
     with _workdir(args.logs) as workdir:
         runner = Runner(workdir, keep_logs=args.logs is not None)
         bench = Benchmark(scale, runner, report, max(1, args.repeat))

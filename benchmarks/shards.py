@@ -19,11 +19,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from benchmarks.datasets import TAP
+from benchmarks.runtime import ensure_runtime
 from tests.emulator.server import Emulator
 from tests.emulator.sites import generate_sites
 
-ROOT = Path(__file__).resolve().parent.parent
-TAP = ROOT / ".venv" / "bin" / "tap-calltouch"
 TOKEN = "agency-token"  # noqa: S105 - the emulator's made-up token
 FIRST_DAY = dt.date(2025, 3, 1)
 DAYS = 14
@@ -38,6 +38,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--store", help="rate_limit_store (default: a SQLite file of its own)")
     args = parser.parse_args()
+    ensure_runtime()
     sites = generate_sites(
         args.sites, seed=3, start=FIRST_DAY, days=DAYS, requests_per_day=2, calls_per_day=5
     )

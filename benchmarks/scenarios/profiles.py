@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.datasets import PYTHON, ROOT
+from benchmarks.datasets import ROOT, RUN_PYTHON
 from benchmarks.harness import Scenario, plain_program, slug, tap_default_window_days, tap_program
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def run(bench: Benchmark) -> None:
             emulator,
             days=days,
             window_days=window_days,
-            wrap=[str(PYTHON), "-m", "cProfile", "-o", str(output)],
+            wrap=[str(RUN_PYTHON), "-m", "cProfile", "-o", str(output)],
             section="profile",
         )
         title = f"## Profile: {program.label} (cProfile, main thread)"
