@@ -84,6 +84,16 @@ def _shape_custom_fields(record: Record) -> None:
             field["value"] = as_value_text(value)
 
 
+_MS_BEYOND = 253_402_300_800_000  # 10000-01-01T00:00:00Z in epoch milliseconds
+
+
+def _request_epoch(sent: Any, written: str | None) -> int | None:  # noqa: ANN401
+    """A request's epoch seconds: of the milliseconds sent, as nearly always, else of its text."""
+    if type(sent) is int and 0 <= sent < _MS_BEYOND:
+        return sent // 1000
+    return _epoch_of(written)
+
+
 def _epoch_of(when: str | None) -> int | None:
     """Epoch seconds of an RFC 3339 UTC text the shaping wrote."""
     if when is None:
@@ -116,9 +126,9 @@ def shape_request(record: Record, tz: ZoneInfo) -> Record:
     number = record.get("requestNumber")
     if number is not None and not isinstance(number, str):
         record["requestNumber"] = str(number)
+    sent = record.get("date")
     record["date"] = request_date(record, tz)
-
-    at = _epoch_of(record["date"])  # the sessions' times are read against it
+    at = _request_epoch(sent, record["date"])  # the sessions' times are read against it
 
     _shape_session(record.get("session"), tz, at)
     client = record.get("client")

@@ -164,8 +164,16 @@ def local_epoch(value: Any, tz: ZoneInfo) -> int | None:  # noqa: ANN401
     fold 0 too), so it lands in the hour after the gap rather than nowhere.
     """
     parts = local_parts(value)
-    if parts is None:
-        return None
+    return None if parts is None else _local_instant(parts, tz)
+
+
+def _local_instant(parts: Parts, tz: ZoneInfo) -> int | None:
+    """`local_epoch` of a text's fields."""
+    year, month, day, hour, minute, second = parts
+    steady = _steady_offset(tz, year, month, day)
+    if steady is not None and 0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60:  # noqa: PLR2004
+        ordinal, offset = steady  # the day's one offset: no datetime to build
+        return (ordinal - _ORDINAL_1970) * 86_400 + hour * 3600 + minute * 60 + second - offset
     try:
         return int(dt.datetime(*parts, tzinfo=tz).timestamp())
     except (ValueError, OverflowError):  # 31/02, hour 25, or beyond what a datetime holds
@@ -192,6 +200,11 @@ def session_epoch(value: Any, tz: ZoneInfo, call: int | None) -> int | None:  # 
     parts = local_parts(value)
     if parts is None or call is None:
         return None
+    return _session_instant(parts, tz, call)
+
+
+def _session_instant(parts: Parts, tz: ZoneInfo, call: int) -> int | None:
+    """`session_epoch` of a text's fields."""
     hour = parts[3]
     hours = (hour,) if hour == 0 or hour > 12 else (hour % 12, hour % 12 + 12)  # noqa: PLR2004
     best = None
@@ -217,8 +230,8 @@ def visit_epoch(value: Any, tz: ZoneInfo, at: int | None) -> int | None:  # noqa
         return None
     hour = parts[3]
     if hour == 0 or hour > 12:  # noqa: PLR2004
-        return local_epoch(value, tz)
-    return session_epoch(value, tz, at)
+        return _local_instant(parts, tz)
+    return None if at is None else _session_instant(parts, tz, at)
 
 
 def epoch_seconds(value: Any) -> int | None:  # noqa: ANN401

@@ -460,3 +460,40 @@ def test_child_items_without_an_integer_id_are_left_out_and_counted() -> None:
     visits, left_out = child_rows.map_visit_rows.split(shaped)
     assert ([v["sessionId"] for v in visits], left_out) == ([5], 1)
     assert child_rows.request_tag_rows.split({"requestId": 1}) == ([], 0)
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@given(
+    wall=st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2040, 12, 31)),  # noqa: DTZ001
+    zone_name=st.sampled_from(SESSION_ZONES),
+)
+@example(wall=dt.datetime(2024, 3, 31, 2, 30), zone_name="Europe/Berlin")  # noqa: DTZ001 - skipped
+@example(wall=dt.datetime(2024, 10, 27, 2, 30), zone_name="Europe/Berlin")  # noqa: DTZ001 - twice
+def test_a_local_time_reads_as_its_first_pass_as_datetime_reads_it(
+    wall: dt.datetime, zone_name: str
+) -> None:
+    """On any day, with or without a clock change: fold 0, as `datetime` with a zone reads it."""
+    zone = ZoneInfo(zone_name)
+    wall = wall.replace(microsecond=0, fold=0)
+    expected = int(wall.replace(tzinfo=zone).timestamp())
+    assert timestamps.local_epoch(wall.strftime("%d/%m/%Y %H:%M:%S"), zone) == expected
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    request=st.integers(min_value=946_684_800, max_value=2_145_916_800),  # 2000..2038
+    before=st.integers(min_value=0, max_value=11 * 3600),
+    millis=st.integers(min_value=0, max_value=999),
+)
+def test_a_requests_session_is_read_against_the_request_time_sent(
+    request: int, before: int, millis: int
+) -> None:
+    """The session's 12-hour text is placed by the request's own time, to the second."""
+    session = dt.datetime.fromtimestamp(request - before, UTC)
+    record = {
+        "requestId": 1,
+        "date": request * 1000 + millis,
+        "session": {"sessionDate": java_hh(session, MOSCOW)},
+    }
+    shaped = shaping.shape_request(record, MOSCOW)
+    assert shaped["session"]["sessionDate"] == session.isoformat().replace("+00:00", "Z")
