@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
-from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.json import serialize_json
@@ -61,8 +61,13 @@ class RecordWriter(MsgSpecWriter):
 
     @override
     def write_message(self, message: Message) -> None:
-        self._lines += self.format_message(message)
-        if not isinstance(message, RecordMessage) or len(self._lines) >= self.BUFFER_BYTES:
+        if not isinstance(message, RecordMessage):
+            self._lines += self.format_message(message)
+            self.flush()
+            return
+        encoder.encode_into(message.to_dict(), self._lines, -1)  # as `serialize_jsonl`, in place
+        self._lines += b"\n"
+        if len(self._lines) >= self.BUFFER_BYTES:
             self.flush()
 
     def flush(self) -> None:
