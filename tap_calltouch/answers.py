@@ -1,22 +1,24 @@
 """Answer bodies: from a 200 response to the records it holds, one parser per answer shape.
 
-A body is spooled (`spool.py`) inside the retry loop, and read there, so that one truncated or
-not what the journal sends is simply fetched again: a small one in full, a calls page (a page
-object) parsed whole with orjson and a requests answer (a bare array) with ijson; a large one
-(over `WHOLE_PARSE_BYTES`) only by its first and last bytes and a page's totals. Up to 8 answers
-wait for their turn and a parsed body takes about five times its size (pages of 1,000 calls
-parsed whole as they are emitted take peak RSS from about 95 MB to 120), so a large one waits on
-disk and its records are streamed with ijson as they are emitted: memory stays flat however big
-a window's answer is.
+A body is spooled (`spool.py`) inside the retry loop, and checked there, so that one truncated or
+not what the journal sends is simply fetched again. A calls page holds at most `page_size`
+records: it is checked whole as it comes (msgspec reads it through without building anything)
+and parsed whole with orjson, a small one at once and a large one only when its turn comes, so
+that up to 8 pages waiting cost disk, not heap. A requests answer (a bare array) has no such
+bound: a small one is read in full with ijson, a large one (over `WHOLE_PARSE_BYTES`) is checked
+by its first and last bytes only, and its records are streamed from disk with ijson as they are
+emitted, so memory stays flat however big a window's answer is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 import ijson
+import msgspec
 import orjson
 from singer_sdk.exceptions import RetriableAPIError
 
@@ -126,10 +128,16 @@ def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
         return
     with answer.records as body:
         body.seek(0)
-        try:
-            yield from ijson.items(body, answer.envelope.records_prefix, use_float=True)
-        except ijson.JSONError as exc:
-            raise MalformedStreamError(yajl_reason(exc)) from None
+        if answer.envelope.records_key is not None:  # a page, checked whole as it came
+            with mapped(body) as view:
+                records = _PAGE.decode(view)[answer.envelope.records_key]
+        else:
+            try:
+                yield from ijson.items(body, answer.envelope.records_prefix, use_float=True)
+            except ijson.JSONError as exc:
+                raise MalformedStreamError(yajl_reason(exc)) from None
+            return
+    yield from records
 
 
 def release(answers: list[Answer]) -> None:
@@ -152,11 +160,13 @@ def _checked(body: IO[bytes], response: requests.Response, envelope: Envelope) -
     """A small body read in full; a large one that opens and closes as its envelope does."""
     size = body.tell()
     _check_edges(body, size, response, envelope)
-    if size > WHOLE_PARSE_BYTES:
-        return Answer(body, envelope, *_streamed_totals(body, response, envelope))
     if envelope.records_key is not None:
+        if size > WHOLE_PARSE_BYTES:
+            return Answer(body, envelope, *_checked_page(body, response, envelope))
         records, totals = _page(body.read(), response, envelope)
         return Answer(records, envelope, *totals)
+    if size > WHOLE_PARSE_BYTES:
+        return Answer(body, envelope)
     try:
         return Answer(list(ijson.items(body, "item", use_float=True)), envelope)
     except ijson.JSONError as exc:
@@ -200,22 +210,53 @@ def _whole_numbers(
     return totals
 
 
-def _streamed_totals(body: IO[bytes], response: requests.Response, envelope: Envelope) -> list[int]:
-    """A large page's totals, read from its top level up to them without building its records."""
-    found: dict[str, Any] = {}
-    if not envelope.totals:
-        return []
+#: Reads a page through, checking every byte of it, into its top-level values left unparsed.
+_PAGE_CHECK = msgspec.json.Decoder(dict[str, msgspec.Raw])
+#: Parses a page whole, as orjson would, without orjson's transient document of ~15x its size.
+_PAGE = msgspec.json.Decoder(dict[str, Any])
+
+
+@contextlib.contextmanager
+def mapped(body: IO[bytes]) -> Iterator[memoryview]:
+    """A spooled body's bytes mapped from its file, not copied onto the heap.
+
+    A copy per fetch thread would be a few MB each that the allocator keeps after it is freed.
+    """
+    with mmap.mmap(body.fileno(), 0, access=mmap.ACCESS_READ) as pages, memoryview(pages) as view:
+        yield view
+
+
+def _checked_page(body: IO[bytes], response: requests.Response, envelope: Envelope) -> list[int]:
+    """A large page's totals; a `BadBodyError` unless the whole page is JSON with its records.
+
+    Its records are left unbuilt, to be parsed when their turn comes (`records_of`).
+    """
+    with mapped(body) as view:
+        head = _page_head(view, str(envelope.records_key))  # no view of the body outlives it
+    if isinstance(head, str):  # what the check found, quoting none of the body
+        msg = f"HTTP 200 but the body is not {envelope.kind} ({head})"
+        raise BadBodyError(msg, response)
+    shallow, kind = head
+    if kind is not None:
+        msg = f"HTTP 200 but `{envelope.records_key}` is {kind}"
+        raise _not_records(msg, shallow, response)
+    return _whole_numbers(shallow, response, envelope)
+
+
+def _page_head(view: memoryview, key: str) -> tuple[dict[str, Any], str | None] | str:
+    """A page's other top-level values parsed, and what its records are unless a list.
+
+    The page's own fault, if it is no JSON object, as text.
+    """
     try:
-        for prefix, event, value in ijson.parse(body, use_float=True):
-            if prefix in envelope.totals and event in {"number", "string", "null", "boolean"}:
-                found[prefix] = value
-                if len(found) == len(envelope.totals):
-                    break
-    except ijson.JSONError as exc:
-        msg = f"HTTP 200 but the body is not {envelope.kind} ({yajl_reason(exc)})"
-        raise BadBodyError(msg, response) from None
-    body.seek(0)
-    return _whole_numbers(found, response, envelope)
+        top = _PAGE_CHECK.decode(view)
+        records = top.pop(key, None)
+        shallow = {name: orjson.loads(memoryview(value)) for name, value in top.items()}
+    except (msgspec.DecodeError, orjson.JSONDecodeError) as exc:
+        return str(exc)
+    if records is None:
+        return shallow, "missing"
+    return shallow, None if bytes(memoryview(records)[:1]) == b"[" else "not a list"
 
 
 def _check_edges(

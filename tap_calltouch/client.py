@@ -387,7 +387,7 @@ class CalltouchStream(ShapedStream, RESTStream[Any]):
         self._silent_failure = None
 
     def parse_answer(self, answer: Answer, part: Part) -> Iterator[dict[str, Any]]:
-        """The records of one answer; a large body that breaks mid-stream stops its site.
+        """The records of one answer; a large requests body that breaks mid-stream stops its site.
 
         Some of its records are out by then, so it is not fetched again in this run: its
         window stays incomplete (no STATE), and the next run reads it again.
