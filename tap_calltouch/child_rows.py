@@ -43,13 +43,14 @@ class ChildRows:
 
     def split(self, parent: Record) -> tuple[list[Record], int]:
         """The rows of `parent`, and how many of its items were left out for want of an id."""
-        items = dicts_in(parent.get(self.field))
-        if not items:  # most parents have none of a kind
+        items = parent.get(self.field)
+        if not items or not isinstance(items, list):  # most parents have none of a kind
             return [], 0
-        keys = {self.parent_key: parent.get(self.parent_key), "siteId": parent.get("siteId")}
         key = self.key
-        kept = [item for item in items if type(item.get(key)) is int]  # an id: no bool, no text
-        left_out = len(items) - len(kept)
+        # An id: no bool, no text. Junk that is no object is no item.
+        kept = [item for item in items if isinstance(item, dict) and type(item.get(key)) is int]
+        left_out = 0 if len(kept) == len(items) else len(dicts_in(items)) - len(kept)
+        keys = {self.parent_key: parent.get(self.parent_key), "siteId": parent.get("siteId")}
         if self.unique:
             firsts: dict[int, Record] = {}
             for item in kept:

@@ -48,12 +48,6 @@ class ChildStream(ShapedStream):
         self._schema_sent = False
         self.left_out = 0  # items of the parents without an id of their own, since last said
 
-    def rows(self, parent: dict[str, Any]) -> list[dict[str, Any]]:
-        """This stream's rows of `parent`, counting the items left out for want of an id."""
-        rows, left_out = self.extract.split(parent)
-        self.left_out += left_out
-        return rows
-
     def report_left_out(self) -> None:
         """Warn once of the items left out since the last warning."""
         if self.left_out:
@@ -76,8 +70,12 @@ class ChildStream(ShapedStream):
         Rows share nested objects with the parent, whose RECORD comes after them: a row whose
         way out changes nested objects (`reshapes`) is copied first, so the parent keeps its own.
         """
-        rows: list[dict[str, Any] | None] = self.rows(parent)  # type: ignore[assignment]
-        if rows and self.reshapes:  # else `post_process` has nothing to do
+        rows: list[dict[str, Any] | None]
+        rows, left_out = self.extract.split(parent)  # type: ignore[assignment]
+        self.left_out += left_out  # items of the parent without an id of their own
+        if not rows:  # most parents have no rows of a kind
+            return 0
+        if self.reshapes:  # else `post_process` has nothing to do
             rows = [self.post_process(copy.deepcopy(row)) for row in rows if row is not None]
         for row in rows:
             if row is not None:
