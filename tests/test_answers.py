@@ -336,7 +336,8 @@ def test_a_large_page_cut_after_a_closing_brace_is_fetched_again() -> None:
     """Cut where an object ends, it still opens and closes as a page does."""
     body = _page(large(at=700)[0], records_first=False)
     cut = body[: body.rindex(b"}", 0, len(body) - 3) + 1]  # the last record but one ends
-    assert cut.endswith(b"}") and len(cut) > WHOLE_PARSE_BYTES
+    assert cut.endswith(b"}")
+    assert len(cut) > WHOLE_PARSE_BYTES
     with pytest.raises(answers.BadBodyError, match="truncated"):
         read_answer(response_of(cut), answers.PAGED)
 
