@@ -350,27 +350,36 @@ class Benchmark:
 
     def best_of(  # noqa: PLR0913 - each is a knob of the measured runs
         self,
-        program: Program,
+        programs: Sequence[Program],
         emulator: EmulatorProcess,
         *,
         days: int,
         window_days: int,
         section: str = "cpu",
         page_size: int | None = None,
-    ) -> Run:
-        """The run with the least CPU out of `--repeat` runs."""
-        runs = [
-            self.runner.run(
-                program,
-                emulator,
-                days=days,
-                window_days=window_days,
-                section=section,
-                page_size=page_size,
-            )
+    ) -> list[Run]:
+        """Each program's run with the least CPU out of `--repeat` rounds.
+
+        A round runs every program once, in turn: a shared machine's speed drifts over minutes,
+        and programs compared within each round meet the same drift, where runs in blocks (the
+        tap's N, then the floor's N) can meet a slow phase apart.
+        """
+        rounds = [
+            [
+                self.runner.run(
+                    program,
+                    emulator,
+                    days=days,
+                    window_days=window_days,
+                    section=section,
+                    page_size=page_size,
+                )
+                for program in programs
+            ]
             for _ in range(self.repeat)
         ]
-        return min(runs, key=lambda run: run.cpu if run.ok else math.inf)
+        each = zip(*rounds, strict=True)
+        return [min(runs, key=lambda run: run.cpu if run.ok else math.inf) for runs in each]
 
 
 def tap_default_window_days(setting: str = "window_days") -> int:

@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING
 
 from benchmarks.datasets import CALL_STREAMS, MB
 from benchmarks.harness import (
-    Program,
-    Run,
     Scenario,
     bare_program,
     tap_default_window_days,
@@ -25,26 +23,22 @@ def run(bench: Benchmark) -> None:
     days = scale.calls_cpu_days
     window_days = tap_default_window_days("calls_window_days")
 
-    def best(program: Program) -> Run:
-        return bench.best_of(
-            program,
-            emulator,
-            days=days,
-            window_days=window_days,
-            section="calls-cpu",
-            page_size=scale.page_size,
-        )
-
-    tap = best(tap_program(journal="calls"))
-    bare = best(bare_program("bare orjson loop (calls)", journal="calls"))
-    runs = [tap, bare]
+    runs = bench.best_of(
+        [tap_program(journal="calls"), bare_program("bare orjson loop (calls)", journal="calls")],
+        emulator,
+        days=days,
+        window_days=window_days,
+        section="calls-cpu",
+        page_size=scale.page_size,
+    )
+    tap, bare = runs
     answer = sum(tap.server.body_bytes) / MB if tap.server else 0.0
     bench.report.add(
         f"## C1. Calls: CPU\n\nDataset: the first {days} days of {emulator.describe()}: "
         f"{tap.records['calls']:,} calls and {tap.total_records - tap.records['calls']:,} "
         f"child rows in {page_count(tap)} pages, {answer:.1f} MB of answers; "
         f"calls_window_days={window_days} (the tap's default), page_size={scale.page_size} "
-        f"for both programs; best of {bench.repeat} by CPU. The bare loop reads the pages "
+        f"for both programs; best of {bench.repeat} rounds by CPU. The bare loop reads the pages "
         "one after the other; the tap reads a window's pages 2..N concurrently.\n\n"
         f"{process_table(runs)}\n\n{stream_table(runs, CALL_STREAMS)}\n\n"
         f"Ratio: tap/bare = {ratio(tap, bare)}."

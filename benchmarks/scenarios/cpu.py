@@ -23,17 +23,17 @@ def run(bench: Benchmark) -> None:
     emulator = bench.base()
     days = bench.scale.cpu_days
     window_days = tap_default_window_days()
-    tap = bench.best_of(tap_program(), emulator, days=days, window_days=window_days)
-    bare = bench.best_of(bare_program(), emulator, days=days, window_days=window_days)
-    plain = bench.best_of(plain_program(), emulator, days=days, window_days=window_days)
-    runs = [tap, bare, plain]
+    programs = [tap_program(), bare_program(), plain_program()]
+    runs = bench.best_of(programs, emulator, days=days, window_days=window_days)
+    tap, bare, plain = runs
     answer = sum(tap.server.body_bytes) / MB if tap.server else 0.0
     bench.report.add(
         f"## 1. CPU\n\nDataset: the first {days} days of {emulator.describe()}: "
         f"{tap.records['requests']:,} requests and "
         f"{tap.total_records - tap.records['requests']:,} child rows, {answer:.1f} MB of "
         f"answers; window_days={window_days} (the tap's default) for all three programs; "
-        f"best of {bench.repeat} by CPU.\n\n{process_table(runs)}\n\n{stream_table(runs)}\n\n"
+        f"best of {bench.repeat} rounds by CPU.\n\n"
+        f"{process_table(runs)}\n\n{stream_table(runs)}\n\n"
         f"Ratios: tap/bare = {ratio(tap, bare)}, tap/plain SDK = {ratio(tap, plain)}."
     )
     ok = tap.ok and bare.ok and plain.ok
