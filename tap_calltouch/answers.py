@@ -2,9 +2,11 @@
 
 A body is spooled (`spool.py`) inside the retry loop, and checked there, so that one truncated or
 not what the journal sends is simply fetched again. A calls page holds at most `page_size`
-records: it is checked whole as it comes (msgspec reads it through without building anything)
-and parsed whole with orjson, a small one at once and a large one only when its turn comes, so
-that up to 8 pages waiting cost disk, not heap. A requests answer (a bare array) has no such
+records. A small one is parsed whole with orjson at once. A large one is checked whole for its
+shape as it comes (msgspec reads it through without building anything) and parsed whole with
+msgspec only when its turn comes, so that up to 8 pages waiting cost disk, not heap; a value the
+shape check cannot judge (a string not UTF-8, a number out of range) breaks it then, as a
+requests answer that breaks mid-stream. A requests answer (a bare array) has no such
 bound: a small one is read in full with ijson, a large one (over `WHOLE_PARSE_BYTES`) is checked
 by its first and last bytes only, and its records are streamed from disk with ijson as they are
 emitted, so memory stays flat however big a window's answer is.
@@ -78,7 +80,11 @@ class ErrorBodyError(BadBodyError):
 
 
 class MalformedStreamError(ValueError):
-    """A large body that passed the edge check but broke while streaming."""
+    """A large body that passed the checks made as it came but broke when its records were read.
+
+    A requests array is checked at its edges, a calls page for its shape: a value inside a
+    record (a string not UTF-8, a number out of range) is read only when its turn comes.
+    """
 
 
 def api_error_texts(body: object) -> list[str]:
@@ -128,9 +134,12 @@ def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
         return
     with answer.records as body:
         body.seek(0)
-        if answer.envelope.records_key is not None:  # a page, checked whole as it came
+        if answer.envelope.records_key is not None:  # a page, its shape checked as it came
             with mapped(body) as view:
-                records = _PAGE.decode(view)[answer.envelope.records_key]
+                try:
+                    records = _PAGE.decode(view)[answer.envelope.records_key]
+                except (msgspec.DecodeError, RecursionError) as exc:  # a value unreadable
+                    raise MalformedStreamError(str(exc)) from None
         else:
             try:
                 yield from ijson.items(body, answer.envelope.records_prefix, use_float=True)
@@ -252,7 +261,7 @@ def _page_head(view: memoryview, key: str) -> tuple[dict[str, Any], str | None] 
         top = _PAGE_CHECK.decode(view)
         records = top.pop(key, None)
         shallow = {name: orjson.loads(memoryview(value)) for name, value in top.items()}
-    except (msgspec.DecodeError, orjson.JSONDecodeError) as exc:
+    except (msgspec.DecodeError, orjson.JSONDecodeError, RecursionError) as exc:
         return str(exc)
     if records is None:
         return shallow, "missing"

@@ -387,16 +387,17 @@ class CalltouchStream(ShapedStream, RESTStream[Any]):
         self._silent_failure = None
 
     def parse_answer(self, answer: Answer, part: Part) -> Iterator[dict[str, Any]]:
-        """The records of one answer; a large requests body that breaks mid-stream stops its site.
+        """The records of one answer; a large one that breaks as they are read stops its site.
 
-        Some of its records are out by then, so it is not fetched again in this run: its
-        window stays incomplete (no STATE), and the next run reads it again.
+        A requests answer breaks mid-stream, a calls page on a value its shape check could not
+        judge. Some records of the window may be out by then, so it is not fetched again in this
+        run: its window stays incomplete (no STATE), and the next run reads it again.
         """
         try:
             yield from records_of(answer)
         except MalformedStreamError as exc:
             msg = (
-                f"{self.name} window {part}: the answer broke off mid-stream ({exc}); state "
+                f"{self.name} window {part}: the answer could not be read through ({exc}); state "
                 "holds the previous window, so the next run fetches this one again"
             )
         else:

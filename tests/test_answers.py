@@ -332,6 +332,40 @@ def test_a_large_page_broken_midway_is_fetched_again(*, records_first: bool) -> 
         read_answer(response_of(_page(body, records_first=records_first)), answers.PAGED)
 
 
+#: JSON in shape whose values a whole parse refuses: a string not UTF-8, a number out of range.
+UNREADABLE_VALUES = {
+    "not-utf8": b'{"callId": 1, "callerNumber": "7\xff"}',
+    "out-of-range": b'{"callId": 1, "duration": 1e400}',
+}
+
+
+@pytest.mark.parametrize("record", UNREADABLE_VALUES.values(), ids=UNREADABLE_VALUES.keys())
+def test_a_large_page_with_a_value_that_cannot_be_read_breaks_as_a_stream_does(
+    record: bytes,
+) -> None:
+    """Checked for its shape only (a second whole parse would double its CPU), such a page
+    breaks when its records are read: a `MalformedStreamError`, which stops its site, as a large
+    requests answer that breaks; a small page is refused in the retry loop."""
+    with pytest.raises(answers.BadBodyError):
+        read_answer(response_of(_page(small(record), records_first=True)), answers.PAGED)
+    body, _ = large(record, at=700)
+    answer = read_answer(response_of(_page(body, records_first=True)), answers.PAGED)
+    with pytest.raises(answers.MalformedStreamError):
+        list(records_of(answer))
+
+
+@pytest.mark.parametrize("where", ["in-a-record", "beside-the-records"])
+def test_a_large_page_nested_deeper_than_the_parser_goes_is_a_bad_body(where: str) -> None:
+    """Refused in the retry loop, as a small page is, not escaping as a `RecursionError`."""
+    deep = b"[" * 1100 + b"]" * 1100
+    if where == "in-a-record":
+        page = _page(large(b'{"callId": 1, "x": ' + deep + b"}", at=700)[0], records_first=True)
+    else:
+        page = b'{"extra": ' + deep + b", " + _page(large(at=700)[0], records_first=True)[1:]
+    with pytest.raises(answers.BadBodyError, match="recursion"):
+        read_answer(response_of(page), answers.PAGED)
+
+
 def test_a_large_page_cut_after_a_closing_brace_is_fetched_again() -> None:
     """Cut where an object ends, it still opens and closes as a page does."""
     body = _page(large(at=700)[0], records_first=False)

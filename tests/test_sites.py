@@ -12,11 +12,13 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_calltouch.answers import WHOLE_PARSE_BYTES
 from tap_calltouch.client import CalltouchStream
 from tap_calltouch.errors import SitesFailedError, UnreachableError
 from tap_calltouch.sites import Site as SiteSetting
@@ -433,7 +435,7 @@ def test_a_fault_on_one_site_stops_that_site_alone(
     message = str(first.error)
     assert message.startswith("1 of 3 site(s) stopped")
     assert f"site {faulty.site_id} (Brand {position + 1}): " in message
-    assert f"failed after {TRIES} attempts" in message or "broke off mid-stream" in message
+    assert f"failed after {TRIES} attempts" in message or "could not be read through" in message
     assert "points" not in message
     for token in (MANY, FAULTY_NAME):
         assert_no_token(*exception_texts(first.error), caplog.text, token=token)
@@ -571,7 +573,7 @@ def test_a_large_answer_breaking_while_streamed_stops_its_site_alone() -> None:
         second = sync(settings, state=state, streams=REQUEST_STREAMS)
     assert isinstance(first.error, SitesFailedError), first.error
     assert f"site {faulty.site_id} (Brand 1): " in str(first.error)
-    assert "broke off mid-stream" in str(first.error)
+    assert "could not be read through" in str(first.error)
     assert_state_follows_emitted(first.result)
     got = {
         r["requestId"] for r in first.result.records["requests"] if r["siteId"] == faulty.site_id
@@ -591,6 +593,41 @@ def test_a_large_answer_breaking_while_streamed_stops_its_site_alone() -> None:
     assert {
         r["requestId"] for r in second.result.records["requests"] if r["siteId"] == faulty.site_id
     } == wanted[faulty.site_id]
+
+
+def test_a_large_calls_page_with_a_value_that_cannot_be_read_stops_its_site_alone() -> None:
+    """A page over `WHOLE_PARSE_BYTES` is checked for its shape as it comes; a string in it that
+    is no UTF-8 breaks it only when its records are read: its site stops, the run goes on, and
+    the next run reads the window whole."""
+    sites = generate_sites(
+        2, seed=37, start=FIRST_DAY, days=DAYS, requests_per_day=1, calls_per_day=200
+    )
+    faulty, healthy = sites
+    settings = {"calls_window_days": DAYS, "page_size": 200}
+    with matrix_emulator(sites, faulty) as emulator:
+        settings |= {**matrix_config(emulator.url, sites, faulty), **settings}
+        emulator.inject("garbled", site=faulty.site_id, journal="calls", page=2)
+        first = sync(settings, streams=CALL_STREAMS)
+        state = copy.deepcopy(first.result.final_state)
+        second = sync(settings, state=state, streams=CALL_STREAMS)
+    page_2 = faulty.calls[200:400]  # the calls of page 2, as the API sends them
+    assert len(orjson.dumps(page_2)) > WHOLE_PARSE_BYTES  # read as a large page
+    assert isinstance(first.error, SitesFailedError), first.error
+    assert f"site {faulty.site_id} (Brand 1): " in str(first.error)
+    assert "UTF-8" in str(first.error)
+    assert_state_follows_emitted(first.result)
+    partitions = first.result.final_state["bookmarks"]["calls"]["partitions"]
+    assert all(
+        "replication_key_value" not in p
+        for p in partitions
+        if p["context"]["siteId"] == faulty.site_id
+    )
+    wanted = {s.site_id: {int(c["callId"]) for c in s.calls} for s in sites}
+    got = {r["callId"] for r in first.result.records["calls"] if r["siteId"] == healthy.site_id}
+    assert got == wanted[healthy.site_id]
+    assert second.error is None, second.error
+    got = {r["callId"] for r in second.result.records["calls"] if r["siteId"] == faulty.site_id}
+    assert got == wanted[faulty.site_id]
 
 
 def test_the_summary_does_not_claim_others_completed_when_every_site_stopped() -> None:

@@ -69,6 +69,15 @@ def truncated(response: Response, after: str | None = None) -> Response:
     return response
 
 
+def garbled(response: Response) -> Response:
+    """The answer with one byte that is no UTF-8 inside a string past its middle (a broken
+    encoder or proxy): still JSON in shape, its length and edges as sent."""
+    body = response.get_data()
+    at = body.index(b'":"', len(body) // 2) + 3
+    response.set_data(body[:at] + b"\xff" + body[at:])
+    return response
+
+
 def json_error(status: int, error: str, message: str, retry_after: float | None = None) -> Response:
     """A short JSON error body, as the API sends for 400, 403 and 429."""
     body = orjson.dumps({"error": error, "message": message})

@@ -28,7 +28,15 @@ from tests.emulator.accounts import CLIENT_API_ID, Accounts, given_sites
 from tests.emulator.calls_journal import CallsJournal, PageServed
 from tests.emulator.errors import BadRequestError
 from tests.emulator.requests_journal import API_PATH, REQUEST_TIME, RequestsJournal
-from tests.emulator.responses import HELP_PAGE, HTML, cut_off, injected, json_error, truncated
+from tests.emulator.responses import (
+    HELP_PAGE,
+    HTML,
+    cut_off,
+    garbled,
+    injected,
+    json_error,
+    truncated,
+)
 from tests.emulator.serving import ARRIVED, ArrivalServer, QuietHandler
 
 __all__ = ["API_PATH", "JOURNALS", "REQUEST_TIME", "Call", "Emulator", "PageServed"]
@@ -50,7 +58,9 @@ if TYPE_CHECKING:
 # also what a call to an unknown path is counted under.
 JOURNALS: tuple[type[Journal], ...] = (RequestsJournal, CallsJournal)
 
-FAULTS = frozenset({"status", "reset", "hang", "slow", "truncated", "cut", "html", "object"})
+FAULTS = frozenset(
+    {"status", "reset", "hang", "slow", "truncated", "garbled", "cut", "html", "object"}
+)
 ANSWERING_FAULTS = frozenset({"status", "reset", "hang", "html", "object"})  # instead of the API
 MATCH_OPTIONS = ("page", "limit", "dateFrom", "dateTo")  # inject(..., page=3): match={"page": 3}
 HOLD = "emulator.hold"  # environ key: seconds a `hang` fault keeps the caller waiting (None: ever)
@@ -220,7 +230,8 @@ class Emulator(Accounts):
         `hang` (keep the connection open without a word for seconds=None, i.e. until the
         emulator stops, then close it), `slow` (delay=1.0 seconds, then answer normally),
         `truncated` (the answer's body cut in half; after="]" cuts just after the last "]" of
-        the first half, so the body still ends like an array), `cut` (the answer announced
+        the first half, so the body still ends like an array), `garbled` (one byte that is no
+        UTF-8 put into a string past the body's middle), `cut` (the answer announced
         whole, by its Content-Length, and the connection dropped halfway through the body: a
         body broken mid-stream), `html` (200 with an HTML page), `object` (200 with a JSON
         object, or body=...). `status` answers a gateway's HTML page, or with message="..."
@@ -354,9 +365,11 @@ class Emulator(Accounts):
             time.sleep(opts.get("delay", 1.0))
         response = self._api(request, self.journals[journal.name], named)
         if kind == "truncated":
-            return truncated(response, opts.get("after"))
-        if kind == "cut":
-            return cut_off(response, request.environ)
+            response = truncated(response, opts.get("after"))
+        elif kind == "garbled":
+            response = garbled(response)
+        elif kind == "cut":
+            response = cut_off(response, request.environ)
         return response
 
     def _api(self, request: Request, journal: Journal, named: str | None) -> Response:
