@@ -65,7 +65,12 @@ class RecordWriter(MsgSpecWriter):
             self._lines += self.format_message(message)
             self.flush()
             return
-        encoder.encode_into(message.to_dict(), self._lines, -1)  # as `serialize_jsonl`, in place
+        end = len(self._lines)
+        try:  # as `serialize_jsonl`, but in place
+            encoder.encode_into(message.to_dict(), self._lines, -1)
+        except BaseException:
+            del self._lines[end:]  # no piece of a line that failed
+            raise
         self._lines += b"\n"
         if len(self._lines) >= self.BUFFER_BYTES:
             self.flush()

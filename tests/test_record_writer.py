@@ -92,3 +92,24 @@ def test_an_unbuffered_python_writes_the_same_messages(tmp_path: Path) -> None:
     messages = [[json.loads(line) for line in out.splitlines()] for out in outputs]
     assert [m["type"] for m in messages[0]] == [m["type"] for m in messages[1]]
     assert sum(m["type"] == "RECORD" for m in messages[0]) > 0
+
+
+def test_a_record_that_cannot_be_encoded_leaves_no_piece_of_its_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Encoded in place into the lines held, a record that fails partway is taken out again:
+    the next flush writes whole lines only."""
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out, write_through=True))
+    writer = RecordWriter()
+    writer.write_message(RecordMessage(stream="calls", record={"callId": 1}))
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(sys.getrecursionlimit() + 10):  # deeper than the encoder goes
+        inner["x"] = inner = {}
+    with pytest.raises(RecursionError):
+        writer.write_message(RecordMessage(stream="calls", record={"callId": 2, "deep": deep}))
+    writer.write_message(StateMessage(value={"bookmark": 1}))
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["RECORD", "STATE"]
+    assert json.loads(lines[0])["record"] == {"callId": 1}
