@@ -160,9 +160,12 @@ def yajl_reason(error: ijson.JSONError) -> str:
     """The parser's complaint without the 60 bytes of body it quotes around the fault.
 
     A body can echo the call's URL (a gateway's page spliced in): the token, cut by that
-    excerpt, is no longer the whole one a mask looks for.
+    excerpt, is no longer the whole one a mask looks for. yajl gives some complaints (bytes
+    that are no UTF-8) as bytes, whose `str` is one line holding the excerpt.
     """
-    return str(error).strip().partition("\n")[0]
+    said = error.args[0] if error.args else ""
+    text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+    return text.strip().partition("\n")[0]
 
 
 def _checked(body: IO[bytes], response: requests.Response, envelope: Envelope) -> Answer:

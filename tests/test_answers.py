@@ -332,6 +332,26 @@ def test_a_large_page_broken_midway_is_fetched_again(*, records_first: bool) -> 
         read_answer(response_of(_page(body, records_first=records_first)), answers.PAGED)
 
 
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_a_body_that_is_no_utf8_is_refused_without_quoting_it(size: str) -> None:
+    """yajl gives its lexical errors as bytes with an excerpt of the body: none of it, nor a
+    token the body echoes, may reach the message."""
+    record = b'{"requestId": 1, "url": "https://x.ru/?clientApiId=' + TOKEN.encode() + b'\xff"}'
+    if size == "small":
+        with pytest.raises(answers.BadBodyError) as refused:
+            read_answer(response_of(small(record)))
+        message = str(refused.value)
+    else:
+        body, _ = large(record, at=700)
+        with pytest.raises(answers.MalformedStreamError) as broken:
+            list(records_of(read_answer(response_of(body))))
+        message = str(broken.value)
+    assert "UTF8" in message
+    assert TOKEN[:8] not in message
+    assert "right here" not in message
+    assert "clientApiId" not in message
+
+
 #: JSON in shape whose values a whole parse refuses: a string not UTF-8, a number out of range.
 UNREADABLE_VALUES = {
     "not-utf8": b'{"callId": 1, "callerNumber": "7\xff"}',

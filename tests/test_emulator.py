@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 import requests
+from werkzeug.wrappers import Response
 
 from tests.emulator.dataset import (
     SESSION_TIME,
@@ -28,6 +29,7 @@ from tests.emulator.dataset import (
     find_request,
     generate_dataset,
 )
+from tests.emulator.responses import garbled
 from tests.emulator.server import API_PATH, Emulator
 
 if TYPE_CHECKING:
@@ -561,3 +563,17 @@ def test_command_line_serves_until_sigterm() -> None:
         assert 8 <= len(answer.json()) <= 12
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'[{"a":"x","b":"y"}]', b'{"records":[],"pageTotal":0,"recordsTotal":0}', b"[1,2]", b"[]"],
+)
+def test_garbled_puts_one_byte_that_is_no_utf8_into_a_string_of_any_body(body: bytes) -> None:
+    garbled_body = garbled(Response(body)).get_data()
+    if b'"' not in body:
+        assert garbled_body == body  # nothing to garble: sent as it is
+        return
+    assert garbled_body.replace(b"\xff", b"", 1) == body
+    at = garbled_body.index(b"\xff")
+    assert garbled_body[:at].count(b'"') % 2 == 1  # inside a string

@@ -630,6 +630,28 @@ def test_a_large_calls_page_with_a_value_that_cannot_be_read_stops_its_site_alon
     assert got == wanted[faulty.site_id]
 
 
+def test_a_large_requests_answer_that_is_no_utf8_stops_its_site_quoting_none_of_it() -> None:
+    sites = generate_sites(
+        2, seed=31, start=FIRST_DAY, days=DAYS, requests_per_day=80, calls_per_day=1
+    )
+    faulty, healthy = sites
+    with matrix_emulator(sites, faulty) as emulator:
+        settings = matrix_config(emulator.url, sites, faulty) | {"window_days": DAYS}
+        emulator.inject("garbled", site=faulty.site_id, journal="requests")
+        first = sync(settings, streams=REQUEST_STREAMS)
+    assert isinstance(first.error, SitesFailedError), first.error
+    message = str(first.error)
+    assert f"site {faulty.site_id} (Brand 1): " in message
+    assert "invalid bytes in UTF8 string" in message
+    assert "right here" not in message  # yajl's excerpt of the body
+    assert "\\x" not in message
+    assert_state_follows_emitted(first.result)
+    got = {
+        r["requestId"] for r in first.result.records["requests"] if r["siteId"] == healthy.site_id
+    }
+    assert got == {int(r["requestId"]) for r in healthy.requests}
+
+
 def test_the_summary_does_not_claim_others_completed_when_every_site_stopped() -> None:
     sites = [SiteSetting(101, "t", name="A"), SiteSetting(102, "t", name="B")]
     one = failure_summary(sites, {101: "why"})

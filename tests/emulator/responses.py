@@ -70,11 +70,15 @@ def truncated(response: Response, after: str | None = None) -> Response:
 
 
 def garbled(response: Response) -> Response:
-    """The answer with one byte that is no UTF-8 inside a string past its middle (a broken
-    encoder or proxy): still JSON in shape, its length and edges as sent."""
+    """The answer with one byte that is no UTF-8 inside a string (a broken encoder or proxy),
+    still JSON in shape: a string value past the body's middle, else its first string (a key,
+    if need be). A body without any string (`[]`) is sent as it is."""
     body = response.get_data()
-    at = body.index(b'":"', len(body) // 2) + 3
-    response.set_data(body[:at] + b"\xff" + body[at:])
+    middle = len(body) // 2
+    value = body.find(b'":"', middle)
+    at = value + 3 if value >= 0 else body.find(b'"') + 1
+    if at > 0:
+        response.set_data(body[:at] + b"\xff" + body[at:])
     return response
 
 
