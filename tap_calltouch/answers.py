@@ -140,13 +140,30 @@ def records_of(answer: Answer) -> Iterator[dict[str, Any]]:
                     records = _PAGE.decode(view)[answer.envelope.records_key]
                 except (msgspec.DecodeError, RecursionError) as exc:  # a value unreadable
                     raise MalformedStreamError(str(exc)) from None
+            stray = _stray(records)
+            if stray:
+                msg = f"a record is {stray}"
+                raise MalformedStreamError(msg)
         else:
             try:
-                yield from ijson.items(body, answer.envelope.records_prefix, use_float=True)
+                for record in ijson.items(body, answer.envelope.records_prefix, use_float=True):
+                    if type(record) is not dict:
+                        msg = f"a record is {_stray([record])}"
+                        raise MalformedStreamError(msg)
+                    yield record
             except ijson.JSONError as exc:
                 raise MalformedStreamError(yajl_reason(exc)) from None
             return
     yield from records
+
+
+def _stray(records: list[Any]) -> str | None:
+    """What the first record that is no JSON object is (`a JSON int, not an object`), or None."""
+    for record in records:
+        if type(record) is not dict:
+            kind = "null" if record is None else type(record).__name__
+            return f"a JSON {kind}, not an object"
+    return None
 
 
 def release(answers: list[Answer]) -> None:
@@ -180,10 +197,15 @@ def _checked(body: IO[bytes], response: requests.Response, envelope: Envelope) -
     if size > WHOLE_PARSE_BYTES:
         return Answer(body, envelope)
     try:
-        return Answer(list(ijson.items(body, "item", use_float=True)), envelope)
+        records = list(ijson.items(body, "item", use_float=True))
     except ijson.JSONError as exc:
         msg = f"HTTP 200 but the body is not {envelope.kind} ({yajl_reason(exc)})"
         raise BadBodyError(msg, response) from None
+    stray = _stray(records)
+    if stray:
+        msg = f"HTTP 200 but an item of the array is {stray}"
+        raise BadBodyError(msg, response)
+    return Answer(records, envelope)
 
 
 def _page(
@@ -203,6 +225,10 @@ def _page(
         kind = "null" if records is None else type(records).__name__
         msg = f"HTTP 200 but `{envelope.records_key}` is not a list (a JSON {kind})"
         raise _not_records(msg, page, response)
+    stray = _stray(records)
+    if stray:
+        msg = f"HTTP 200 but an item of `{envelope.records_key}` is {stray}"
+        raise BadBodyError(msg, response)
     return records, _whole_numbers(page, response, envelope)
 
 

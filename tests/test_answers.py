@@ -352,6 +352,29 @@ def test_a_body_that_is_no_utf8_is_refused_without_quoting_it(size: str) -> None
     assert "clientApiId" not in message
 
 
+@pytest.mark.parametrize(
+    "stray", [b"1", b'"x"', b"null", b"[]"], ids=["int", "str", "null", "list"]
+)
+@pytest.mark.parametrize("paged", [False, True], ids=["array", "page"])
+def test_a_record_that_is_no_object_is_a_bad_body_or_breaks_the_stream(
+    stray: bytes, *, paged: bool
+) -> None:
+    """Small: refused in the retry loop. Large: it breaks when its turn comes, as a stream does;
+    either way a `MalformedStreamError` or a `BadBodyError` the client turns into a site's stop,
+    never a record the shaping cannot read."""
+    envelope = answers.PAGED if paged else answers.BARE_ARRAY
+
+    def body_of(records: bytes) -> bytes:
+        return _page(records, records_first=True) if paged else records
+
+    with pytest.raises(answers.BadBodyError, match="not an object"):
+        read_answer(response_of(body_of(small(FILLER, stray))), envelope)
+    body, _ = large(stray, at=700)
+    answer = read_answer(response_of(body_of(body)), envelope)
+    with pytest.raises(answers.MalformedStreamError, match="not an object"):
+        list(records_of(answer))
+
+
 #: JSON in shape whose values a whole parse refuses: a string not UTF-8, a number out of range.
 UNREADABLE_VALUES = {
     "not-utf8": b'{"callId": 1, "callerNumber": "7\xff"}',

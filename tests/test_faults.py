@@ -870,3 +870,24 @@ def test_the_apis_error_text_in_a_200_is_masked_before_it_is_cut(emulator: Emula
     assert isinstance(run.error, CalltouchAPIError)
     assert "API said: xxx" in str(run.error)
     assert_no_token(*exception_texts(run.error))
+
+
+@pytest.mark.parametrize("stray", [1, "x", None, []], ids=["int", "str", "null", "list"])
+@pytest.mark.parametrize("journal", ["requests", "calls"])
+def test_an_answer_holding_a_record_that_is_no_object_is_retried_then_named(
+    emulator: Emulator, stray: object, journal: str
+) -> None:
+    """Not a crash in shaping: a bad body, fetched again, then the run ends naming it."""
+    body: object = [stray]
+    match = SECOND_WINDOW  # the requests journal's second window; the calls journal has one
+    if journal == "calls":
+        body, match = {"records": [stray], "pageTotal": 1, "recordsTotal": 1}, {}
+    tries = CalltouchStream.backoff_tries
+    emulator.inject("object", times=tries, body=body, journal=journal, match=match)
+    run = sync(settings(emulator.url), streams=(journal,))
+    assert isinstance(run.error, CalltouchAPIError), run.error
+    assert "not an object" in str(run.error)
+    if journal == "requests":
+        assert windows_called(emulator)[(match["dateFrom"], "10/04/2026", "", "")] == tries
+    else:
+        assert len(emulator.calls) == tries
