@@ -172,7 +172,8 @@ class JournalStream(CalltouchStream):
                         return  # the dry run has its records: no STATE for a partial window
                     if not part.is_last(answers[0].page_total if answers else None):
                         continue
-                    if pages is not None and not pages.consistent:
+                    stopped = site.site_id in self.site_failures  # its last answer broke
+                    if pages is not None and not pages.consistent and not stopped:
                         again = read_again(self, part, pages)
                         count += yield from self._emit(again, write, site)
                     if self._stopped_midway(site):

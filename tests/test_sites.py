@@ -630,6 +630,29 @@ def test_a_large_calls_page_with_a_value_that_cannot_be_read_stops_its_site_alon
     assert got == wanted[faulty.site_id]
 
 
+def test_a_site_stopped_on_a_window_s_last_page_is_not_said_to_have_changed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its last page broke, so fewer records came than `recordsTotal` says: that is the stop,
+    not a window that changed while paged, and no second read is announced."""
+    sites = generate_sites(
+        2, seed=37, start=FIRST_DAY, days=DAYS, requests_per_day=1, calls_per_day=400
+    )
+    faulty, _ = sites
+    settings = {"calls_window_days": 1, "page_size": 200}
+    with matrix_emulator(sites, faulty) as emulator:
+        settings |= {**matrix_config(emulator.url, sites, faulty), **settings}
+        second_day = (FIRST_DAY + dt.timedelta(days=1)).strftime("%d/%m/%Y")
+        emulator.inject(
+            "garbled", site=faulty.site_id, journal="calls", page=2, dateFrom=second_day
+        )
+        with caplog.at_level(logging.INFO):
+            first = sync(settings, streams=CALL_STREAMS)
+    assert isinstance(first.error, SitesFailedError), first.error
+    assert "could not be read through" in str(first.error)
+    assert "changed while its pages were read" not in caplog.text
+
+
 def test_a_large_requests_answer_that_is_no_utf8_stops_its_site_quoting_none_of_it() -> None:
     sites = generate_sites(
         2, seed=31, start=FIRST_DAY, days=DAYS, requests_per_day=80, calls_per_day=1
