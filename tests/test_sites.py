@@ -30,11 +30,12 @@ from tests.emulator.server import Call, Emulator, PageServed
 from tests.emulator.sites import Site, generate_sites
 from tests.integration.warehouses import PRIMARY_KEYS as KEYS
 from tests.test_calls import CALL_STREAMS
-from tests.test_faults import assert_no_token, exception_texts, sync
+from tests.test_faults import Run, assert_no_token, exception_texts, sync
 
 DAYS = 4
 LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
 REQUEST_STREAMS = ("requests", "orders", "comments", "map_visits", "request_tags")
+JOURNAL_KEYS = {"requests": "requestId", "calls": "callId"}
 LONE, MANY, REST = "lone/tok+1", "many/tok+2", "rest/tok+3"  # the agency's three logins
 
 
@@ -344,6 +345,31 @@ def matrix_emulator(sites: list[Site], faulty: Site) -> Emulator:
     return Emulator(sites=sites, tokens=tokens, rate_limit=None)
 
 
+def ids_of(run: Run, journal: str, site: Site) -> set[int]:
+    """The ids of a journal's records a run emitted for one site."""
+    key = JOURNAL_KEYS[journal]
+    return {r[key] for r in run.result.records[journal] if r["siteId"] == site.site_id}
+
+
+def assert_stopped_alone_then_read_whole(
+    first: Run, second: Run, journal: str, faulty: Site, healthy: Site
+) -> None:
+    """`faulty` stopped in the first run with no window of it saved while `healthy` came whole;
+    the second run, from the first's state, brought `faulty` whole."""
+    assert isinstance(first.error, SitesFailedError), first.error
+    assert_state_follows_emitted(first.result)
+    partitions = first.result.final_state["bookmarks"][journal]["partitions"]
+    assert all(
+        "replication_key_value" not in p
+        for p in partitions
+        if p["context"]["siteId"] == faulty.site_id
+    )
+    key = JOURNAL_KEYS[journal]
+    assert ids_of(first, journal, healthy) == {int(r[key]) for r in getattr(healthy, journal)}
+    assert second.error is None, second.error
+    assert ids_of(second, journal, faulty) == {int(r[key]) for r in getattr(faulty, journal)}
+
+
 def rows_of(result: SyncResult, sites: list[Site]) -> dict[str, list[tuple[Any, ...]]]:
     ids = {site.site_id for site in sites}
     return {
@@ -571,28 +597,10 @@ def test_a_large_answer_breaking_while_streamed_stops_its_site_alone() -> None:
         first = sync(settings, streams=REQUEST_STREAMS)
         state = copy.deepcopy(first.result.final_state)  # the tap changes the state it is given
         second = sync(settings, state=state, streams=REQUEST_STREAMS)
-    assert isinstance(first.error, SitesFailedError), first.error
     assert f"site {faulty.site_id} (Brand 1): " in str(first.error)
     assert "could not be read through" in str(first.error)
-    assert_state_follows_emitted(first.result)
-    got = {
-        r["requestId"] for r in first.result.records["requests"] if r["siteId"] == faulty.site_id
-    }
-    assert got, "some records went out before the body broke"
-    partitions = first.result.final_state["bookmarks"]["requests"]["partitions"]
-    assert all(
-        "replication_key_value" not in p
-        for p in partitions
-        if p["context"]["siteId"] == faulty.site_id
-    )
-    wanted = {s.site_id: {int(r["requestId"]) for r in s.requests} for s in sites}
-    assert {
-        r["requestId"] for r in first.result.records["requests"] if r["siteId"] == healthy.site_id
-    } == wanted[healthy.site_id]
-    assert second.error is None, second.error
-    assert {
-        r["requestId"] for r in second.result.records["requests"] if r["siteId"] == faulty.site_id
-    } == wanted[faulty.site_id]
+    assert ids_of(first, "requests", faulty), "some records went out before the body broke"
+    assert_stopped_alone_then_read_whole(first, second, "requests", faulty, healthy)
 
 
 def test_a_large_calls_page_with_a_value_that_cannot_be_read_stops_its_site_alone() -> None:
@@ -612,22 +620,9 @@ def test_a_large_calls_page_with_a_value_that_cannot_be_read_stops_its_site_alon
         second = sync(settings, state=state, streams=CALL_STREAMS)
     page_2 = faulty.calls[200:400]  # the calls of page 2, as the API sends them
     assert len(orjson.dumps(page_2)) > WHOLE_PARSE_BYTES  # read as a large page
-    assert isinstance(first.error, SitesFailedError), first.error
     assert f"site {faulty.site_id} (Brand 1): " in str(first.error)
     assert "UTF-8" in str(first.error)
-    assert_state_follows_emitted(first.result)
-    partitions = first.result.final_state["bookmarks"]["calls"]["partitions"]
-    assert all(
-        "replication_key_value" not in p
-        for p in partitions
-        if p["context"]["siteId"] == faulty.site_id
-    )
-    wanted = {s.site_id: {int(c["callId"]) for c in s.calls} for s in sites}
-    got = {r["callId"] for r in first.result.records["calls"] if r["siteId"] == healthy.site_id}
-    assert got == wanted[healthy.site_id]
-    assert second.error is None, second.error
-    got = {r["callId"] for r in second.result.records["calls"] if r["siteId"] == faulty.site_id}
-    assert got == wanted[faulty.site_id]
+    assert_stopped_alone_then_read_whole(first, second, "calls", faulty, healthy)
 
 
 def test_a_site_stopped_on_a_window_s_last_page_is_not_said_to_have_changed(
@@ -669,10 +664,7 @@ def test_a_large_requests_answer_that_is_no_utf8_stops_its_site_quoting_none_of_
     assert "right here" not in message  # yajl's excerpt of the body
     assert "\\x" not in message
     assert_state_follows_emitted(first.result)
-    got = {
-        r["requestId"] for r in first.result.records["requests"] if r["siteId"] == healthy.site_id
-    }
-    assert got == {int(r["requestId"]) for r in healthy.requests}
+    assert ids_of(first, "requests", healthy) == {int(r["requestId"]) for r in healthy.requests}
 
 
 def test_the_summary_does_not_claim_others_completed_when_every_site_stopped() -> None:
