@@ -161,9 +161,12 @@ def _stray(records: list[Any]) -> str | None:
     """What the first record that is no JSON object is (`a JSON int, not an object`), or None."""
     for record in records:
         if type(record) is not dict:
-            kind = "null" if record is None else type(record).__name__
-            return f"a JSON {kind}, not an object"
+            return f"a JSON {_json_type(record)}, not an object"
     return None
+
+
+def _json_type(value: object) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def release(answers: list[Answer]) -> None:
@@ -222,8 +225,7 @@ def _page(
         raise BadBodyError(msg, response)
     records = page.get(envelope.records_key)
     if not isinstance(records, list):
-        kind = "null" if records is None else type(records).__name__
-        msg = f"HTTP 200 but `{envelope.records_key}` is not a list (a JSON {kind})"
+        msg = f"HTTP 200 but `{envelope.records_key}` is not a list (a JSON {_json_type(records)})"
         raise _not_records(msg, page, response)
     stray = _stray(records)
     if stray:
