@@ -52,7 +52,9 @@ def build_limiter(requests_per_second: float, store: Store | None = None) -> Lim
     Without a store the slots are this process's own; with one (`rate_limit_store`) they are
     taken from pyrate-limiter's bucket there, so every process naming it shares the spacing.
     """
-    rates = [Rate(1, spacing_ms(requests_per_second))]
+    # pyrate-limiter counts a slot as held while it is `interval` ms old or younger, so the next
+    # one frees at `interval + 1`: one millisecond lost on every call of a sustained run.
+    rates = [Rate(1, spacing_ms(requests_per_second) - 1)]
     bucket = InMemoryBucket(rates) if store is None else open_bucket(store, rates)
     return Limiter(bucket, buffer_ms=0)
 

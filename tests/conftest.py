@@ -209,10 +209,10 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def quick_time(fast_retries: None, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ARG001
     """Waits of milliseconds: for every test not marked `slow`, whose subject is not time.
 
-    `fast_retries`; the tap spaces its calls 1 ms apart instead of 220 ms; an emulator not
+    `fast_retries`; the tap spaces its calls 2 ms apart instead of 220 ms; an emulator not
     given a `rate_limit` has none. Tap processes started by a test are never patched.
     """
-    monkeypatch.setattr(auth, "SPACING_HEADROOM", 0.005)  # 1 ms apart at 5 calls a second
+    monkeypatch.setattr(auth, "SPACING_HEADROOM", 0.01)  # 2 ms apart at 5 calls a second
     monkeypatch.setattr(Emulator, "default_rate_limit", None)
 
 

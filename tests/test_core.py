@@ -18,7 +18,7 @@ _EMULATOR = Emulator(
     dataset=generate_dataset(seed=11, start=FIRST_DAY, days=5, per_day=20),
     calls=generate_calls(seed=11, start=FIRST_DAY, days=5, per_day=20),
     token=TOKEN,
-    rate_limit=None,  # pacing is not this suite's subject; the tap's calls go 1 ms apart here
+    rate_limit=None,  # pacing is not this suite's subject; the tap's calls go 2 ms apart here
 )
 _URL = _EMULATOR.start()
 atexit.register(_EMULATOR.stop)

@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pyrate_limiter import RateItem
 
 from tap_calltouch import limit_store
-from tap_calltouch.auth import STALE_SLOT, RateLimitedTokenAuthenticator, build_limiter, spacing_ms
+from tap_calltouch.auth import (
+    SLOT,
+    STALE_SLOT,
+    RateLimitedTokenAuthenticator,
+    build_limiter,
+    spacing_ms,
+)
 from tap_calltouch.limit_store import (
     POSTGRES,
     SQLITE,
@@ -220,3 +227,23 @@ def test_a_call_that_lost_the_cpu_after_its_slot_takes_a_fresh_one(tmp_path: Pat
     thread.join(timeout=10)
     assert abs(second._left - first._left) >= spacing - STALE_SLOT
     assert first.stale_slots >= 1
+
+
+# --- slots a spacing apart ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+@pytest.mark.parametrize("rate", [5, 4.5, 1])
+def test_a_slot_frees_one_spacing_after_the_last_and_not_before(
+    tmp_path: Path, where: str, rate: float
+) -> None:
+    """The bucket's clock counts whole milliseconds. A slot must free exactly `spacing_ms` after
+    the last one: a millisecond early breaks the headroom, a millisecond late is lost on every
+    call of a sustained run."""
+    store = None if where == "memory" else parse_store(f"sqlite:///{tmp_path}/limit.db")
+    (bucket,) = build_limiter(rate, store).buckets()
+    spacing = spacing_ms(rate)
+    start = 10_000_000
+    assert bucket.put(RateItem(SLOT, start))
+    assert not bucket.put(RateItem(SLOT, start + spacing - 1))
+    assert bucket.put(RateItem(SLOT, start + spacing))
