@@ -35,6 +35,10 @@ SLOT = "calltouch"  # the one key every call takes its slot under, in every proc
 # process's (measured under load, three shard processes on one store: arrivals 138 ms apart,
 # then six in one second).
 STALE_SLOT = 0.02  # seconds
+# Calls keep to a grid a spacing apart: one that left late (its sleep woke late, or a parse
+# held the GIL, up to the interpreter's 5 ms switch interval) does not push every later one
+# back, since the next may leave this much sooner after it. Six calls still span 1.075 s.
+CATCH_UP = 0.005  # seconds
 _logger = logging.getLogger("tap-calltouch")
 
 
@@ -54,9 +58,13 @@ def build_limiter(requests_per_second: float, store: Store | None = None) -> Lim
     """
     # pyrate-limiter counts a slot as held while it is `interval` ms old or younger, so the next
     # one frees at `interval + 1`: one millisecond lost on every call of a sustained run.
+    # The process's own bucket lets a call catch up with the grid (`CATCH_UP`); a shared one
+    # keeps every process's slot a whole spacing from any other's.
+    if store is None:
+        rates = [Rate(1, spacing_ms(requests_per_second) - round(CATCH_UP * 1000) - 1)]
+        return Limiter(InMemoryBucket(rates), buffer_ms=0)
     rates = [Rate(1, spacing_ms(requests_per_second) - 1)]
-    bucket = InMemoryBucket(rates) if store is None else open_bucket(store, rates)
-    return Limiter(bucket, buffer_ms=0)
+    return Limiter(open_bucket(store, rates), buffer_ms=0)
 
 
 class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
@@ -84,22 +92,27 @@ class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
         # and leave slots unused (measured: ~3.8 instead of ~4.3 calls/s with 8 threads).
         self._turn = threading.Lock()
         self._left = -math.inf  # when the last call left (time.monotonic)
+        self._due = -math.inf  # when the last call was due to leave, on the grid
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        """Wait until a call may go; the next call's wait counts from when this block ends.
+        """Wait until a call may go: a spacing after the last was due, on a grid.
 
         The limiter spaces its grants, but a thread can lose the CPU or the GIL between its
         grant and its send, and then leave together with the next one. So the next turn also
-        waits `spacing` after this one really left (the end of the block, just before the
-        send), and this one takes its slot only after that wait. With a `shared` store it takes
-        a fresh slot if the block ended more than `STALE_SLOT` after it: other processes count
-        from the slot, not from when this call left.
+        waits until `spacing - CATCH_UP` after this one really left (the end of the block, just
+        before the send), and this one takes its slot only after that wait. With a `shared`
+        store it takes a fresh slot if the block ended more than `STALE_SLOT` after it: other
+        processes count from the slot, not from when this call left.
         """
         with self._turn:
-            late = self._left + self.spacing - time.monotonic()
-            if late > 0:
-                time.sleep(late)
+            due = max(self._due + self.spacing, self._left + self.spacing - CATCH_UP)
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            else:
+                due = now  # nothing waited for a turn: the grid starts again here
+            self._due = due
             taken = self._take_slot()
             self.calls += 1
             try:

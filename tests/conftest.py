@@ -205,6 +205,17 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(CalltouchStream, "backoff_jitter", lambda _self, value: value)
 
 
+# Production's pacing, as auth.py declares it, before any test changes it.
+PACING = {"SPACING_HEADROOM": auth.SPACING_HEADROOM, "CATCH_UP": auth.CATCH_UP}
+
+
+@pytest.fixture
+def production_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spacing and catch-up production has, for a test of pacing that uses no real time."""
+    for name, value in PACING.items():
+        monkeypatch.setattr(auth, name, value)
+
+
 @pytest.fixture
 def quick_time(fast_retries: None, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ARG001
     """Waits of milliseconds: for every test not marked `slow`, whose subject is not time.
@@ -213,6 +224,7 @@ def quick_time(fast_retries: None, monkeypatch: pytest.MonkeyPatch) -> None:  # 
     given a `rate_limit` has none. Tap processes started by a test are never patched.
     """
     monkeypatch.setattr(auth, "SPACING_HEADROOM", 0.01)  # 2 ms apart at 5 calls a second
+    monkeypatch.setattr(auth, "CATCH_UP", 0)  # no grid to keep to at 2 ms
     monkeypatch.setattr(Emulator, "default_rate_limit", None)
 
 
