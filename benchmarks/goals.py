@@ -7,7 +7,11 @@ from __future__ import annotations
 # of that, so CPU far below what the API can feed does not matter. 3x leaves the SDK's own
 # record path its room over a bare loop.
 CPU_VS_BARE = 3.0
-CPU_VS_PLAIN = 0.1
+# The plain SDK tap is shown beside them with no verdict (1b). Issue 5 set "<= 0.1x the plain
+# SDK tap" beside "<= 3x the bare loop" when both named the same CPU (18 s and 0.6 s on its
+# machine: 1.8 s). On this machine the two programs differ by less (about 17-20 s against
+# 0.7 s), so 0.1x (about 2.7x the bare loop) would be a second, tighter CPU goal; issue 23
+# keeps one, on the bare loop.
 # One journal at 1 s per call, sustained over 80 calls (goals 3 and C3). A run's first call
 # goes alone (it proves the token), then calls leave 1.1 / 5 s apart: 79 / (1 + 78 * 0.22) =
 # 4.35 at best, 4.17 over 40 calls.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from benchmarks.datasets import MB
-from benchmarks.goals import CPU_VS_PLAIN
 from benchmarks.harness import (
     Scenario,
     bare_program,
@@ -43,8 +42,8 @@ def run(bench: Benchmark) -> None:
             "1b",
             "CPU: tap vs plain SDK tap",
             f"{tap.cpu:.2f} s / {plain.cpu:.2f} s = {ratio(tap, plain)}",
-            f"<= {CPU_VS_PLAIN:g}x",
-            ok and tap.cpu <= CPU_VS_PLAIN * plain.cpu,
+            "a comparison (goals.py)",
+            None,
         ),
     ]
     note = unlike_note(tap, bare, "bare loop")
