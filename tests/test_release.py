@@ -56,6 +56,7 @@ def uses_lines(path: Path) -> list[str]:
         line.split("uses:", 1)[1].strip()
         for line in path.read_text("utf-8").splitlines()
         if line.strip().startswith(("uses:", "- uses:"))
+        and not line.split("uses:", 1)[1].strip().startswith("$/")  # this repository's own
     ]
 
 
@@ -78,7 +79,7 @@ def test_release_builds_once_and_publishes_by_trusted_publishing() -> None:
     flow = workflow(RELEASE)
     jobs = flow["jobs"]
     assert flow["permissions"] == {}  # nothing unless a job asks
-    assert list(jobs) == ["build", "publish", "github-release"]
+    assert list(jobs) == ["test", "build", "publish", "github-release"]
     build_uses = [step.get("uses", "") for step in jobs["build"]["steps"]]
     assert any(u.startswith("hynek/build-and-inspect-python-package@") for u in build_uses)
     assert jobs["build"]["permissions"] == {"contents": "read"}
@@ -88,7 +89,7 @@ def test_release_builds_once_and_publishes_by_trusted_publishing() -> None:
     assert "scripts/release_check.py" in runs
 
     publish = jobs["publish"]
-    assert publish["needs"] == "build"
+    assert publish["needs"] == ["test", "build"]
     assert publish["environment"]["name"] == "pypi"
     assert publish["permissions"] == {"id-token": "write"}
     (step,) = [s for s in publish["steps"] if "pypi-publish" in s.get("uses", "")]
@@ -100,6 +101,20 @@ def test_release_builds_once_and_publishes_by_trusted_publishing() -> None:
     assert release["permissions"] == {"contents": "write"}
     assert "gh release create" in " ".join(s.get("run", "") for s in release["steps"])
     assert "secrets." not in RELEASE.read_text("utf-8")
+
+
+def test_release_publishes_only_a_tag_that_passed_every_test_job() -> None:
+    """The release runs the test workflow itself, on the tagged commit, and publishes only
+    after all of it passed: a tag pushed on a commit CI never saw (or saw fail) is not
+    published."""
+    tests = workflow(WORKFLOWS / "test.yml")
+    assert "workflow_call" in tests[True]
+    called = workflow(RELEASE)["jobs"]["test"]
+    assert called["uses"] == "$/.github/workflows/test.yml"  # GitHub's form for its own files
+    assert called["permissions"] == tests["permissions"]  # a called workflow gets no more
+    # Its runs on a tag never cancel each other or the release (a group of its own).
+    assert "github.workflow" not in tests["concurrency"]["group"]
+    assert workflow(RELEASE)["jobs"]["publish"]["needs"][0] == "test"
 
 
 def test_dependabot_keeps_the_actions_current_after_a_cooldown() -> None:
