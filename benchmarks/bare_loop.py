@@ -64,8 +64,9 @@ def child_rows(
 
 def local_to_utc(value: str, zone: ZoneInfo) -> str:
     """`dd/mm/yyyy hh:mm:ss` in the account's zone as ISO UTC (sliced: strptime is slow)."""
-    numbers = (value[6:10], value[3:5], value[0:2], value[11:13], value[14:16], value[17:19])
-    local = dt.datetime(*map(int, numbers), tzinfo=zone)
+    year, month, day = int(value[6:10]), int(value[3:5]), int(value[0:2])
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
+    local = dt.datetime(year, month, day, hour, minute, second, tzinfo=zone)
     return local.astimezone(dt.timezone.utc).isoformat()
 
 
