@@ -74,29 +74,31 @@ def run_logged(command: list[str], log: Path, **kwargs: Any) -> subprocess.Compl
     return done
 
 
+def pinned_venv(venv: Path, requirements: Path, command: str, logs: Path) -> Path:
+    """`venv/bin/command`, installed from `requirements` once and reused while they are the same.
+
+    A changed or half-built venv is built afresh (with what was installed under it); one
+    process builds it while the others wait for the lock.
+    """
+    program = venv / "bin" / command
+    stamp = venv / "requirements.txt"
+    with exclusive(venv):
+        if program.exists() and stamp.exists() and stamp.read_bytes() == requirements.read_bytes():
+            return program
+        with timed(f"install {command} into {venv.name} (pip)"):
+            shutil.rmtree(venv, ignore_errors=True)
+            run_logged([sys.executable, "-m", "venv", str(venv)], logs / "venv.log")
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--progress-bar", "off"]
+            run_logged([*pip, "--upgrade", "pip"], logs / "pip.log")
+            run_logged([*pip, "-r", str(requirements)], logs / "requirements.log")
+            shutil.copyfile(requirements, stamp)
+    return program
+
+
 @pytest.fixture(scope="session")
 def meltano_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Meltano from PyPI in .venv-meltano, installed once and reused while current."""
-    meltano = MELTANO_VENV / "bin" / "meltano"
-    stamp = MELTANO_VENV / "requirements.txt"
-    with exclusive(MELTANO_VENV):
-        if meltano.exists() and stamp.exists() and stamp.read_bytes() == REQUIREMENTS.read_bytes():
-            return meltano
-        install_meltano(tmp_path_factory.mktemp("meltano-venv"))
-    return meltano
-
-
-def install_meltano(logs: Path) -> None:
-    """.venv-meltano afresh; the plugins installed under the old one (PLUGINS) go with it."""
-    stamp = MELTANO_VENV / "requirements.txt"
-    with timed("install Meltano into .venv-meltano (pip)"):
-        shutil.rmtree(MELTANO_VENV, ignore_errors=True)
-        run_logged([sys.executable, "-m", "venv", str(MELTANO_VENV)], logs / "venv.log")
-        python = str(MELTANO_VENV / "bin" / "python")
-        pip = [python, "-m", "pip", "install", "--progress-bar", "off"]
-        run_logged([*pip, "--upgrade", "pip"], logs / "pip.log")
-        run_logged([*pip, "-r", str(REQUIREMENTS)], logs / "requirements.log")
-        shutil.copyfile(REQUIREMENTS, stamp)
+    """Meltano from PyPI in .venv-meltano (the plugins under it go with an old one)."""
+    return pinned_venv(MELTANO_VENV, REQUIREMENTS, "meltano", tmp_path_factory.mktemp("meltano"))
 
 
 def meltano_env(**extra: str) -> dict[str, str]:

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -32,7 +31,7 @@ from tap_calltouch.shards import shard_of
 from tests.conftest import TOKEN
 from tests.emulator.server import Emulator
 from tests.emulator.sites import Site, generate_sites, tokens_for
-from tests.integration.conftest import ROOT, exclusive, meltano_env, run_logged
+from tests.integration.conftest import ROOT, meltano_env, pinned_venv, run_logged
 from tests.integration.figures import timed
 
 if TYPE_CHECKING:
@@ -83,33 +82,8 @@ print(json.dumps({
 
 @pytest.fixture(scope="session")
 def dagster_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Dagster from PyPI in .venv-dagster, installed once and reused while current."""
-    dagster = DAGSTER_VENV / "bin" / "dagster"
-    stamp = DAGSTER_VENV / "requirements.txt"
-    with exclusive(DAGSTER_VENV):
-        if dagster.exists() and stamp.exists() and stamp.read_bytes() == REQUIREMENTS.read_bytes():
-            return dagster
-        install_dagster(tmp_path_factory.mktemp("dagster-venv"))
-    return dagster
-
-
-def install_dagster(logs: Path) -> None:
-    """.venv-dagster afresh from orchestrate/requirements.txt."""
-    stamp = DAGSTER_VENV / "requirements.txt"
-    with timed("install Dagster into .venv-dagster (pip)"):
-        shutil.rmtree(DAGSTER_VENV, ignore_errors=True)
-        run_logged([sys.executable, "-m", "venv", str(DAGSTER_VENV)], logs / "venv.log")
-        pip = [
-            str(DAGSTER_VENV / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--progress-bar",
-            "off",
-        ]
-        run_logged([*pip, "--upgrade", "pip"], logs / "pip.log")
-        run_logged([*pip, "-r", str(REQUIREMENTS)], logs / "requirements.log")
-        shutil.copyfile(REQUIREMENTS, stamp)
+    """Dagster from PyPI in .venv-dagster, from orchestrate/requirements.txt."""
+    return pinned_venv(DAGSTER_VENV, REQUIREMENTS, "dagster", tmp_path_factory.mktemp("dagster"))
 
 
 def max_overlap(spans: list[list[float]]) -> int:
