@@ -247,6 +247,11 @@ def _whole_numbers(
             msg = f"HTTP 200 but `{key}` is not a whole number ({value!r:.40})"
             raise BadBodyError(msg, response)
         totals.append(value)
+    named = dict(zip(envelope.totals, totals, strict=True))
+    pages, records = named.get("pageTotal", 0), named.get("recordsTotal", 0)
+    if pages > max(records, 1):  # every page but the last holds a record at least
+        msg = f"HTTP 200 but `pageTotal` {pages} is more than `recordsTotal` {records} fills"
+        raise BadBodyError(msg, response)
     return totals
 
 

@@ -903,3 +903,24 @@ def test_an_answer_holding_a_record_that_is_no_object_is_retried_then_named(
         assert windows_called(emulator)[(match["dateFrom"], "10/04/2026", "", "")] == tries
     else:
         assert len(emulator.calls) == tries
+
+
+@pytest.mark.parametrize(
+    ("pages", "records"),
+    [(10**12, 1), (3, 2), (2, 0)],
+    ids=["absurd", "more-than-records", "empty"],
+)
+def test_a_page_counting_more_pages_than_its_records_could_fill_is_retried_then_named(
+    emulator: Emulator, pages: int, records: int
+) -> None:
+    """Every page but the last holds a record at least, so such a `pageTotal` is a broken
+    answer: fetched again, then the run ends naming it, and no page past the first is asked
+    for (a trillion of them would not fit in memory)."""
+    body = {"records": [], "pageTotal": pages, "recordsTotal": records}
+    tries = CalltouchStream.backoff_tries
+    emulator.inject("object", times=tries, body=body, journal="calls", match={})
+    run = sync(settings(emulator.url), streams=("calls",))
+    assert isinstance(run.error, CalltouchAPIError), run.error
+    assert f"`pageTotal` {pages}" in str(run.error)
+    assert {call.params.get("page") for call in emulator.calls} == {"1"}
+    assert len(emulator.calls) == tries
