@@ -15,11 +15,12 @@ before its record path (catalog deselection, stream maps, flattening, the msgspe
 
 from __future__ import annotations
 
+import select
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from singer_sdk import Stream
 from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
@@ -79,14 +80,36 @@ class RecordWriter(MsgSpecWriter):
         """Write the lines waiting, whole, and flush stdout.
 
         Unbuffered, stdout is a raw file: a write to a full pipe that a signal interrupts
-        returns having written part of the data, and the rest is written here.
+        returns having written part of the data, and the rest is written here. A host may
+        hand over a non-blocking stdout: once its pipe is full, a write takes nothing (raw) or
+        raises `BlockingIOError` (buffered), and the writer waits for the pipe to drain.
         """
         out, view = sys.stdout.buffer, memoryview(bytes(self._lines))
         self._lines.clear()
         while view:
-            written = out.write(view)
-            view = view[written if written is not None else 0 :]
+            written = _write_some(out, view)
+            if not written:
+                select.select([], [out], [])  # a full non-blocking pipe: wait until it drains
+            view = view[written:]
+        while not _flushed():
+            select.select([], [out], [])
+
+
+def _write_some(out: IO[bytes], data: memoryview) -> int:
+    """How much of `data` one write took: all, part, or nothing from a full non-blocking pipe."""
+    try:
+        return out.write(data) or 0
+    except BlockingIOError as full:
+        return full.characters_written
+
+
+def _flushed() -> bool:
+    """Whether stdout's buffer went out whole; not yet when a non-blocking pipe is full."""
+    try:
         sys.stdout.flush()
+    except BlockingIOError:
+        return False
+    return True
 
 
 class ShapedStream(Stream):

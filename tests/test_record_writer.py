@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import json
+import os
 import signal
 import sys
-from typing import TYPE_CHECKING
+import threading
+import time
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import pytest
@@ -113,3 +117,61 @@ def test_a_record_that_cannot_be_encoded_leaves_no_piece_of_its_line(
     lines = out.getvalue().splitlines()
     assert [json.loads(line)["type"] for line in lines] == ["RECORD", "STATE"]
     assert json.loads(lines[0])["record"] == {"callId": 1}
+
+
+class CountingFile(io.FileIO):
+    """A raw file that notes how many bytes each write took (None: it would have blocked)."""
+
+    taken: list[int | None]
+
+    def write(self, data: Any) -> int | None:
+        taken = super().write(data)
+        self.taken.append(taken)
+        return taken
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["unbuffered", "buffered"])
+def test_a_non_blocking_stdout_that_fills_is_waited_for_not_spun_on_or_fatal(
+    buffered: bool,  # noqa: FBT001
+) -> None:
+    """A host can hand the tap a non-blocking stdout (one it set so itself). Once its pipe is
+    full a write takes nothing: the writer waits until the pipe drains (not trying again and
+    again in vain, which spins a core) and the run goes on (a buffered stdout raised
+    BlockingIOError and ended it), every line whole and in order."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    raw = CountingFile(write_end, "wb", closefd=True)
+    raw.taken = []
+    stream = io.BufferedWriter(raw) if buffered else raw
+    saved = sys.stdout
+    received = bytearray()
+    started = threading.Event()
+
+    def read() -> None:
+        started.wait()
+        time.sleep(0.2)  # the pipe (64 KB) fills meanwhile
+        with os.fdopen(read_end, "rb") as pipe:
+            received.extend(pipe.read())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    count = 20_000  # about 1 MB of lines
+    try:
+        sys.stdout = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)  # type: ignore[arg-type]
+        writer = RecordWriter()
+        started.set()
+        for number in range(count):
+            writer.write_message(RecordMessage(stream="s", record={"n": number, "pad": "x" * 30}))
+        writer.write_message(StateMessage(value={"n": count}))
+    finally:
+        sys.stdout = saved
+        stream.close()
+        reader.join(timeout=30)
+    lines = [json.loads(line) for line in received.decode().splitlines()]
+    assert [line["record"]["n"] for line in lines[:-1]] == list(range(count))
+    assert lines[-1] == {"type": "STATE", "value": {"n": count}}
+    assert None in raw.taken or 0 in raw.taken  # the pipe did fill
+    # In vain in a row: at most the buffered writer's own two tries (its buffer, then the
+    # data) before it raises; spinning, thousands while the reader sleeps.
+    runs = [len(list(run)) for vain, run in itertools.groupby(raw.taken, lambda n: not n) if vain]
+    assert max(runs) <= 2, runs
