@@ -94,3 +94,14 @@ def test_no_call_leaves_closer_than_spacing_less_catch_up(data: st.DataObject) -
     assert min(gaps) >= SPACING - CATCH_UP - 1e-6
     # Six calls never leave within one second.
     assert all(left[index + 5] - left[index] > 1 for index in range(len(left) - 5))
+
+
+def test_after_one_late_call_six_calls_still_span_more_than_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The case the property above must not miss by chance: one send held up far past
+    `CATCH_UP`, every other call punctual. The next call catches up by at most `CATCH_UP`, so no
+    six calls fall within one second."""
+    left = leave_times(monkeypatch, [0.0], [0.0, 0.3] + [0.0] * 8)
+    assert left[2] - left[1] >= SPACING - CATCH_UP - 1e-6
+    assert all(left[index + 5] - left[index] > 1 for index in range(len(left) - 5))
