@@ -60,11 +60,10 @@ def build_limiter(requests_per_second: float, store: Store | None = None) -> Lim
     # one frees at `interval + 1`: one millisecond lost on every call of a sustained run.
     # The process's own bucket lets a call catch up with the grid (`CATCH_UP`); a shared one
     # keeps every process's slot a whole spacing from any other's.
-    if store is None:
-        rates = [Rate(1, spacing_ms(requests_per_second) - round(CATCH_UP * 1000) - 1)]
-        return Limiter(InMemoryBucket(rates), buffer_ms=0)
-    rates = [Rate(1, spacing_ms(requests_per_second) - 1)]
-    return Limiter(open_bucket(store, rates), buffer_ms=0)
+    catch_up = round(CATCH_UP * 1000) if store is None else 0
+    rates = [Rate(1, spacing_ms(requests_per_second) - catch_up - 1)]
+    bucket = InMemoryBucket(rates) if store is None else open_bucket(store, rates)
+    return Limiter(bucket, buffer_ms=0)
 
 
 class RateLimitedTokenAuthenticator(APIKeyAuthenticator):
