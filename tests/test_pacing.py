@@ -69,15 +69,26 @@ def leave_times(
     return left
 
 
+def drawn_leave_times(
+    data: st.DataObject, lateness: st.SearchStrategy[float], most: int
+) -> list[float]:
+    """When each of 2 to `most` calls left, each late by draws of `lateness` twice."""
+    calls = data.draw(st.integers(min_value=2, max_value=most))
+    wakes = data.draw(st.lists(lateness, min_size=calls, max_size=calls))
+    sends = data.draw(st.lists(lateness, min_size=calls, max_size=calls))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return leave_times(monkeypatch, wakes, sends)
+
+
+def assert_no_six_within_a_second(left: list[float]) -> None:
+    assert all(left[index + 5] - left[index] > 1 for index in range(len(left) - 5))
+
+
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_calls_late_by_less_than_the_catch_up_keep_to_the_grid(data: st.DataObject) -> None:
-    calls = data.draw(st.integers(min_value=2, max_value=60))
-    wakes = data.draw(st.lists(LATE, min_size=calls, max_size=calls))
-    sends = data.draw(st.lists(LATE, min_size=calls, max_size=calls))
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        left = leave_times(monkeypatch, wakes, sends)
-    grid = [START + index * SPACING for index in range(calls)]
+    left = drawn_leave_times(data, LATE, most=60)
+    grid = [START + index * SPACING for index in range(len(left))]
     assert all(when >= due - 1e-6 for when, due in zip(left, grid, strict=True))
     assert all(when < due + 2 * CATCH_UP for when, due in zip(left, grid, strict=True))
 
@@ -85,15 +96,10 @@ def test_calls_late_by_less_than_the_catch_up_keep_to_the_grid(data: st.DataObje
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_no_call_leaves_closer_than_spacing_less_catch_up(data: st.DataObject) -> None:
-    calls = data.draw(st.integers(min_value=2, max_value=40))
-    wakes = data.draw(st.lists(ANY_LATE, min_size=calls, max_size=calls))
-    sends = data.draw(st.lists(ANY_LATE, min_size=calls, max_size=calls))
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        left = leave_times(monkeypatch, wakes, sends)
+    left = drawn_leave_times(data, ANY_LATE, most=40)
     gaps = [after - before for before, after in itertools.pairwise(left)]
     assert min(gaps) >= SPACING - CATCH_UP - 1e-6
-    # Six calls never leave within one second.
-    assert all(left[index + 5] - left[index] > 1 for index in range(len(left) - 5))
+    assert_no_six_within_a_second(left)
 
 
 def test_after_one_late_call_six_calls_still_span_more_than_a_second(
@@ -104,4 +110,4 @@ def test_after_one_late_call_six_calls_still_span_more_than_a_second(
     six calls fall within one second."""
     left = leave_times(monkeypatch, [0.0], [0.0, 0.3] + [0.0] * 8)
     assert left[2] - left[1] >= SPACING - CATCH_UP - 1e-6
-    assert all(left[index + 5] - left[index] > 1 for index in range(len(left) - 5))
+    assert_no_six_within_a_second(left)
